@@ -3,11 +3,19 @@ using System.Collections.Generic;
 using System.Text.Json;
 using E2m.TestSupport;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace E2m.Crypto.Tests
 {
     public class AesCcmTests
     {
+        private readonly ITestOutputHelper _output;
+
+        public AesCcmTests(ITestOutputHelper output)
+        {
+            _output = output;
+        }
+
         public static TheoryData<string, string> Rfc3610Packets
         {
             get
@@ -86,6 +94,7 @@ namespace E2m.Crypto.Tests
         public void CrossCheckAgainstSystemAesCcm(string provider)
         {
             int seed = TestSeed.Get();
+            _output.WriteLine("seed " + seed + " (E2M_TEST_SEED reproduces)");
             var rnd = new Random(seed);
             var ccm = new AesCcm(Providers.Get(provider).CreateAes128());
             byte[] key = new byte[16], nonce = new byte[13];
