@@ -497,7 +497,9 @@ namespace E2m.NanoAnalyzers
 
             private static IOperation Unwrap(IOperation op)
             {
-                while (op is IConversionOperation conv && conv.OperatorMethod is null)
+                // Only compiler-inserted conversions (boxing for string.Concat/Format): an explicit
+                // '(int)value' is exactly the recommended way to format an enum.
+                while (op is IConversionOperation conv && conv.IsImplicit && conv.OperatorMethod is null)
                 {
                     op = conv.Operand;
                 }
