@@ -1,4 +1,5 @@
 using System;
+using E2m.Coap;
 
 namespace E2m.Oscore
 {
@@ -359,6 +360,55 @@ namespace E2m.Oscore
             }
 
             return -1;
+        }
+
+        /// <summary>
+        /// Reads the OSCORE option (number 9) of a decoded message into this holder. Returns false when the
+        /// message has none; throws <see cref="OscoreException"/> (MalformedOption) when the value is malformed
+        /// or the option is repeated (not repeatable, RFC 8613 §2).
+        /// </summary>
+        public bool ReadFrom(CoapMessage message)
+        {
+            if (message == null)
+            {
+                throw new ArgumentNullException("message");
+            }
+
+            Clear();
+            int index = message.FindOption(OscoreConstants.OptionNumber);
+            if (index < 0)
+            {
+                return false;
+            }
+
+            if (message.FindOption(OscoreConstants.OptionNumber, index + 1) >= 0)
+            {
+                throw new OscoreException(OscoreError.MalformedOption, -1);
+            }
+
+            Parse(message.GetOptionBuffer(index), message.GetOptionOffset(index), message.GetOptionLength(index));
+            return true;
+        }
+
+        /// <summary>
+        /// Server-side peek before choosing a security context (RFC 8613 §8.2 step 2): decodes the datagram
+        /// into <paramref name="scratch"/> and reads its OSCORE option ('kid', 'kid context', Partial IV) into
+        /// this holder. Returns false when the datagram has no OSCORE option. Throws the codec's
+        /// MalformedInputException for a datagram that is not CoAP and <see cref="OscoreException"/>
+        /// (MalformedOption) for a malformed option. Allocates nothing.
+        /// </summary>
+        public bool ReadFrom(byte[] datagram, int offset, int length, CoapMessage scratch)
+        {
+            if (scratch == null)
+            {
+                throw new ArgumentNullException("scratch");
+            }
+
+            Clear();
+            CoapCodec.Decode(datagram, offset, length, scratch);
+            bool found = ReadFrom(scratch);
+            scratch.Reset();
+            return found;
         }
 
         /// <summary>True when the kid is present and equals <paramref name="id"/>[offset..offset+length).</summary>
