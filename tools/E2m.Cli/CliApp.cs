@@ -1,0 +1,79 @@
+using System;
+using System.CommandLine;
+using System.IO;
+using E2m.Cli.Commands;
+
+namespace E2m.Cli
+{
+    /// <summary>
+    /// Builds and runs the `e2m` command tree. Exit codes (a contract other tools parse):
+    /// 0 success; 1 a verification failed (e.g. MAC-S of an AUTS, OSCORE unprotect rejected);
+    /// 2 usage error (unknown option, missing option, bad hex, wrong length).
+    /// </summary>
+    public static class CliApp
+    {
+        public const int ExitOk = 0;
+        public const int ExitVerificationFailed = 1;
+        public const int ExitUsage = 2;
+
+        /// <summary>`--json`: print the same fields as one JSON object instead of `name: hex` lines.</summary>
+        public static readonly Option<bool> Json = new("--json")
+        {
+            Description = "Print the result as a JSON object with the same field names",
+            Recursive = true,
+        };
+
+        public static RootCommand BuildRoot()
+        {
+            var root = new RootCommand("e2m: end-to-middle security for cellular IoT (AKA, e2m key chain, OSCORE)");
+            root.Options.Add(Json);
+            root.Subcommands.Add(AkaCommands.Build());
+            root.Subcommands.Add(KdfCommand.Build());
+            return root;
+        }
+
+        public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+        {
+            RootCommand root = BuildRoot();
+            ParseResult parsed = root.Parse(args);
+            if (parsed.Errors.Count > 0)
+            {
+                stderr.WriteLine("e2m: error: " + parsed.Errors[0].Message);
+                return ExitUsage;
+            }
+
+            try
+            {
+                return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+            }
+            catch (UsageException e)
+            {
+                stderr.WriteLine("e2m: error: " + e.Message);
+                return ExitUsage;
+            }
+            catch (VerificationFailedException e)
+            {
+                stderr.WriteLine("e2m: " + e.Message);
+                return ExitVerificationFailed;
+            }
+        }
+    }
+
+    /// <summary>Bad command-line input (bad hex, wrong length, conflicting options): exit 2.</summary>
+    public sealed class UsageException : Exception
+    {
+        public UsageException(string message)
+            : base(message)
+        {
+        }
+    }
+
+    /// <summary>The input was well-formed but did not verify (MAC-S, OSCORE tag, ...): exit 1.</summary>
+    public sealed class VerificationFailedException : Exception
+    {
+        public VerificationFailedException(string message)
+            : base(message)
+        {
+        }
+    }
+}
