@@ -19,7 +19,13 @@ namespace E2m.Coap
         /// <summary>Octets Encode would produce for this message.</summary>
         public static int GetEncodedLength(CoapMessage message)
         {
-            int n = 4 + message.TokenLength;
+            return 4 + message.TokenLength + GetOptionsAndPayloadLength(message);
+        }
+
+        /// <summary>Octets of the options and (marker +) payload alone, as in the OSCORE plaintext (RFC 8613 §5.3) after its code octet.</summary>
+        public static int GetOptionsAndPayloadLength(CoapMessage message)
+        {
+            int n = 0;
             int previous = 0;
             int count = message.OptionCount;
             for (int i = 0; i < count; i++)
@@ -55,6 +61,26 @@ namespace E2m.Coap
             if (tkl > 0) Array.Copy(message.Token, 0, buffer, p, tkl);
             p += tkl;
 
+            p = WriteOptionsAndPayload(message, buffer, p);
+            return p - offset;
+        }
+
+        /// <summary>
+        /// Writes only the options and (marker +) payload of the message at buffer[offset..]
+        /// (no header, no token): the form OSCORE encrypts after the inner code (RFC 8613 §5.3).
+        /// Returns the length. Buffer too small → ArgumentException.
+        /// </summary>
+        public static int EncodeOptionsAndPayload(CoapMessage message, byte[] buffer, int offset)
+        {
+            if (message == null) throw new ArgumentNullException("message");
+            if (buffer == null) throw new ArgumentNullException("buffer");
+            int total = GetOptionsAndPayloadLength(message);
+            if (offset < 0 || offset + total > buffer.Length) throw new ArgumentException("CoAP encode: buffer too small");
+            return WriteOptionsAndPayload(message, buffer, offset) - offset;
+        }
+
+        private static int WriteOptionsAndPayload(CoapMessage message, byte[] buffer, int p)
+        {
             int previous = 0;
             int count = message.OptionCount;
             for (int i = 0; i < count; i++)
@@ -75,11 +101,11 @@ namespace E2m.Coap
 
             if (message.PayloadLength > 0)
             {
-                buffer[p++] = PayloadMarker;
+                buffer[p++] = PayloadMarker;                // RFC 7252 §3
                 Array.Copy(message.PayloadBuffer, message.PayloadOffset, buffer, p, message.PayloadLength);
                 p += message.PayloadLength;
             }
-            return p - offset;
+            return p;
         }
 
         /// <summary>
@@ -114,6 +140,26 @@ namespace E2m.Coap
             into.SetToken(datagram, p, tkl);
             p += tkl;
 
+            ParseOptionsAndPayload(datagram, p, end, into);
+        }
+
+        /// <summary>
+        /// Parses options and (marker +) payload from buffer[offset..offset+length) into 'into'
+        /// (whose options and payload are cleared first; header and token untouched): the OSCORE
+        /// plaintext after its code octet (RFC 8613 §5.3). Same rejections as Decode.
+        /// </summary>
+        public static void DecodeOptionsAndPayload(byte[] buffer, int offset, int length, CoapMessage into)
+        {
+            if (buffer == null) throw new ArgumentNullException("buffer");
+            if (into == null) throw new ArgumentNullException("into");
+            if (offset < 0 || length < 0 || offset + length > buffer.Length) throw new ArgumentOutOfRangeException("length");
+            into.ClearOptions();
+            into.SetPayload(null, 0, 0);
+            ParseOptionsAndPayload(buffer, offset, offset + length, into);
+        }
+
+        private static void ParseOptionsAndPayload(byte[] datagram, int p, int end, CoapMessage into)
+        {
             int number = 0;
             while (p < end)
             {

@@ -178,6 +178,30 @@ namespace E2m.Coap.Tests
             Assert.Equal("44015d1f00003974" + "396c6f63616c686f7374" + "620914" + "ff010203", Hex.Encode(Encode(outer)));
         }
 
+        [Fact]
+        public void OptionsAndPayload_Alone_AsInOscorePlaintext()
+        {
+            // RFC 8613 §5.3: plaintext = inner Code || Class E options || 0xFF || payload
+            var m = new CoapMessage { Code = CoapCode.Get };
+            m.AddUriPath("tv1");
+            var buf = new byte[16];
+            int n = CoapCodec.EncodeOptionsAndPayload(m, buf, 1);
+            Assert.Equal(CoapCodec.GetOptionsAndPayloadLength(m), n);
+            Assert.Equal("b3747631", Hex.Encode(buf, 1, n));   // C.4 plaintext after the code 0x01
+
+            var inner = Hex.Decode("b3747631ff010203");
+            var d = new CoapMessage();
+            d.CopyHeaderFrom(m);
+            d.AddUriPath("stale");
+            CoapCodec.DecodeOptionsAndPayload(inner, 0, inner.Length, d);
+            Assert.Equal(1, d.OptionCount);
+            Assert.Equal(CoapCode.Get, d.Code);
+            Assert.Equal(3, d.PayloadLength);
+            Assert.Equal(CoapOption.UriPath, d.GetOptionNumber(0));
+            var bad = Hex.Decode("f0");
+            Assert.Equal(InputError.CoapReservedOptionDelta, Assert.Throws<CoapFormatException>(() => CoapCodec.DecodeOptionsAndPayload(bad, 0, 1, d)).Error);
+        }
+
         public static TheoryData<string, string, InputError> Malformed => new()
         {
             { "short header", "4001", InputError.CoapTruncatedHeader },
