@@ -46,6 +46,8 @@ public sealed class IlCheckerTests
             NanoFindingKind.MultiDimensionalArray, "Int32[,]" },
         new object[] { "stackalloc via unsafe pointer", "namespace E2m.Sample { public class C { public unsafe int M() { int* p = stackalloc int[4]; p[0] = 1; return p[0]; } } }",
             NanoFindingKind.ForbiddenOpcode, "localloc" },
+        new object[] { "function pointer call", "namespace E2m.Sample { public class C { public unsafe int M(delegate*<int, int> f) { return f(1); } } }",
+            NanoFindingKind.ForbiddenOpcode, "calli" },
         new object[] { "checked add", "namespace E2m.Sample { public class C { public int M(int a, int b) { return checked(a + b); } } }",
             NanoFindingKind.OverflowOpcode, "add.ovf" },
         new object[] { "checked multiply after a switch table", "namespace E2m.Sample { public class C { public int M(int a, int b) { switch (a) { case 0: b++; break; case 1: b--; break; case 2: b += 2; break; case 3: b -= 7; break; } return checked(a * b); } } }",

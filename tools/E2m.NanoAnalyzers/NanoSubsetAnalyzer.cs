@@ -249,7 +249,7 @@ namespace E2m.NanoAnalyzers
                         Report(r, NanoRules.GenericUse, node.GetLocation(), "An anonymous type (compiled to a generic class)");
                         break;
                     case MemberDeclarationSyntax member:
-                        CheckModifiers(r, member.Modifiers, node);
+                        CheckModifiers(r, member.Modifiers);
                         if (member is OperatorDeclarationSyntax op && op.CheckedKeyword.IsKind(SyntaxKind.CheckedKeyword))
                         {
                             Report(r, NanoRules.CheckedArithmetic, node.GetLocation(), "A checked operator");
@@ -261,12 +261,12 @@ namespace E2m.NanoAnalyzers
 
                         break;
                     case LocalFunctionStatementSyntax local:
-                        CheckModifiers(r, local.Modifiers, node);
+                        CheckModifiers(r, local.Modifiers);
                         break;
                 }
             }
 
-            private void CheckModifiers(Action<Diagnostic> r, SyntaxTokenList modifiers, SyntaxNode node)
+            private void CheckModifiers(Action<Diagnostic> r, SyntaxTokenList modifiers)
             {
                 foreach (var m in modifiers)
                 {
@@ -283,8 +283,6 @@ namespace E2m.NanoAnalyzers
                         Report(r, NanoRules.UnsupportedFeature, m.GetLocation(), "An async method");
                     }
                 }
-
-                _ = node;
             }
 
             private void AnalyzeForEach(SyntaxNodeAnalysisContext c, CommonForEachStatementSyntax forEach)

@@ -368,7 +368,12 @@ public static class NanoIlChecker
                             return;
                         }
 
-                        operandSize = checked(4 + (4 * BitConverter.ToInt32(il, i)));
+                        {
+                            var count = (long)BitConverter.ToUInt32(il, i);
+                            var size = 4 + (4 * count);
+                            operandSize = size > il.Length - i ? -1 : (int)size;
+                        }
+
                         break;
                     case OperandType.InlineField:
                     case OperandType.InlineMethod:
