@@ -90,7 +90,7 @@ namespace E2m.Oscore.Tests
     {
         public static CoapMessage Decode(byte[] datagram)
         {
-            var m = new CoapMessage(64, 0);
+            var m = new CoapMessage(64, 256);
             CoapCodec.Decode(datagram, 0, datagram.Length, m);
             return m;
         }
