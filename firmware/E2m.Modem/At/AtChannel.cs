@@ -266,8 +266,8 @@ namespace E2m.Modem.At
                     }
 
                     _inSync = false;
-                    SyncLocked();
-                    if (!command.Idempotent || attempt >= attempts)
+                    bool synced = SyncLocked();
+                    if (!synced || !command.Idempotent || attempt >= attempts)
                     {
                         break;
                     }
