@@ -113,5 +113,18 @@ namespace E2m.Crypto.Tests
                 keys.DeriveAccessKeys(ck, ik, ckP, ikP);
             }));
         }
+    
+        [Fact]
+        public void PlatformAdapterPerBlockAndPerMessage()
+        {
+            var aes = new E2m.Hal.Host.PlatformAes128();
+            aes.SetKey(Data, 0);
+            Assert.Equal(0, Measure(() => aes.EncryptBlock(Data, 16, Out, 0)));
+            Assert.Equal(0, Measure(() => aes.EncryptBlock(Out, 0, Out, 0)));
+            Assert.Equal(0, Measure(() => aes.EncryptBlock(Out, 0, Out, 8)));
+            var h = new E2m.Hal.Host.PlatformHmacSha256();
+            h.Init(Data, 0, 32);
+            Assert.Equal(0, Measure(() => { h.Update(Data, 0, 150); h.Final(Out, 0); }));
+        }
     }
 }
