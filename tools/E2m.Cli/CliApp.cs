@@ -29,6 +29,7 @@ namespace E2m.Cli
             root.Options.Add(Json);
             root.Subcommands.Add(AkaCommands.Build());
             root.Subcommands.Add(KdfCommand.Build());
+            root.Subcommands.Add(OscoreCommands.Build());
             return root;
         }
 
