@@ -42,7 +42,7 @@ namespace E2m.Modem.Commands
         public void ExpectPrefix(string prefix)
         {
             SkipSpaces();
-            if (!(_line.Length - _pos > prefix.Length && string.CompareOrdinal(_line, _pos, prefix, 0, prefix.Length) == 0 && _line[_pos + prefix.Length] == ':'))
+            if (!(_line.Length - _pos > prefix.Length && MatchAt(_line, _pos, prefix) && _line[_pos + prefix.Length] == ':'))
             {
                 throw new UsimException(UsimError.BadAtSyntax, _pos, "expected " + prefix + ":");
             }
@@ -55,7 +55,7 @@ namespace E2m.Modem.Commands
         {
             int save = _pos;
             SkipSpaces();
-            if (_line.Length - _pos > prefix.Length && string.CompareOrdinal(_line, _pos, prefix, 0, prefix.Length) == 0 && _line[_pos + prefix.Length] == ':')
+            if (_line.Length - _pos > prefix.Length && MatchAt(_line, _pos, prefix) && _line[_pos + prefix.Length] == ':')
             {
                 _pos += prefix.Length + 1;
                 SkipSpaces();
@@ -253,6 +253,16 @@ namespace E2m.Modem.Commands
             int s;
             int e;
             ReadStringSpan(out s, out e);
+        }
+
+        private static bool MatchAt(string line, int pos, string text)
+        {
+            if (pos + text.Length > line.Length) return false;
+            for (int i = 0; i < text.Length; i++)
+            {
+                if (line[pos + i] != text[i]) return false;
+            }
+            return true;
         }
 
         private void SkipSpaces()

@@ -40,7 +40,7 @@ namespace E2m.Modem.Drivers
         private RegistrationInfo _eps;
         private RegistrationInfo _gprs;
         private bool _registrationSeen;
-        private volatile bool _rebootSeen;
+        private bool _rebootSeen;
         private int _simPaths;
         private int _lastCme = -1;
         private StatusWord _lastSw;

@@ -45,7 +45,7 @@ namespace E2m.Modem.Drivers
         private readonly bool[] _recvPending = new bool[MaxSockets];
         private int _qiopenId = -1;
         private int _qiopenError = -1;
-        private volatile bool _poweredDown;
+        private bool _poweredDown;
 
         public Bg9xModem(AtChannel channel, IMonotonicClock clock, IDelay delay, IDigitalOutput pwrKey, IDigitalInput status)
             : base(channel, clock, delay)
@@ -121,7 +121,7 @@ namespace E2m.Modem.Drivers
             return true;
         }
 
-        private volatile bool _appReady;
+        private bool _appReady;
 
         protected override void OnReboot(string line)
         {
