@@ -10,7 +10,7 @@ namespace E2m.Crypto
     /// In-place operation (output == input at the same offset) is supported; an output that starts
     /// inside the input beyond its start is rejected. Zero allocations per operation.
     /// </summary>
-    public sealed class AesCcm
+    public sealed class AesCcm : IAesCcm
     {
         public const int TagLength = 8;     // M, RFC 3610 §2
         public const int NonceLength = 13;  // 15 - L, RFC 3610 §2

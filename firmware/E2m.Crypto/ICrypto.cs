@@ -45,5 +45,36 @@ namespace E2m.Crypto
         IAes128 CreateAes128();
 
         IHmacSha256 CreateHmacSha256();
+
+        /// <summary>
+        /// AES-CCM-16-64-128 (RFC 3610 with M = 8, L = 2) on whole messages. The portable provider (and the device)
+        /// run <see cref="AesCcm"/> over <see cref="CreateAes128"/>; the host uses the platform AEAD, which is an
+        /// order of magnitude faster than CCM built from single-block calls into the platform cipher.
+        /// </summary>
+        IAesCcm CreateAesCcm();
+    }
+
+    /// <summary>
+    /// AES-CCM-16-64-128 (RFC 3610, M = 8 octet tag, L = 2 i.e. 13-octet nonce; COSE alg 10, RFC 8152 §10.2):
+    /// the AEAD of OSCORE (RFC 8613 §3.2.1). See <see cref="AesCcm"/> for the buffer rules.
+    /// </summary>
+    public interface IAesCcm
+    {
+        /// <summary>Loads a 16-octet key.</summary>
+        void SetKey(byte[] key, int offset);
+
+        /// <summary>Writes <paramref name="inputLength"/> + 8 octets (ciphertext || tag) at <paramref name="outputOffset"/>.</summary>
+        void Encrypt(byte[] nonce, int nonceOffset, byte[] aad, int aadOffset, int aadLength,
+            byte[] input, int inputOffset, int inputLength, byte[] output, int outputOffset);
+
+        /// <summary>
+        /// <paramref name="inputLength"/> includes the 8-octet tag; writes inputLength − 8 octets. Returns false on a
+        /// tag mismatch (constant-time compare) and then leaves zeros where the plaintext would be.
+        /// </summary>
+        bool Decrypt(byte[] nonce, int nonceOffset, byte[] aad, int aadOffset, int aadLength,
+            byte[] input, int inputOffset, int inputLength, byte[] output, int outputOffset);
+
+        /// <summary>Zeroises the key.</summary>
+        void Clear();
     }
 }

@@ -13,5 +13,10 @@ namespace E2m.Crypto
         {
             return new HmacSha256();
         }
+
+        public IAesCcm CreateAesCcm()
+        {
+            return new AesCcm(new Aes128());
+        }
     }
 }

@@ -39,12 +39,12 @@ namespace E2m.Oscore
         // Sender Context
         private readonly byte[] _senderId;
         private readonly byte[] _senderKey = new byte[OscoreConstants.KeyLength];
-        private readonly AesCcm _senderAead;
+        private readonly IAesCcm _senderAead;
         private readonly SenderSequence _sequence;   // null = this context cannot consume SSNs
         // Recipient Context
         private readonly byte[] _recipientId;
         private readonly byte[] _recipientKey = new byte[OscoreConstants.KeyLength];
-        private readonly AesCcm _recipientAead;
+        private readonly IAesCcm _recipientAead;
         private readonly ReplayWindow _replay = new ReplayWindow();
 
         // Preallocated scratch.
@@ -148,9 +148,9 @@ namespace E2m.Oscore
 
             Derive(crypto, masterSecret, masterSalt);
 
-            _senderAead = new AesCcm(crypto.CreateAes128());
+            _senderAead = crypto.CreateAesCcm();
             _senderAead.SetKey(_senderKey, 0);
-            _recipientAead = new AesCcm(crypto.CreateAes128());
+            _recipientAead = crypto.CreateAesCcm();
             _recipientAead.SetKey(_recipientKey, 0);
 
             _sequence = ssnStore == null ? null : new SenderSequence(ssnStore, ssnStep);
@@ -761,7 +761,7 @@ namespace E2m.Oscore
         }
 
         // Decrypts the payload of _outer into _plain[3..]; returns the plaintext length. RFC 8613 §8.2 step 6 / §8.4 step 5.
-        private int Open(AesCcm aead, int aadLength, int cipherLength)
+        private int Open(IAesCcm aead, int aadLength, int cipherLength)
         {
             int plainLength = cipherLength - OscoreConstants.TagLength;
             if (!aead.Decrypt(_nonce, 0, _aad, 0, aadLength, _outer.PayloadBuffer, _outer.PayloadOffset, cipherLength, _plain, 3))

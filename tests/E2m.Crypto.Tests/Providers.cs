@@ -18,5 +18,15 @@ namespace E2m.Crypto.Tests
             Platform => new PlatformCryptoProvider(),
             _ => throw new ArgumentException(name),
         };
+
+        /// <summary>
+        /// AES-CCM implementations: the portable CCM over each provider's block cipher, and each provider's
+        /// whole-message AEAD (<see cref="ICryptoProvider.CreateAesCcm"/>: the platform one is System AesCcm).
+        /// </summary>
+        public static TheoryData<string> CcmNames => new TheoryData<string> { Portable, Platform, Portable + "-aead", Platform + "-aead" };
+
+        public static IAesCcm GetCcm(string name) => name.EndsWith("-aead", StringComparison.Ordinal)
+            ? Get(name.Substring(0, name.Length - "-aead".Length)).CreateAesCcm()
+            : new AesCcm(Get(name).CreateAes128());
     }
 }

@@ -16,7 +16,7 @@ namespace E2m.Bench
         public string Provider { get; set; }
 
         private IAes128 _aes;
-        private AesCcm _ccm;
+        private IAesCcm _ccm;
         private IHmacSha256 _hmac;
         private Milenage _milenage;
         private readonly byte[] _block = new byte[16];
@@ -49,7 +49,7 @@ namespace E2m.Bench
 
             _aes = p.CreateAes128();
             _aes.SetKey(key, 0);
-            _ccm = new AesCcm(p.CreateAes128());
+            _ccm = p.CreateAesCcm();
             _ccm.SetKey(key, 0);
             _ccm.Encrypt(_nonce, 0, _aad, 0, _aad.Length, _plain, 0, _plain.Length, _sealed, 0);
             _hmac = p.CreateHmacSha256();

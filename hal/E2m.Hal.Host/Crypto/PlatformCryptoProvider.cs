@@ -4,12 +4,15 @@ namespace E2m.Hal.Host
 {
     /// <summary>
     /// AES-128 and HMAC-SHA-256 from System.Security.Cryptography (OpenSSL / CNG, AES-NI), for the
-    /// host tools and servers. The algorithms above them (CCM, HKDF, KDF, Milenage) stay portable.
+    /// host tools and servers. AES-CCM uses the platform AEAD on whole messages;
+    /// the algorithms above them (HKDF, KDF, Milenage, OSCORE) stay portable.
     /// </summary>
     public sealed class PlatformCryptoProvider : ICryptoProvider
     {
         public IAes128 CreateAes128() => new PlatformAes128();
 
         public IHmacSha256 CreateHmacSha256() => new PlatformHmacSha256();
+
+        public IAesCcm CreateAesCcm() => new PlatformAesCcm();
     }
 }
