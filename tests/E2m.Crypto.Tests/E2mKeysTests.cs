@@ -30,7 +30,7 @@ namespace E2m.Crypto.Tests
             JsonElement c = doc.RootElement.GetProperty("cases")[index];
             string id = "e2m-kdf.json case " + index + " (" + provider + ")";
             byte[] ck = Hex.Decode(c.GetProperty("ck").GetString()), ik = Hex.Decode(c.GetProperty("ik").GetString());
-            byte[] emseId = Utf8.GetBytes(c.GetProperty("emse_id").GetString()!);
+            byte[] emseId = System.Text.Encoding.UTF8.GetBytes(c.GetProperty("emse_id").GetString()!);
 
             var keys = new E2mKeys(Providers.Get(provider).CreateHmacSha256());
             byte[] intKey = new byte[32], kid = new byte[8], key = new byte[32], ckP = new byte[16], ikP = new byte[16];
