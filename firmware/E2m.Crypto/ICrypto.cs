@@ -47,9 +47,9 @@ namespace E2m.Crypto
         IHmacSha256 CreateHmacSha256();
 
         /// <summary>
-        /// AES-CCM-16-64-128 (RFC 3610 with M = 8, L = 2) on whole messages. The portable provider (and the device)
-        /// run <see cref="AesCcm"/> over <see cref="CreateAes128"/>; the host uses the platform AEAD, which is an
-        /// order of magnitude faster than CCM built from single-block calls into the platform cipher.
+        /// AES-CCM-16-64-128 (RFC 3610 with M = 8, L = 2) on whole messages: the seam where a platform with a native
+        /// AEAD plugs it in. Both current providers return <see cref="AesCcm"/> over their block cipher (on the host
+        /// that is AES-NI, faster than a call into the native AEAD per OSCORE-sized message).
         /// </summary>
         IAesCcm CreateAesCcm();
     }
