@@ -1,0 +1,299 @@
+using System;
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading;
+using System.Threading.Tasks;
+using E2m.Coap;
+using E2m.Crypto;
+using E2m.Hal;
+using E2m.Oscore;
+using E2m.Server.Emse.Keys;
+using E2m.Server.Emse.Storage;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace E2m.Server.Emse.Coap
+{
+    /// <summary>Counters of the CoAP side (tests, benchmark, logs). Fields are updated with Interlocked.</summary>
+    public sealed class EmseCoapStats
+    {
+        public long Received;
+        public long Dropped;
+        public long Oversized;
+        public long Malformed;
+        public long Errors;
+        public long Accepted;
+        public long Retransmissions;
+        public long Replays;
+        public long Rejected;
+        public long UnknownKid;
+        public long BadSenml;
+        public long ReadingsStored;
+        public long CommitFailures;
+        public long InternalErrors;
+        public long Sent;
+
+        public override string ToString() =>
+            $"received={Interlocked.Read(ref Received)} accepted={Interlocked.Read(ref Accepted)} retransmissions={Interlocked.Read(ref Retransmissions)} " +
+            $"replays={Interlocked.Read(ref Replays)} rejected={Interlocked.Read(ref Rejected)} unknownKid={Interlocked.Read(ref UnknownKid)} " +
+            $"badSenml={Interlocked.Read(ref BadSenml)} malformed={Interlocked.Read(ref Malformed)} oversized={Interlocked.Read(ref Oversized)} " +
+            $"dropped={Interlocked.Read(ref Dropped)} errors={Interlocked.Read(ref Errors)} readings={Interlocked.Read(ref ReadingsStored)} " +
+            $"commitFailures={Interlocked.Read(ref CommitFailures)} internalErrors={Interlocked.Read(ref InternalErrors)}";
+    }
+
+    /// <summary>
+    /// The EMSE's CoAP/OSCORE endpoint on UDP (RFC 7252 over UDP, RFC 8613; DESIGN.md §4). One receive thread reads
+    /// datagrams, peeks the OSCORE 'kid' (OscoreOptionValue) and queues each datagram to the shard that owns that
+    /// kid (bounded queues: when full the datagram is dropped and the device retransmits); shards verify, store and
+    /// answer (<see cref="EmseShard"/>). Datagrams above MaxDatagramSize are answered 4.13 (CON) or dropped.
+    /// </summary>
+    public sealed class EmseCoapServer : IHostedService, IDisposable
+    {
+        private readonly EmseOptions _options;
+        private readonly EmseStore _store;
+        private readonly IEmksKeySource _keys;
+        private readonly TimeProvider _time;
+        private readonly ILogger<EmseCoapServer> _log;
+        private readonly CancellationTokenSource _stop = new();
+        private Socket? _socket;
+        private Thread? _receiver;
+        private EmseShard[] _shards = Array.Empty<EmseShard>();
+        private Task[] _shardTasks = Array.Empty<Task>();
+        private ContextCache? _cache;
+        private ITimer? _purge;
+        private Sender? _sender;
+
+        public EmseCoapServer(IOptions<EmseOptions> options, EmseStore store, IEmksKeySource keys, TimeProvider time, ILogger<EmseCoapServer> log)
+        {
+            _options = options.Value;
+            _store = store;
+            _keys = keys;
+            _time = time;
+            _log = log;
+        }
+
+        /// <summary>The bound UDP endpoint (the real port when UdpPort = 0), null before start.</summary>
+        public IPEndPoint? LocalEndPoint { get; private set; }
+
+        public EmseCoapStats Stats { get; } = new();
+
+        /// <summary>Number of cached kid entries (contexts and negative results).</summary>
+        public int CachedContexts => _cache?.Count ?? 0;
+
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            _store.EnsureSchema();
+
+            IPAddress address = IPAddress.Parse(_options.UdpBindAddress);
+            var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            if (address.AddressFamily == AddressFamily.InterNetworkV6 && address.Equals(IPAddress.IPv6Any))
+            {
+                socket.DualMode = true;
+            }
+
+            try
+            {
+                socket.ReceiveBufferSize = 8 * 1024 * 1024;
+                socket.SendBufferSize = 4 * 1024 * 1024;
+            }
+            catch (SocketException)
+            {
+                // the kernel caps the sizes; the defaults still work
+            }
+
+            socket.Bind(new IPEndPoint(address, _options.UdpPort));
+            _socket = socket;
+            LocalEndPoint = (IPEndPoint)socket.LocalEndPoint!;
+            _sender = new Sender(socket);
+
+            _cache = new ContextCache(_keys, new E2m.Hal.Host.PlatformCryptoProvider(), _store, _time, _options, _log);
+            int n = _options.EffectiveWorkers;
+            _shards = new EmseShard[n];
+            _shardTasks = new Task[n];
+            for (int i = 0; i < n; i++)
+            {
+                _shards[i] = new EmseShard(i, _cache, _store, _sender, _time, _options, Stats, _log);
+            }
+
+            for (int i = 0; i < n; i++)
+            {
+                EmseShard shard = _shards[i];
+                _shardTasks[i] = Task.Run(() => shard.RunAsync(_stop.Token));
+            }
+
+            _receiver = new Thread(ReceiveLoop) { IsBackground = true, Name = "emse-udp-receive" };
+            _receiver.Start();
+
+            TimeSpan period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, Math.Min(TimeSpan.FromSeconds(60).Ticks, _options.ExchangeLifetime.Ticks / 4)));
+            _purge = _time.CreateTimer(_ => Purge(), null, period, period);
+            _log.LogInformation("EMSE {EmseId}: CoAP/OSCORE on udp://{Endpoint}, {Workers} shards, storage {Storage}",
+                _options.EmseId, LocalEndPoint, n, _store.Database.Describe());
+            return Task.CompletedTask;
+        }
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            if (_socket == null)
+            {
+                return;
+            }
+
+            _purge?.Dispose();
+            _stop.Cancel();
+            _socket.Close();
+            foreach (EmseShard s in _shards)
+            {
+                s.Complete();
+            }
+
+            try
+            {
+                await Task.WhenAll(_shardTasks).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                _log.LogWarning("EMSE shards did not stop within 10 s");
+            }
+
+            _receiver?.Join(TimeSpan.FromSeconds(5));
+            _cache?.Dispose();
+            _socket = null;
+        }
+
+        public void Dispose()
+        {
+            _purge?.Dispose();
+            _stop.Cancel();
+            _socket?.Dispose();
+            _cache?.Dispose();
+        }
+
+        private void Purge()
+        {
+            try
+            {
+                long cutoff = _time.GetUtcNow().ToUnixTimeMilliseconds() - (long)_options.ExchangeLifetime.TotalMilliseconds;
+                _store.PurgeExchanges(cutoff);
+            }
+            catch (Exception e)
+            {
+                _log.LogWarning("EMSE exchange purge failed: {Error}", e.Message);
+            }
+        }
+
+        private void ReceiveLoop()
+        {
+            Socket socket = _socket!;
+            var rx = new SocketAddress(socket.AddressFamily);
+            byte[] buffer = new byte[65536];
+            var scratch = new CoapMessage(OscoreSecurityContext.DefaultMaxOptions, 0);
+            var option = new OscoreOptionValue();
+            while (!_stop.IsCancellationRequested)
+            {
+                int n;
+                try
+                {
+                    n = socket.ReceiveFrom(buffer, SocketFlags.None, rx);
+                }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset || e.SocketErrorCode == SocketError.MessageSize)
+                {
+                    continue; // ICMP unreachable of an earlier send / truncated datagram
+                }
+                catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+                {
+                    if (!_stop.IsCancellationRequested)
+                    {
+                        _log.LogError("EMSE UDP receive failed: {Error}", e.Message);
+                    }
+
+                    break;
+                }
+
+                Interlocked.Increment(ref Stats.Received);
+                var remote = new SocketAddress(rx.Family, rx.Size);
+                rx.Buffer.Span.Slice(0, rx.Size).CopyTo(remote.Buffer.Span);
+                if (n > _options.MaxDatagramSize)
+                {
+                    Interlocked.Increment(ref Stats.Oversized);
+                    AnswerTooLarge(buffer, n, remote);
+                    continue;
+                }
+
+                // Route by kid so one kid is processed by one shard; anything without a readable kid by source.
+                ulong route;
+                try
+                {
+                    route = option.ReadFrom(buffer, 0, n, scratch) && option.HasKid && KidKey.TryPack(option.Kid, 0, option.KidLength, out ulong k)
+                        ? k
+                        : HashAddress(remote);
+                }
+                catch (MalformedInputException)
+                {
+                    route = HashAddress(remote);
+                }
+
+                EmseShard shard = _shards[(int)((route * 0x9E3779B97F4A7C15UL) >> 33) % _shards.Length];
+                byte[] copy = ArrayPool<byte>.Shared.Rent(n);
+                Buffer.BlockCopy(buffer, 0, copy, 0, n);
+                var d = new InboundDatagram { Buffer = copy, Length = n, Remote = remote };
+                if (!shard.TryEnqueue(d))
+                {
+                    Interlocked.Increment(ref Stats.Dropped);
+                    ArrayPool<byte>.Shared.Return(copy);
+                }
+            }
+        }
+
+        private static ulong HashAddress(SocketAddress a)
+        {
+            ulong h = 14695981039346656037UL; // FNV-1a
+            foreach (byte b in a.Buffer.Span.Slice(0, a.Size))
+            {
+                h = (h ^ b) * 1099511628211UL;
+            }
+
+            return h;
+        }
+
+        /// <summary>RFC 7252 §5.9.2.9: 4.13 with Size1 = the largest size accepted (§5.10.9), only for a readable CON header.</summary>
+        private void AnswerTooLarge(byte[] datagram, int length, SocketAddress remote)
+        {
+            int tkl = datagram[0] & 0x0F;
+            if (length < 4 || (datagram[0] >> 6) != CoapCodec.Version || ((datagram[0] >> 4) & 0x03) != CoapType.Confirmable
+                || tkl > CoapMessage.MaxTokenLength || length < 4 + tkl || !CoapCode.IsRequest(datagram[1]))
+            {
+                return;
+            }
+
+            var m = new CoapMessage(4, 16)
+            {
+                Type = CoapType.Acknowledgement,
+                Code = CoapCode.RequestEntityTooLarge,
+                MessageId = (datagram[2] << 8) | datagram[3],
+            };
+            m.SetToken(datagram, 4, tkl);
+            m.AddOptionUInt(CoapOption.Size1, (uint)_options.MaxDatagramSize);
+            byte[] out1 = new byte[CoapCodec.GetEncodedLength(m)];
+            int w = CoapCodec.Encode(m, out1, 0);
+            try
+            {
+                _sender!.Send(out1, 0, w, remote);
+            }
+            catch (SocketException)
+            {
+            }
+        }
+
+        private sealed class Sender : IDatagramSender
+        {
+            private readonly Socket _socket;
+
+            public Sender(Socket socket) => _socket = socket;
+
+            public void Send(byte[] buffer, int offset, int length, SocketAddress remote) =>
+                _socket.SendTo(buffer.AsSpan(offset, length), SocketFlags.None, remote);
+        }
+    }
+}

@@ -1,0 +1,698 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.Data.Common;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Threading;
+using System.Threading.Channels;
+using System.Threading.Tasks;
+using E2m.Coap;
+using E2m.Hal;
+using E2m.Oscore;
+using E2m.Server.Emse.Keys;
+using E2m.Server.Emse.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace E2m.Server.Emse.Coap
+{
+    /// <summary>A received datagram (buffer rented from the shared ArrayPool, returned once handled).</summary>
+    internal sealed class InboundDatagram
+    {
+        public byte[] Buffer = Array.Empty<byte>();
+        public int Length;
+        public SocketAddress Remote = null!;
+        public int Attempts;
+        public bool Parked;
+    }
+
+    internal interface IDatagramSender
+    {
+        void Send(byte[] buffer, int offset, int length, SocketAddress remote);
+    }
+
+    /// <summary>
+    /// One processing shard: every datagram of a kid goes to the same shard (the receive loop hashes the kid), so a
+    /// kid's OSCORE context, replay window snapshot and recent-exchange ring are touched by one task only. A shard
+    /// drains up to MaxBatch queued datagrams, verifies them (RFC 8613 §8.2), handles POST /r (SenML, RFC 8428) and
+    /// protects the responses (§8.3, request nonce), then writes all exchanges, readings and replay windows in ONE
+    /// transaction (group commit) and only then sends the protected responses (DESIGN.md §4: the 2.04 acknowledges a
+    /// stored batch). Unprotected errors (RFC 8613 §8.2) are sent at once. A failed commit rolls the in-memory
+    /// replay windows back and sends nothing: the device retransmits.
+    /// </summary>
+    internal sealed class EmseShard
+    {
+        private const int HashLength = 16;
+
+        private static readonly byte[] DiagNotFound = Encoding.UTF8.GetBytes("Resource not found: POST /r only");
+        private static readonly byte[] DiagMethod = Encoding.UTF8.GetBytes("Method not allowed: POST /r only");
+        private static readonly byte[] DiagFormat = Encoding.UTF8.GetBytes("Content-Format 112 (application/senml+cbor) required");
+        private static readonly byte[] DiagSenml = Encoding.UTF8.GetBytes("Bad SenML");
+        private static readonly byte[] DiagBadOption = Encoding.UTF8.GetBytes("Unrecognized critical option");
+        private static readonly byte[] DiagUnavailable = Encoding.UTF8.GetBytes("Key server unavailable");
+        private static readonly byte[] DiagNoOscore = Encoding.UTF8.GetBytes("OSCORE required");
+        private static readonly byte[] DiagExpired = Encoding.UTF8.GetBytes("Security context not found");
+        private static readonly Dictionary<OscoreError, byte[]> OscoreDiagnostics = BuildOscoreDiagnostics();
+
+        private readonly int _index;
+        private readonly Channel<InboundDatagram> _channel;
+        private readonly ContextCache _cache;
+        private readonly EmseStore _store;
+        private readonly IDatagramSender _sender;
+        private readonly TimeProvider _time;
+        private readonly EmseOptions _options;
+        private readonly EmseCoapStats _stats;
+        private readonly ILogger _log;
+
+        // Scratch, owned by this shard's task.
+        private readonly CoapMessage _outer;
+        private readonly CoapMessage _inner;
+        private readonly CoapMessage _response;
+        private readonly OscoreOptionValue _option = new();
+        private readonly OscoreExchange _exchange = new();
+        private readonly SenmlBatchReader _senml;
+        private readonly byte[] _plain;
+        private readonly byte[] _out;
+        private readonly List<InboundDatagram> _batch = new();
+        private readonly List<Pending> _pending = new();
+        private readonly Dictionary<ulong, Snapshot> _snapshots = new();
+        private readonly List<ExchangeWrite> _writes = new();
+        private readonly List<ReplayState> _replay = new();
+        private ushort _nextMessageId = (ushort)Random.Shared.Next(65536);
+        private DbConnection? _db;
+
+        public EmseShard(int index, ContextCache cache, EmseStore store, IDatagramSender sender, TimeProvider time, EmseOptions options,
+            EmseCoapStats stats, ILogger log)
+        {
+            _index = index;
+            _cache = cache;
+            _store = store;
+            _sender = sender;
+            _time = time;
+            _options = options;
+            _stats = stats;
+            _log = log;
+            _channel = Channel.CreateBounded<InboundDatagram>(new BoundedChannelOptions(options.QueueCapacityPerWorker)
+            {
+                SingleReader = true,
+                SingleWriter = false,
+                FullMode = BoundedChannelFullMode.Wait, // TryWrite fails when full: the caller drops
+            });
+            _outer = new CoapMessage(OscoreSecurityContext.DefaultMaxOptions, 0);
+            _inner = new CoapMessage(OscoreSecurityContext.DefaultMaxOptions, 0);
+            _response = new CoapMessage(8, 64);
+            _senml = new SenmlBatchReader(options.MaxRecordsPerBatch, options.MaxDatagramSize);
+            _plain = new byte[options.MaxDatagramSize];
+            _out = new byte[options.MaxDatagramSize + 128];
+        }
+
+        public bool TryEnqueue(InboundDatagram d) => _channel.Writer.TryWrite(d);
+
+        public void Complete() => _channel.Writer.TryComplete();
+
+        public async Task RunAsync(CancellationToken ct)
+        {
+            ChannelReader<InboundDatagram> reader = _channel.Reader;
+            try
+            {
+                while (await reader.WaitToReadAsync(ct).ConfigureAwait(false))
+                {
+                    while (_batch.Count < _options.MaxBatch && reader.TryRead(out InboundDatagram? d))
+                    {
+                        _batch.Add(d);
+                    }
+
+                    try
+                    {
+                        ProcessBatch();
+                    }
+                    catch (Exception e)
+                    {
+                        _log.LogError(e, "shard {Shard}: batch failed", _index);
+                    }
+                    finally
+                    {
+                        foreach (InboundDatagram d in _batch)
+                        {
+                            if (!d.Parked)
+                            {
+                                ArrayPool<byte>.Shared.Return(d.Buffer);
+                            }
+                        }
+
+                        _batch.Clear();
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            finally
+            {
+                _db?.Dispose();
+                _db = null;
+                while (reader.TryRead(out InboundDatagram? d))
+                {
+                    ArrayPool<byte>.Shared.Return(d.Buffer);
+                }
+            }
+        }
+
+        // ------------------------------------------------------------------------------------------------------
+
+        private void ProcessBatch()
+        {
+            _pending.Clear();
+            _snapshots.Clear();
+            DateTimeOffset now = _time.GetUtcNow();
+            foreach (InboundDatagram d in _batch)
+            {
+                try
+                {
+                    ProcessOne(d, now);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // Never let one datagram take the server down; it is dropped (the device retransmits).
+                    Interlocked.Increment(ref _stats.InternalErrors);
+                    _log.LogError("shard {Shard}: datagram from {Remote} failed: {Error}", _index, d.Remote, e.GetType().Name + ": " + e.Message);
+                }
+            }
+
+            if (_pending.Count > 0)
+            {
+                Commit(now);
+            }
+        }
+
+        private void ProcessOne(InboundDatagram d, DateTimeOffset now)
+        {
+            try
+            {
+                CoapCodec.Decode(d.Buffer, 0, d.Length, _outer);
+            }
+            catch (MalformedInputException)
+            {
+                // RFC 7252 §4.2/§4.3: a CON with a message format error is rejected with RST; anything else ignored.
+                Interlocked.Increment(ref _stats.Malformed);
+                RejectIfConfirmable(d);
+                return;
+            }
+
+            byte type = _outer.Type;
+            if (type == CoapType.Acknowledgement || type == CoapType.Reset)
+            {
+                return; // RFC 7252 §4.2: the EMSE has no CON of its own outstanding
+            }
+
+            if (_outer.Code == CoapCode.Empty || !CoapCode.IsRequest(_outer.Code))
+            {
+                // CoAP ping (Empty CON, RFC 7252 §4.3) or a response we never asked for: RST for CON, else ignore.
+                RejectIfConfirmable(d);
+                return;
+            }
+
+            bool hasOscore;
+            try
+            {
+                hasOscore = _option.ReadFrom(_outer);
+            }
+            catch (OscoreException e)
+            {
+                SendError(d, e.CoapCode, Diagnostic(e.OscoreError));
+                return;
+            }
+
+            if (!hasOscore)
+            {
+                // RFC 8613 §8.2: a resource that requires OSCORE answers an unprotected request with 4.01.
+                SendError(d, CoapCode.Unauthorized, DiagNoOscore);
+                return;
+            }
+
+            if (!_option.HasKid || !_option.HasPiv)
+            {
+                SendError(d, CoapCode.BadOption, Diagnostic(OscoreError.MalformedOption)); // RFC 8613 §5: both SHALL be present
+                return;
+            }
+
+            if (!KidKey.TryPack(_option.Kid, 0, _option.KidLength, out ulong key))
+            {
+                SendError(d, CoapCode.Unauthorized, Diagnostic(OscoreError.UnknownKid));
+                return;
+            }
+
+            long piv = _option.PivValue;
+
+            // Context for the kid (RFC 8613 §8.2 step 2): cached, or pulled from the EMKS (datagram parked meanwhile).
+            if (!_cache.TryGet(key, out ContextEntry entry) || (entry.State != ContextState.Ready && now >= entry.RetryAfter))
+            {
+                if (entry != null)
+                {
+                    _cache.Evict(entry);
+                }
+
+                Task<ContextEntry> pull = _cache.PullAsync(key);
+                if (!pull.IsCompleted)
+                {
+                    Park(d, pull);
+                    return;
+                }
+
+                entry = pull.Result;
+            }
+
+            if (entry.State == ContextState.Unavailable)
+            {
+                SendError(d, CoapCode.ServiceUnavailable, DiagUnavailable, maxAge: 5);
+                return;
+            }
+
+            if (entry.State == ContextState.Unknown)
+            {
+                Interlocked.Increment(ref _stats.UnknownKid);
+                SendError(d, CoapCode.Unauthorized, Diagnostic(OscoreError.UnknownKid));
+                return;
+            }
+
+            if (entry.Expires <= now)
+            {
+                // DESIGN.md §5: the EMSE rejects expired keys; the device re-keys on 4.01.
+                Interlocked.Increment(ref _stats.UnknownKid);
+                _cache.MarkExpired(entry);
+                SendError(d, CoapCode.Unauthorized, DiagExpired);
+                return;
+            }
+
+            OscoreSecurityContext context = entry.Context!;
+            long nowMs = now.ToUnixTimeMilliseconds();
+            byte[] hash = HashRequest(d);
+
+            // RFC 7252 §4.5 deduplication: a retransmission (same bytes, same PIV) within EXCHANGE_LIFETIME gets the
+            // same protected response; the batch is not stored again and the replay window is not consulted.
+            RecentExchange? recent = entry.FindRecent(piv);
+            if (recent != null && recent.RequestHash.AsSpan().SequenceEqual(hash))
+            {
+                if (recent.Response == null)
+                {
+                    return; // still being committed in this batch: its response follows
+                }
+
+                if (nowMs - recent.CreatedMs <= (long)_options.ExchangeLifetime.TotalMilliseconds)
+                {
+                    Interlocked.Increment(ref _stats.Retransmissions);
+                    Send(recent.Response, recent.Response.Length, d.Remote);
+                    return;
+                }
+            }
+
+            if (!_snapshots.ContainsKey(key))
+            {
+                context.GetReplayWindow(out long h, out uint m);
+                _snapshots[key] = new Snapshot(entry, h, m);
+            }
+
+            try
+            {
+                context.UnprotectRequest(d.Buffer, 0, d.Length, _plain, 0, _exchange, _inner);
+            }
+            catch (OscoreException e)
+            {
+                if (e.OscoreError == OscoreError.ReplayDetected && TryStoredResponse(entry, piv, hash, nowMs, d))
+                {
+                    return;
+                }
+
+                if (e.OscoreError == OscoreError.ReplayDetected)
+                {
+                    Interlocked.Increment(ref _stats.Replays);
+                }
+                else
+                {
+                    Interlocked.Increment(ref _stats.Rejected);
+                }
+
+                _log.LogInformation("kid {Kid}: request rejected: {Error}", entry.KidHex, OscoreException.DiagnosticFor(e.OscoreError));
+                SendError(d, e.CoapCode, Diagnostic(e.OscoreError));
+                return;
+            }
+            catch (MalformedInputException)
+            {
+                Interlocked.Increment(ref _stats.Rejected);
+                SendError(d, CoapCode.BadRequest, Diagnostic(OscoreError.MalformedPlaintext));
+                return;
+            }
+
+            // The request verified: everything from here is answered with a protected response (RFC 8613 §8.3) and
+            // goes through the transaction (exchange row + replay window, readings when valid).
+            List<StoredReading>? readings = null;
+            byte[]? diagnostic = null;
+            byte code = HandleRequest(entry, piv, now, ref readings, ref diagnostic);
+
+            _response.Reset();
+            bool confirmable = _inner.Type == CoapType.Confirmable;
+            _response.Type = confirmable ? CoapType.Acknowledgement : CoapType.NonConfirmable; // RFC 7252 §5.2.1 piggybacked
+            _response.MessageId = confirmable ? _inner.MessageId : _nextMessageId++;
+            _response.SetToken(_inner.Token, 0, _inner.TokenLength);
+            _response.Code = code;
+            if (diagnostic != null)
+            {
+                _response.SetPayload(diagnostic, 0, diagnostic.Length); // RFC 7252 §5.5.2 diagnostic payload
+            }
+
+            int n = context.ProtectResponse(_response, _exchange, false, _out, 0); // RFC 8613 §8.3, request nonce
+            _response.Reset();
+            byte[] protectedResponse = _out.AsSpan(0, n).ToArray();
+            var rec = new RecentExchange { Piv = piv, RequestHash = hash, Response = null, CreatedMs = nowMs };
+            entry.AddRecent(rec);
+            _pending.Add(new Pending(entry, rec, protectedResponse, d.Remote, new ExchangeWrite
+            {
+                Kid = entry.KidHex,
+                Piv = piv,
+                RequestHash = hash,
+                Response = protectedResponse,
+                DeviceId = entry.DeviceId,
+                Readings = readings,
+            }));
+        }
+
+        /// <summary>POST /r with Content-Format 112 (DESIGN.md §4); returns the response code.</summary>
+        private byte HandleRequest(ContextEntry entry, long piv, DateTimeOffset now, ref List<StoredReading>? readings, ref byte[]? diagnostic)
+        {
+            int paths = 0;
+            bool pathOk = true;
+            for (int i = 0; i < _inner.OptionCount; i++)
+            {
+                int number = _inner.GetOptionNumber(i);
+                if (number == CoapOption.UriPath)
+                {
+                    paths++;
+                    pathOk &= _inner.GetOptionLength(i) == 1 && _inner.GetOptionBuffer(i)[_inner.GetOptionOffset(i)] == (byte)'r';
+                }
+                else if (number == CoapOption.UriQuery)
+                {
+                    pathOk = false;
+                }
+                else if (CoapOption.IsCritical(number) && number != CoapOption.UriHost && number != CoapOption.UriPort
+                    && number != CoapOption.Oscore)
+                {
+                    // RFC 7252 §5.4.1: unrecognized critical option in a request → 4.02.
+                    diagnostic = DiagBadOption;
+                    return CoapCode.BadOption;
+                }
+            }
+
+            if (paths != 1 || !pathOk)
+            {
+                diagnostic = DiagNotFound;
+                return CoapCode.NotFound;
+            }
+
+            if (_inner.Code != CoapCode.Post)
+            {
+                diagnostic = DiagMethod;
+                return CoapCode.MethodNotAllowed;
+            }
+
+            int format;
+            try
+            {
+                format = _inner.GetContentFormat();
+            }
+            catch (MalformedInputException)
+            {
+                format = -1;
+            }
+
+            if (format != CoapContentFormat.SenmlCbor)
+            {
+                diagnostic = DiagFormat;
+                return CoapCode.UnsupportedContentFormat;
+            }
+
+            try
+            {
+                readings = DecodeSenml(entry, piv, now);
+                return CoapCode.Changed;
+            }
+            catch (MalformedInputException e)
+            {
+                Interlocked.Increment(ref _stats.BadSenml);
+                _log.LogInformation("kid {Kid}: bad SenML ({Error})", entry.KidHex, e.Message);
+                diagnostic = DiagSenml;
+                readings = null;
+                return CoapCode.BadRequest;
+            }
+        }
+
+        private List<StoredReading> DecodeSenml(ContextEntry entry, long piv, DateTimeOffset now)
+        {
+            if (_inner.PayloadLength == 0)
+            {
+                throw new SenmlFormatException(InputError.SenmlNotAnArray, 0);
+            }
+
+            int count = _senml.Read(_inner.PayloadBuffer, _inner.PayloadOffset, _inner.PayloadLength);
+            long nowMs = now.ToUnixTimeMilliseconds();
+            var list = new List<StoredReading>(count);
+            for (int i = 0; i < count; i++)
+            {
+                var s = new StoredReading
+                {
+                    DeviceId = entry.DeviceId,
+                    Kid = entry.KidHex,
+                    Piv = piv,
+                    Index = i,
+                    Name = Encoding.UTF8.GetString(_senml.NameBuffer, _senml.GetNameOffset(i), _senml.GetNameLength(i)),
+                    Unit = _senml.GetUnitLength(i) >= 0 ? Encoding.UTF8.GetString(_senml.Input, _senml.GetUnitOffset(i), _senml.GetUnitLength(i)) : null,
+                    ValueKind = (int)_senml.GetValueKind(i),
+                    ReceivedMs = nowMs,
+                };
+                switch (_senml.GetValueKind(i))
+                {
+                    case SenmlValueKind.Integer:
+                        s.Integer = _senml.GetInteger(i);
+                        s.Number = s.Integer.Value;
+                        break;
+                    case SenmlValueKind.Float:
+                        double v = BitConverter.UInt64BitsToDouble(_senml.GetDoubleBits(i));
+                        if (!double.IsFinite(v))
+                        {
+                            throw new SenmlFormatException(InputError.SenmlUnsupportedField, 0); // not representable in JSON
+                        }
+
+                        s.Number = v;
+                        break;
+                    case SenmlValueKind.String:
+                        s.Text = Encoding.UTF8.GetString(_senml.Input, _senml.GetDataOffset(i), _senml.GetDataLength(i));
+                        break;
+                    case SenmlValueKind.Boolean:
+                        s.Boolean = _senml.GetBool(i);
+                        break;
+                    case SenmlValueKind.Data:
+                        s.Text = Convert.ToBase64String(_senml.Input, _senml.GetDataOffset(i), _senml.GetDataLength(i));
+                        break;
+                    default:
+                        throw new SenmlFormatException(InputError.SenmlUnsupportedField, 0);
+                }
+
+                // RFC 8428 §4.5.3 / DESIGN.md §7: relative times (< 2^28) are stamped on arrival.
+                long t = _senml.GetTime(i);
+                if (t > MaxSenmlSeconds || t < -MaxSenmlSeconds)
+                {
+                    throw new SenmlFormatException(InputError.SenmlTimeOutOfRange, 0);
+                }
+
+                if (_senml.IsRelativeTime(i))
+                {
+                    s.TimeMs = nowMs + t * 1000;
+                    s.TimeSource = "arrival";
+                }
+                else
+                {
+                    s.TimeMs = t * 1000;
+                    s.TimeSource = "device";
+                }
+
+                list.Add(s);
+            }
+
+            return list;
+        }
+
+        // 9999-12-31T23:59:59Z: keeps time_ms in range and DateTimeOffset printable.
+        private const long MaxSenmlSeconds = 253402300799;
+
+        private void Commit(DateTimeOffset now)
+        {
+            _writes.Clear();
+            _replay.Clear();
+            foreach (Pending p in _pending)
+            {
+                _writes.Add(p.Write);
+            }
+
+            foreach (Snapshot s in _snapshots.Values)
+            {
+                if (s.Entry.Context != null)
+                {
+                    s.Entry.Context.GetReplayWindow(out long h, out uint m);
+                    if (h != s.Highest || m != s.Mask)
+                    {
+                        _replay.Add(new ReplayState(s.Entry.KidHex, h, m));
+                    }
+                }
+            }
+
+            try
+            {
+                _db ??= _store.Open();
+                _store.CommitBatch(_db, _writes, _replay, now.ToUnixTimeMilliseconds());
+            }
+            catch (Exception e)
+            {
+                // Nothing was stored: undo the replay-window moves so the retransmissions are processed afresh.
+                Interlocked.Increment(ref _stats.CommitFailures);
+                _log.LogError("shard {Shard}: commit of {Count} exchanges failed, no response sent: {Error}", _index, _pending.Count,
+                    e.GetType().Name + ": " + e.Message);
+                foreach (Snapshot s in _snapshots.Values)
+                {
+                    s.Entry.Context?.RestoreReplayWindow(s.Highest, s.Mask);
+                }
+
+                foreach (Pending p in _pending)
+                {
+                    p.Entry.RemoveRecent(p.Recent);
+                }
+
+                _db?.Dispose();
+                _db = null;
+                return;
+            }
+
+            foreach (Pending p in _pending)
+            {
+                p.Recent.Response = p.Response;
+                if (p.Write.Inserted && p.Write.Readings != null)
+                {
+                    Interlocked.Add(ref _stats.ReadingsStored, p.Write.Readings.Count);
+                }
+
+                Interlocked.Increment(ref _stats.Accepted);
+                Send(p.Response, p.Response.Length, p.Remote);
+            }
+        }
+
+        private bool TryStoredResponse(ContextEntry entry, long piv, byte[] hash, long nowMs, InboundDatagram d)
+        {
+            try
+            {
+                _db ??= _store.Open();
+                if (_store.TryLoadExchange(_db, entry.KidHex, piv, nowMs - (long)_options.ExchangeLifetime.TotalMilliseconds,
+                    out byte[] storedHash, out byte[] response) && storedHash.AsSpan().SequenceEqual(hash))
+                {
+                    Interlocked.Increment(ref _stats.Retransmissions);
+                    entry.AddRecent(new RecentExchange { Piv = piv, RequestHash = hash, Response = response, CreatedMs = nowMs });
+                    Send(response, response.Length, d.Remote);
+                    return true;
+                }
+            }
+            catch (Exception e) when (e is DbException || e is InvalidOperationException)
+            {
+                _log.LogError("shard {Shard}: exchange lookup failed: {Error}", _index, e.Message);
+                _db?.Dispose();
+                _db = null;
+            }
+
+            return false;
+        }
+
+        private void Park(InboundDatagram d, Task<ContextEntry> pull)
+        {
+            if (++d.Attempts > 3)
+            {
+                return; // dropped (buffer returned by the batch loop)
+            }
+
+            d.Parked = true;
+            pull.ContinueWith(_ =>
+            {
+                d.Parked = false;
+                if (!_channel.Writer.TryWrite(d))
+                {
+                    ArrayPool<byte>.Shared.Return(d.Buffer);
+                }
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        private static byte[] HashRequest(InboundDatagram d)
+        {
+            Span<byte> full = stackalloc byte[32];
+            SHA256.HashData(d.Buffer.AsSpan(0, d.Length), full);
+            return full.Slice(0, HashLength).ToArray();
+        }
+
+        private void RejectIfConfirmable(InboundDatagram d)
+        {
+            // RFC 7252 §3: Ver (2 bits) = 1, T = CON (0); the RST echoes the Message ID, has no token (§4.2).
+            if (d.Length >= 4 && (d.Buffer[0] >> 6) == CoapCodec.Version && ((d.Buffer[0] >> 4) & 0x03) == CoapType.Confirmable)
+            {
+                Span<byte> rst = stackalloc byte[4];
+                rst[0] = (byte)((CoapCodec.Version << 6) | (CoapType.Reset << 4));
+                rst[1] = CoapCode.Empty;
+                rst[2] = d.Buffer[2];
+                rst[3] = d.Buffer[3];
+                byte[] b = rst.ToArray();
+                Send(b, 4, d.Remote);
+            }
+        }
+
+        /// <summary>Unprotected error response (RFC 8613 §8.2 steps 2/3/6; Max-Age 0 so no proxy caches it).</summary>
+        private void SendError(InboundDatagram d, byte code, byte[] diagnostic, uint maxAge = 0)
+        {
+            Interlocked.Increment(ref _stats.Errors);
+            _response.Reset();
+            bool confirmable = _outer.Type == CoapType.Confirmable;
+            _response.Type = confirmable ? CoapType.Acknowledgement : CoapType.NonConfirmable;
+            _response.MessageId = confirmable ? _outer.MessageId : _nextMessageId++;
+            _response.SetToken(_outer.Token, 0, _outer.TokenLength);
+            _response.Code = code;
+            _response.AddOptionUInt(CoapOption.MaxAge, maxAge);
+            _response.SetPayload(diagnostic, 0, diagnostic.Length);
+            int n = CoapCodec.Encode(_response, _out, 0);
+            _response.Reset();
+            Send(_out, n, d.Remote);
+        }
+
+        private void Send(byte[] buffer, int length, SocketAddress remote)
+        {
+            try
+            {
+                _sender.Send(buffer, 0, length, remote);
+                Interlocked.Increment(ref _stats.Sent);
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException || e is ObjectDisposedException)
+            {
+                _log.LogDebug("send to {Remote} failed: {Error}", remote, e.Message);
+            }
+        }
+
+        private static byte[] Diagnostic(OscoreError e) => OscoreDiagnostics.TryGetValue(e, out byte[]? b) ? b : DiagNoOscore;
+
+        private static Dictionary<OscoreError, byte[]> BuildOscoreDiagnostics()
+        {
+            var d = new Dictionary<OscoreError, byte[]>();
+            foreach (OscoreError e in Enum.GetValues<OscoreError>())
+            {
+                d[e] = Encoding.UTF8.GetBytes(OscoreException.DiagnosticFor(e));
+            }
+
+            return d;
+        }
+
+        private readonly record struct Snapshot(ContextEntry Entry, long Highest, uint Mask);
+
+        private sealed record Pending(ContextEntry Entry, RecentExchange Recent, byte[] Response, SocketAddress Remote, ExchangeWrite Write);
+    }
+}

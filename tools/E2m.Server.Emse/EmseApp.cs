@@ -1,0 +1,133 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Net;
+using E2m.Server.Common;
+using E2m.Server.Emse.Coap;
+using E2m.Server.Emse.Http;
+using E2m.Server.Emse.Keys;
+using E2m.Server.Emse.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace E2m.Server.Emse
+{
+    /// <summary>
+    /// Builds the EMSE (issue 6 point 3, DESIGN.md §4, §6): the CoAP/OSCORE UDP server (hosted service
+    /// <see cref="EmseCoapServer"/>), the readings HTTP/JSON API and /health on Kestrel. Options come from section
+    /// "Emse" (Build(args)) or from an <see cref="EmseOptions"/> object, and are validated at start.
+    /// </summary>
+    public static class EmseApp
+    {
+        /// <summary>From the command line / configuration (section "Emse"; e.g. --Emse:EmseId=emse.example.org).</summary>
+        public static WebApplication Build(string[] args)
+        {
+            WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
+            builder.Services.AddOptions<EmseOptions>().BindConfiguration(EmseOptions.SectionName);
+            builder.Services.AddEmse();
+            return Finish(builder);
+        }
+
+        /// <summary>
+        /// From an options object (tests, `e2m stack`): <paramref name="overrides"/> runs last (e.g. replace
+        /// <see cref="IEmksKeySource"/> or TimeProvider). HTTP listens on <see cref="EmseOptions.HttpUrls"/> when set.
+        /// </summary>
+        public static WebApplication Build(EmseOptions options, Action<IServiceCollection>? overrides)
+        {
+            ArgumentNullException.ThrowIfNull(options);
+            WebApplicationBuilder builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = Array.Empty<string>() });
+            if (!string.IsNullOrEmpty(options.HttpUrls))
+            {
+                builder.WebHost.UseUrls(options.HttpUrls);
+            }
+
+            builder.Services.AddOptions<EmseOptions>().Configure(o => Copy(options, o));
+            builder.Services.AddEmse();
+            overrides?.Invoke(builder.Services);
+            return Finish(builder);
+        }
+
+        /// <summary>Registers the EMSE services (options validation, storage, EMKS client, CoAP server, health).</summary>
+        public static IServiceCollection AddEmse(this IServiceCollection services)
+        {
+            services.AddSingleton<IValidateOptions<EmseOptions>, EmseOptionsValidator>();
+            services.AddOptions<EmseOptions>().PostConfigure(ApplyDevPkiDefaults).ValidateOnStart();
+            services.TryAddSingleton(TimeProvider.System);
+            services.TryAddSingleton(sp =>
+            {
+                EmseOptions o = sp.GetRequiredService<IOptions<EmseOptions>>().Value;
+                return E2mDatabase.Create(null, o.Database, o.DataDir, "emse.db");
+            });
+            services.TryAddSingleton(sp => new EmseStore(sp.GetRequiredService<E2mDatabase>(),
+                sp.GetRequiredService<IOptions<EmseOptions>>().Value.SqliteSynchronous));
+            services.TryAddSingleton<IEmksKeySource>(sp =>
+            {
+                IOptions<EmseOptions> o = sp.GetRequiredService<IOptions<EmseOptions>>();
+                return string.IsNullOrEmpty(o.Value.EmksBaseUrl) ? new NoEmksKeySource() : new EmksHttpKeySource(o);
+            });
+            services.TryAddSingleton<EmseCoapServer>();
+            services.AddHostedService(sp => sp.GetRequiredService<EmseCoapServer>());
+            services.AddE2mHealth();
+            return services;
+        }
+
+        /// <summary>Maps the readings API and /health.</summary>
+        public static WebApplication MapEmse(this WebApplication app)
+        {
+            app.MapEmseReadings();
+            app.MapE2mHealth("emse");
+            return app;
+        }
+
+        /// <summary>The CoAP endpoint once the app has started (the real port when Emse:UdpPort = 0).</summary>
+        public static IPEndPoint GetCoapEndPoint(WebApplication app) =>
+            app.Services.GetRequiredService<EmseCoapServer>().LocalEndPoint
+            ?? throw new InvalidOperationException("the EMSE has not started");
+
+        /// <summary>The HTTP addresses Kestrel listens on once started.</summary>
+        public static IReadOnlyList<string> GetHttpAddresses(WebApplication app) =>
+            app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? new List<string>();
+
+        private static WebApplication Finish(WebApplicationBuilder builder)
+        {
+            WebApplication app = builder.Build();
+            app.MapEmse();
+            return app;
+        }
+
+        /// <summary>Client certificate and CA default to the dev PKI in DataDir (`e2m pki init`).</summary>
+        private static void ApplyDevPkiDefaults(EmseOptions o)
+        {
+            if (string.IsNullOrEmpty(o.EmksBaseUrl) || string.IsNullOrEmpty(o.EmseId))
+            {
+                return;
+            }
+
+            if (string.IsNullOrEmpty(o.ClientCertificatePath))
+            {
+                o.ClientCertificatePath = DevPki.PfxPath(o.DataDir, DevPki.EmseName(o.EmseId));
+            }
+
+            if (string.IsNullOrEmpty(o.CaCertificatePath))
+            {
+                o.CaCertificatePath = DevPki.CertificatePath(o.DataDir, DevPki.Ca);
+            }
+        }
+
+        private static void Copy(EmseOptions from, EmseOptions to)
+        {
+            foreach (System.Reflection.PropertyInfo p in typeof(EmseOptions).GetProperties())
+            {
+                if (p.CanRead && p.CanWrite)
+                {
+                    p.SetValue(to, p.GetValue(from));
+                }
+            }
+        }
+    }
+}

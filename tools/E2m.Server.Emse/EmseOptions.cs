@@ -1,0 +1,166 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using Microsoft.Extensions.Options;
+
+namespace E2m.Server.Emse
+{
+    /// <summary>
+    /// EMSE configuration (section "Emse" of the configuration, or EmseApp.Build(EmseOptions, ...)). Non-secret
+    /// values only: the client key lives in a file of the dev PKI (or a deployment secret store), never here.
+    /// </summary>
+    public sealed class EmseOptions
+    {
+        public const string SectionName = "Emse";
+
+        /// <summary>EMSE_Id (DESIGN.md §2): FQDN-like identifier, also the DNS SAN/CN of the EMSE's client certificate.</summary>
+        public string EmseId { get; set; } = "";
+
+        /// <summary>UDP port of the CoAP/OSCORE server (RFC 7252 §6.1 default 5683; 0 = ephemeral, for tests).</summary>
+        public int UdpPort { get; set; } = 5683;
+
+        /// <summary>Address the UDP socket binds to ("0.0.0.0", "::", "127.0.0.1").</summary>
+        public string UdpBindAddress { get; set; } = "0.0.0.0";
+
+        /// <summary>Largest CoAP datagram accepted (RFC 7252 §4.6: 1152 octets fits an IPv6 MTU of 1280).</summary>
+        public int MaxDatagramSize { get; set; } = 1152;
+
+        /// <summary>Processing shards (a kid always goes to the same shard); 0 = processor count.</summary>
+        public int Workers { get; set; }
+
+        /// <summary>Datagrams queued per shard before new ones are dropped (the device retransmits, RFC 7252 §4.2).</summary>
+        public int QueueCapacityPerWorker { get; set; } = 4096;
+
+        /// <summary>Largest number of datagrams committed in one database transaction (group commit).</summary>
+        public int MaxBatch { get; set; } = 128;
+
+        /// <summary>Largest number of SenML records per batch (RFC 8428; bounded to bound memory).</summary>
+        public int MaxRecordsPerBatch { get; set; } = 64;
+
+        /// <summary>
+        /// How long a response is kept for retransmitted requests (RFC 7252 §4.8.2 EXCHANGE_LIFETIME). With the
+        /// NB-IoT ACK_TIMEOUT 15 s, MAX_RETRANSMIT 4: MAX_TRANSMIT_SPAN 337.5 s + 2·MAX_LATENCY 200 s + 15 s = 552.5 s.
+        /// </summary>
+        public TimeSpan ExchangeLifetime { get; set; } = TimeSpan.FromSeconds(600);
+
+        /// <summary>How long a kid the EMKS does not know is answered 4.01 without asking the EMKS again.</summary>
+        public TimeSpan NegativeCacheTime { get; set; } = TimeSpan.FromSeconds(5);
+
+        /// <summary>Largest number of EMKS pulls in flight (unknown-kid floods must not flood the EMKS).</summary>
+        public int MaxConcurrentPulls { get; set; } = 32;
+
+        /// <summary>EMKS base URL, e.g. https://127.0.0.1:7443 (pull API GET /v1/keys/{kid}).</summary>
+        public string EmksBaseUrl { get; set; } = "";
+
+        /// <summary>Client certificate (PFX, or PEM certificate with <see cref="ClientKeyPath"/>) carrying the EMSE_Id.</summary>
+        public string ClientCertificatePath { get; set; } = "";
+
+        /// <summary>PEM private key of the client certificate when <see cref="ClientCertificatePath"/> is PEM.</summary>
+        public string ClientKeyPath { get; set; } = "";
+
+        /// <summary>PEM CA certificate that the EMKS server certificate must chain to (dev PKI CA).</summary>
+        public string CaCertificatePath { get; set; } = "";
+
+        /// <summary>Data directory (SQLite file emse.db lives here; created on first run).</summary>
+        public string DataDir { get; set; } = "data";
+
+        /// <summary>Database: empty = SQLite file in DataDir; "Data Source=..." = SQLite; "Host=..." = PostgreSQL.</summary>
+        public string Database { get; set; } = "";
+
+        /// <summary>
+        /// SQLite PRAGMA synchronous for the WAL journal: FULL (default: a 2.04 means the batch survived a power cut)
+        /// or NORMAL (survives a process crash only; faster).
+        /// </summary>
+        public string SqliteSynchronous { get; set; } = "FULL";
+
+        /// <summary>Kestrel URLs of the readings API for EmseApp.Build(EmseOptions, ...), e.g. "http://127.0.0.1:0"; empty = ASP.NET defaults.</summary>
+        public string HttpUrls { get; set; } = "";
+
+        /// <summary>Largest number of readings one HTTP query returns.</summary>
+        public int MaxReadingsPerQuery { get; set; } = 10000;
+
+        internal int EffectiveWorkers => Workers > 0 ? Workers : Math.Max(1, Environment.ProcessorCount);
+    }
+
+    /// <summary>Start-up validation of <see cref="EmseOptions"/> (clear messages, no secrets in them).</summary>
+    public sealed class EmseOptionsValidator : IValidateOptions<EmseOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, EmseOptions o)
+        {
+            var errors = new List<string>();
+            if (string.IsNullOrWhiteSpace(o.EmseId))
+            {
+                errors.Add("Emse:EmseId is required (the EMSE_Id of DESIGN.md §2, e.g. emse.example.org).");
+            }
+            else if (o.EmseId.Length > 253 || o.EmseId.Trim() != o.EmseId)
+            {
+                errors.Add("Emse:EmseId must be a host name of at most 253 characters without surrounding spaces.");
+            }
+
+            if (o.UdpPort < 0 || o.UdpPort > 65535)
+            {
+                errors.Add("Emse:UdpPort must be 0..65535 (0 = ephemeral).");
+            }
+
+            if (!System.Net.IPAddress.TryParse(o.UdpBindAddress, out _))
+            {
+                errors.Add("Emse:UdpBindAddress must be an IP address.");
+            }
+
+            if (o.MaxDatagramSize < 64 || o.MaxDatagramSize > 65507)
+            {
+                errors.Add("Emse:MaxDatagramSize must be 64..65507.");
+            }
+
+            if (o.Workers < 0 || o.Workers > 256)
+            {
+                errors.Add("Emse:Workers must be 0..256 (0 = processor count).");
+            }
+
+            if (o.QueueCapacityPerWorker < 1 || o.MaxBatch < 1 || o.MaxRecordsPerBatch < 1 || o.MaxConcurrentPulls < 1 || o.MaxReadingsPerQuery < 1)
+            {
+                errors.Add("Emse:QueueCapacityPerWorker, MaxBatch, MaxRecordsPerBatch, MaxConcurrentPulls and MaxReadingsPerQuery must be positive.");
+            }
+
+            if (o.ExchangeLifetime <= TimeSpan.Zero || o.NegativeCacheTime < TimeSpan.Zero)
+            {
+                errors.Add("Emse:ExchangeLifetime must be positive and Emse:NegativeCacheTime not negative.");
+            }
+
+            if (o.SqliteSynchronous != "FULL" && o.SqliteSynchronous != "NORMAL")
+            {
+                errors.Add("Emse:SqliteSynchronous must be FULL or NORMAL.");
+            }
+
+            if (!string.IsNullOrEmpty(o.EmksBaseUrl))
+            {
+                if (!Uri.TryCreate(o.EmksBaseUrl, UriKind.Absolute, out Uri? u) || u.Scheme != Uri.UriSchemeHttps)
+                {
+                    errors.Add("Emse:EmksBaseUrl must be an absolute https:// URL (the pull API is mTLS only).");
+                }
+
+                if (string.IsNullOrEmpty(o.ClientCertificatePath) || !File.Exists(o.ClientCertificatePath))
+                {
+                    errors.Add("Emse:ClientCertificatePath must name an existing certificate file (dev PKI: e2m pki init).");
+                }
+
+                if (!string.IsNullOrEmpty(o.ClientKeyPath) && !File.Exists(o.ClientKeyPath))
+                {
+                    errors.Add("Emse:ClientKeyPath names a file that does not exist.");
+                }
+
+                if (string.IsNullOrEmpty(o.CaCertificatePath) || !File.Exists(o.CaCertificatePath))
+                {
+                    errors.Add("Emse:CaCertificatePath must name the CA certificate the EMKS chains to.");
+                }
+            }
+
+            if (string.IsNullOrWhiteSpace(o.Database) && string.IsNullOrWhiteSpace(o.DataDir))
+            {
+                errors.Add("Emse:DataDir or Emse:Database is required.");
+            }
+
+            return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        }
+    }
+}

@@ -1,0 +1,120 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using E2m.Server.Emse.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+
+namespace E2m.Server.Emse.Http
+{
+    /// <summary>
+    /// Readings for the application (issue 6 point 3), JSON over HTTP:
+    /// <c>GET /v1/devices</c> → <c>{"devices":[{"deviceId","kid","firstSeen","lastSeen"}]}</c>;
+    /// <c>GET /v1/devices/{deviceId}/readings?from=&amp;to=&amp;limit=</c> (from/to: ISO 8601 or Unix seconds; to exclusive)
+    /// → <c>{"deviceId","readings":[{"name","unit","value"|"stringValue"|"boolValue"|"dataValue","time","timeUnixMs","timeSource","receivedAt","kid","piv","index"}]}</c>.
+    /// deviceId is the EMKS device id (external id or pseudonym), never an IMSI.
+    /// </summary>
+    public static class ReadingsApi
+    {
+        public static IEndpointRouteBuilder MapEmseReadings(this IEndpointRouteBuilder app)
+        {
+            app.MapGet("/v1/devices", (EmseStore store) =>
+            {
+                var list = new List<object>();
+                foreach (DeviceSummary d in store.ListDevices())
+                {
+                    list.Add(new
+                    {
+                        deviceId = d.DeviceId,
+                        kid = d.Kid,
+                        firstSeen = Iso(d.FirstSeenMs),
+                        lastSeen = Iso(d.LastSeenMs),
+                    });
+                }
+
+                return Results.Ok(new { devices = list });
+            });
+
+            app.MapGet("/v1/devices/{deviceId}/readings", (string deviceId, string? from, string? to, int? limit, EmseStore store, IOptions<EmseOptions> options) =>
+            {
+                if (!TryParseTime(from, long.MinValue, out long fromMs) || !TryParseTime(to, long.MaxValue, out long toMs))
+                {
+                    return Results.Problem("from/to must be ISO 8601 date-times or Unix seconds", statusCode: StatusCodes.Status400BadRequest);
+                }
+
+                int max = options.Value.MaxReadingsPerQuery;
+                if (limit is < 1 || limit > max)
+                {
+                    return Results.Problem("limit must be 1.." + max.ToString(CultureInfo.InvariantCulture), statusCode: StatusCodes.Status400BadRequest);
+                }
+
+                if (!store.DeviceExists(deviceId))
+                {
+                    return Results.Problem("unknown device", statusCode: StatusCodes.Status404NotFound);
+                }
+
+                var list = new List<Dictionary<string, object?>>();
+                foreach (StoredReading r in store.QueryReadings(deviceId, fromMs, toMs, limit ?? max))
+                {
+                    var o = new Dictionary<string, object?>
+                    {
+                        ["name"] = r.Name,
+                        ["unit"] = r.Unit,
+                    };
+                    switch (r.ValueKind)
+                    {
+                        case 1: o["value"] = r.Integer; break;
+                        case 2: o["value"] = r.Number; break;
+                        case 3: o["stringValue"] = r.Text; break;
+                        case 4: o["boolValue"] = r.Boolean; break;
+                        case 5: o["dataValue"] = r.Text; break;
+                    }
+
+                    o["time"] = Iso(r.TimeMs);
+                    o["timeUnixMs"] = r.TimeMs;
+                    o["timeSource"] = r.TimeSource;
+                    o["receivedAt"] = Iso(r.ReceivedMs);
+                    o["kid"] = r.Kid;
+                    o["piv"] = r.Piv;
+                    o["index"] = r.Index;
+                    list.Add(o);
+                }
+
+                return Results.Ok(new { deviceId, readings = list });
+            });
+            return app;
+        }
+
+        private static string Iso(long ms)
+        {
+            ms = Math.Clamp(ms, -62135596800000L, 253402300799999L);
+            return DateTimeOffset.FromUnixTimeMilliseconds(ms).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+        }
+
+        private static bool TryParseTime(string? s, long fallback, out long ms)
+        {
+            ms = fallback;
+            if (string.IsNullOrEmpty(s))
+            {
+                return true;
+            }
+
+            if (long.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long seconds)
+                && seconds > -62135596800L && seconds < 253402300800L)
+            {
+                ms = seconds * 1000;
+                return true;
+            }
+
+            if (DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out DateTimeOffset t))
+            {
+                ms = t.ToUnixTimeMilliseconds();
+                return true;
+            }
+
+            return false;
+        }
+    }
+}

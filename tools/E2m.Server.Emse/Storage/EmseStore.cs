@@ -1,0 +1,299 @@
+using System;
+using System.Collections.Generic;
+using System.Data.Common;
+using System.Globalization;
+using E2m.Server.Common;
+
+namespace E2m.Server.Emse.Storage
+{
+    /// <summary>One SenML record as stored (DESIGN.md §7: absolute device time, or arrival-stamped).</summary>
+    public sealed class StoredReading
+    {
+        public string DeviceId { get; set; } = "";
+        public string Kid { get; set; } = "";
+        public long Piv { get; set; }
+        public int Index { get; set; }
+        public string Name { get; set; } = "";
+        public string? Unit { get; set; }
+        /// <summary>E2m.Coap.SenmlValueKind as int (1 integer, 2 float, 3 string, 4 boolean, 5 data).</summary>
+        public int ValueKind { get; set; }
+        public double? Number { get; set; }
+        public long? Integer { get; set; }
+        public string? Text { get; set; }
+        public bool? Boolean { get; set; }
+        /// <summary>Unix time in milliseconds.</summary>
+        public long TimeMs { get; set; }
+        /// <summary>"device" (SenML absolute time) or "arrival" (relative time stamped on arrival).</summary>
+        public string TimeSource { get; set; } = "device";
+        public long ReceivedMs { get; set; }
+    }
+
+    /// <summary>One successfully verified request: its protected response and, if valid, its readings.</summary>
+    internal sealed class ExchangeWrite
+    {
+        public string Kid = "";
+        public long Piv;
+        public byte[] RequestHash = Array.Empty<byte>();
+        public byte[] Response = Array.Empty<byte>();
+        public string DeviceId = "";
+        public List<StoredReading>? Readings;
+        /// <summary>Set by the store: false when the (kid, piv) exchange existed already (readings not stored again).</summary>
+        public bool Inserted;
+    }
+
+    internal readonly struct ReplayState
+    {
+        public ReplayState(string kid, long highest, uint mask)
+        {
+            Kid = kid;
+            Highest = highest;
+            Mask = mask;
+        }
+
+        public string Kid { get; }
+        public long Highest { get; }
+        public uint Mask { get; }
+    }
+
+    public sealed class DeviceSummary
+    {
+        public string DeviceId { get; set; } = "";
+        public string Kid { get; set; } = "";
+        public long FirstSeenMs { get; set; }
+        public long LastSeenMs { get; set; }
+    }
+
+    /// <summary>
+    /// EMSE storage over <see cref="E2mDatabase"/> (SQLite or PostgreSQL, same SQL). Tables:
+    /// <c>emse_readings</c>, <c>emse_devices</c>, <c>emse_replay</c> (RFC 8613 §7.4 window per kid: highest PIV +
+    /// 32-bit mask) and <c>emse_exchanges</c> (protected response per (kid, PIV) for RFC 7252 §4.5 deduplication
+    /// across restarts, kept for EXCHANGE_LIFETIME). Readings, the exchange and the replay window of one request
+    /// are written in ONE transaction (issue 6 point 3): a restart loses nothing and accepts no replay.
+    /// </summary>
+    public sealed class EmseStore
+    {
+        internal const string Component = "emse";
+
+        // Schema migrations (E2mDatabase.EnsureSchema: migration i brings version i to i+1).
+        private static readonly string[] Migrations =
+        {
+            "CREATE TABLE IF NOT EXISTS emse_devices (device_id TEXT PRIMARY KEY, kid TEXT NOT NULL, first_seen_ms {bigint} NOT NULL, last_seen_ms {bigint} NOT NULL);" +
+            "CREATE TABLE IF NOT EXISTS emse_readings (id {autoid}, device_id TEXT NOT NULL, kid TEXT NOT NULL, piv {bigint} NOT NULL, idx INTEGER NOT NULL, " +
+            "name TEXT NOT NULL, unit TEXT, value_kind INTEGER NOT NULL, value_num DOUBLE PRECISION, value_int {bigint}, value_text TEXT, value_bool INTEGER, " +
+            "time_ms {bigint} NOT NULL, time_source TEXT NOT NULL, received_ms {bigint} NOT NULL);" +
+            "CREATE INDEX IF NOT EXISTS emse_readings_device_time ON emse_readings (device_id, time_ms);" +
+            "CREATE TABLE IF NOT EXISTS emse_replay (kid TEXT PRIMARY KEY, highest {bigint} NOT NULL, mask {bigint} NOT NULL, updated_ms {bigint} NOT NULL);" +
+            "CREATE TABLE IF NOT EXISTS emse_exchanges (kid TEXT NOT NULL, piv {bigint} NOT NULL, request_hash {blob} NOT NULL, response {blob} NOT NULL, " +
+            "created_ms {bigint} NOT NULL, PRIMARY KEY (kid, piv));" +
+            "CREATE INDEX IF NOT EXISTS emse_exchanges_created ON emse_exchanges (created_ms)",
+        };
+
+        private readonly string _synchronous;
+
+        public EmseStore(E2mDatabase database, string sqliteSynchronous = "FULL")
+        {
+            Database = database ?? throw new ArgumentNullException(nameof(database));
+            _synchronous = sqliteSynchronous == "NORMAL" ? "NORMAL" : "FULL";
+        }
+
+        public E2mDatabase Database { get; }
+
+        public void EnsureSchema() => Database.EnsureSchema(Component, Migrations);
+
+        /// <summary>Opens a connection with the EMSE's SQLite durability setting.</summary>
+        internal DbConnection Open()
+        {
+            DbConnection c = Database.Open();
+            if (Database.Dialect == DbDialect.Sqlite)
+            {
+                Database.Execute(c, null, "PRAGMA synchronous=" + _synchronous);
+            }
+
+            return c;
+        }
+
+        /// <summary>The persisted replay window of a kid, or false when none (a fresh context: empty window).</summary>
+        internal bool TryLoadReplay(DbConnection c, string kid, out long highest, out uint mask)
+        {
+            using DbCommand cmd = Database.Command(c, null, "SELECT highest, mask FROM emse_replay WHERE kid = @k", ("k", kid));
+            using DbDataReader r = cmd.ExecuteReader();
+            if (r.Read())
+            {
+                highest = r.GetInt64(0);
+                mask = unchecked((uint)r.GetInt64(1));
+                return true;
+            }
+
+            highest = -1;
+            mask = 0;
+            return false;
+        }
+
+        /// <summary>The stored response to (kid, piv) if it is younger than <paramref name="notBeforeMs"/>.</summary>
+        internal bool TryLoadExchange(DbConnection c, string kid, long piv, long notBeforeMs, out byte[] requestHash, out byte[] response)
+        {
+            using DbCommand cmd = Database.Command(c, null,
+                "SELECT request_hash, response FROM emse_exchanges WHERE kid = @k AND piv = @p AND created_ms >= @t",
+                ("k", kid), ("p", piv), ("t", notBeforeMs));
+            using DbDataReader r = cmd.ExecuteReader();
+            if (r.Read())
+            {
+                requestHash = E2mDatabase.GetBytes(r, 0);
+                response = E2mDatabase.GetBytes(r, 1);
+                return true;
+            }
+
+            requestHash = Array.Empty<byte>();
+            response = Array.Empty<byte>();
+            return false;
+        }
+
+        /// <summary>
+        /// Stores a batch in one transaction: per exchange an insert into emse_exchanges that is a no-op when (kid, piv)
+        /// exists (then its readings are not stored again: exactly once even with two EMSE instances), its readings,
+        /// the devices' last-seen, and the final replay window per kid (never moved backwards).
+        /// </summary>
+        internal void CommitBatch(DbConnection c, List<ExchangeWrite> writes, List<ReplayState> replay, long nowMs)
+        {
+            using DbTransaction t = Database.BeginWrite(c);
+            using DbCommand ex = Database.Command(c, t,
+                "INSERT INTO emse_exchanges (kid, piv, request_hash, response, created_ms) VALUES (@k, @p, @h, @r, @t) ON CONFLICT (kid, piv) DO NOTHING",
+                ("k", ""), ("p", 0L), ("h", Array.Empty<byte>()), ("r", Array.Empty<byte>()), ("t", nowMs));
+            DbCommand? rd = null;
+            try
+            {
+                var devices = new Dictionary<string, string>(StringComparer.Ordinal);
+                foreach (ExchangeWrite w in writes)
+                {
+                    ex.Parameters[0].Value = w.Kid;
+                    ex.Parameters[1].Value = w.Piv;
+                    ex.Parameters[2].Value = w.RequestHash;
+                    ex.Parameters[3].Value = w.Response;
+                    w.Inserted = ex.ExecuteNonQuery() == 1;
+                    if (!w.Inserted || w.Readings == null || w.Readings.Count == 0)
+                    {
+                        continue;
+                    }
+
+                    devices[w.DeviceId] = w.Kid;
+                    rd ??= Database.Command(c, t,
+                        "INSERT INTO emse_readings (device_id, kid, piv, idx, name, unit, value_kind, value_num, value_int, value_text, value_bool, time_ms, time_source, received_ms) " +
+                        "VALUES (@d, @k, @p, @i, @n, @u, @vk, @vn, @vi, @vt, @vb, @tm, @ts, @rm)",
+                        ("d", ""), ("k", ""), ("p", 0L), ("i", 0), ("n", ""), ("u", null), ("vk", 0), ("vn", null), ("vi", null), ("vt", null),
+                        ("vb", null), ("tm", 0L), ("ts", ""), ("rm", 0L));
+                    foreach (StoredReading s in w.Readings)
+                    {
+                        rd.Parameters[0].Value = s.DeviceId;
+                        rd.Parameters[1].Value = s.Kid;
+                        rd.Parameters[2].Value = s.Piv;
+                        rd.Parameters[3].Value = s.Index;
+                        rd.Parameters[4].Value = s.Name;
+                        rd.Parameters[5].Value = (object?)s.Unit ?? DBNull.Value;
+                        rd.Parameters[6].Value = s.ValueKind;
+                        rd.Parameters[7].Value = s.Number.HasValue ? s.Number.Value : DBNull.Value;
+                        rd.Parameters[8].Value = s.Integer.HasValue ? s.Integer.Value : DBNull.Value;
+                        rd.Parameters[9].Value = (object?)s.Text ?? DBNull.Value;
+                        rd.Parameters[10].Value = s.Boolean.HasValue ? (s.Boolean.Value ? 1 : 0) : DBNull.Value;
+                        rd.Parameters[11].Value = s.TimeMs;
+                        rd.Parameters[12].Value = s.TimeSource;
+                        rd.Parameters[13].Value = s.ReceivedMs;
+                        rd.ExecuteNonQuery();
+                    }
+                }
+
+                foreach (KeyValuePair<string, string> d in devices)
+                {
+                    Database.Execute(c, t,
+                        "INSERT INTO emse_devices (device_id, kid, first_seen_ms, last_seen_ms) VALUES (@d, @k, @t, @t) " +
+                        "ON CONFLICT (device_id) DO UPDATE SET kid = excluded.kid, last_seen_ms = excluded.last_seen_ms",
+                        ("d", d.Key), ("k", d.Value), ("t", nowMs));
+                }
+
+                foreach (ReplayState s in replay)
+                {
+                    // RFC 8613 §7.4/§7.5: persisted with the data; WHERE keeps another instance's newer window.
+                    Database.Execute(c, t,
+                        "INSERT INTO emse_replay (kid, highest, mask, updated_ms) VALUES (@k, @h, @m, @t) " +
+                        "ON CONFLICT (kid) DO UPDATE SET highest = excluded.highest, mask = excluded.mask, updated_ms = excluded.updated_ms " +
+                        "WHERE emse_replay.highest <= excluded.highest",
+                        ("k", s.Kid), ("h", s.Highest), ("m", (long)s.Mask), ("t", nowMs));
+                }
+
+                t.Commit();
+            }
+            finally
+            {
+                rd?.Dispose();
+            }
+        }
+
+        /// <summary>Deletes responses older than EXCHANGE_LIFETIME (the replay window still rejects their PIVs).</summary>
+        public int PurgeExchanges(long olderThanMs)
+        {
+            using DbConnection c = Open();
+            return Database.Execute(c, null, "DELETE FROM emse_exchanges WHERE created_ms < @t", ("t", olderThanMs));
+        }
+
+        public List<DeviceSummary> ListDevices()
+        {
+            var list = new List<DeviceSummary>();
+            using DbConnection c = Open();
+            using DbCommand cmd = Database.Command(c, null, "SELECT device_id, kid, first_seen_ms, last_seen_ms FROM emse_devices ORDER BY device_id");
+            using DbDataReader r = cmd.ExecuteReader();
+            while (r.Read())
+            {
+                list.Add(new DeviceSummary { DeviceId = r.GetString(0), Kid = r.GetString(1), FirstSeenMs = r.GetInt64(2), LastSeenMs = r.GetInt64(3) });
+            }
+
+            return list;
+        }
+
+        public bool DeviceExists(string deviceId)
+        {
+            using DbConnection c = Open();
+            return Database.Scalar(c, null, "SELECT 1 FROM emse_devices WHERE device_id = @d", ("d", deviceId)) != null;
+        }
+
+        /// <summary>Readings of a device with from ≤ time &lt; to (ms), ordered by time then arrival, at most <paramref name="limit"/>.</summary>
+        public List<StoredReading> QueryReadings(string deviceId, long fromMs, long toMs, int limit)
+        {
+            var list = new List<StoredReading>();
+            using DbConnection c = Open();
+            using DbCommand cmd = Database.Command(c, null,
+                "SELECT device_id, kid, piv, idx, name, unit, value_kind, value_num, value_int, value_text, value_bool, time_ms, time_source, received_ms " +
+                "FROM emse_readings WHERE device_id = @d AND time_ms >= @f AND time_ms < @t ORDER BY time_ms, id LIMIT " +
+                limit.ToString(CultureInfo.InvariantCulture),
+                ("d", deviceId), ("f", fromMs), ("t", toMs));
+            using DbDataReader r = cmd.ExecuteReader();
+            while (r.Read())
+            {
+                list.Add(new StoredReading
+                {
+                    DeviceId = r.GetString(0),
+                    Kid = r.GetString(1),
+                    Piv = r.GetInt64(2),
+                    Index = r.GetInt32(3),
+                    Name = r.GetString(4),
+                    Unit = r.IsDBNull(5) ? null : r.GetString(5),
+                    ValueKind = r.GetInt32(6),
+                    Number = r.IsDBNull(7) ? null : r.GetDouble(7),
+                    Integer = r.IsDBNull(8) ? null : r.GetInt64(8),
+                    Text = r.IsDBNull(9) ? null : r.GetString(9),
+                    Boolean = r.IsDBNull(10) ? null : r.GetInt32(10) != 0,
+                    TimeMs = r.GetInt64(11),
+                    TimeSource = r.GetString(12),
+                    ReceivedMs = r.GetInt64(13),
+                });
+            }
+
+            return list;
+        }
+
+        /// <summary>Total number of stored readings (tests, health).</summary>
+        public long CountReadings()
+        {
+            using DbConnection c = Open();
+            return Convert.ToInt64(Database.Scalar(c, null, "SELECT COUNT(*) FROM emse_readings"), CultureInfo.InvariantCulture);
+        }
+    }
+}
