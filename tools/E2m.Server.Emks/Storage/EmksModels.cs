@@ -1,0 +1,78 @@
+using System;
+using System.Collections.Generic;
+
+namespace E2m.Server.Emks.Storage
+{
+    /// <summary>
+    /// One pushed <c>e2m_int_key</c> with its policy (DESIGN.md §2, §5). <see cref="IntKey"/> is plaintext in memory
+    /// only; the store seals it with the AtRestProtector. No IMSI: the EMKS never needs it after the bootstrap.
+    /// </summary>
+    public sealed class KeyRecord
+    {
+        /// <summary>8-octet KID (DESIGN.md §2).</summary>
+        public required byte[] Kid { get; init; }
+
+        /// <summary>32-octet e2m_int_key. Zeroise when done.</summary>
+        public required byte[] IntKey { get; init; }
+
+        /// <summary>Policy expiry (DESIGN.md §5 key lifetime).</summary>
+        public required DateTimeOffset Expires { get; init; }
+
+        /// <summary>
+        /// Early expiry for a key handed out by the home-mode bootstrap and neither confirmed nor pulled yet
+        /// (DESIGN.md §3 grace period); null = none (network-mode keys, used keys).
+        /// </summary>
+        public DateTimeOffset? GraceDeadline { get; init; }
+
+        /// <summary>True once confirmed by the device or pulled by (or pushed to) an EMSE.</summary>
+        public bool Used { get; init; }
+
+        /// <summary>Opaque subscription id from the HSS (input of the per-EMSE pseudonym; never the IMSI).</summary>
+        public required string SubscriptionId { get; init; }
+
+        /// <summary>The subscription's external id (given to EMSEs instead of a pseudonym when set).</summary>
+        public string? ExternalId { get; init; }
+
+        /// <summary>EMSE_Ids allowed by the subscription (FQDNs, compared case-insensitively as the push contract says;
+        /// the key is derived from the EMSE_Id exactly as written in the EMSE's certificate).</summary>
+        public required IReadOnlyList<string> AllowedEmseIds { get; init; }
+
+        /// <summary>RAND of the vector this key belongs to, when the push carried it (home-mode correlation).</summary>
+        public byte[]? Rand { get; init; }
+
+        /// <summary>Optional maximum OSCORE messages per key (DESIGN.md §5), passed on to the EMSE.</summary>
+        public long? MaxMessages { get; init; }
+
+        public DateTimeOffset Created { get; init; }
+
+        public bool IsLive(DateTimeOffset now) => Expires > now && (GraceDeadline is null || GraceDeadline > now);
+
+        public bool Allows(string emseId)
+        {
+            foreach (string id in AllowedEmseIds)
+            {
+                if (string.Equals(id, emseId, StringComparison.OrdinalIgnoreCase)) return true;
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>An outstanding home-mode challenge (DESIGN.md §3): XRES kept sealed until RES arrives or it expires.</summary>
+    public sealed class ChallengeRecord
+    {
+        public required byte[] Kid { get; init; }
+
+        public required byte[] Rand { get; init; }
+
+        /// <summary>XRES, 4..16 octets (TS 33.102 §6.3.2). Plaintext in memory only.</summary>
+        public required byte[] Xres { get; init; }
+
+        public required DateTimeOffset Expires { get; init; }
+
+        public int FailedAttempts { get; init; }
+    }
+
+    /// <summary>An EMSE's callback for the push variant (keys of subscriptions allowing it are POSTed there).</summary>
+    public sealed record CallbackRegistration(string EmseId, string Url, DateTimeOffset Created);
+}
