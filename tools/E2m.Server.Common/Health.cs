@@ -31,7 +31,7 @@ namespace E2m.Server.Common
                 ResponseWriter = async (ctx, report) =>
                 {
                     ctx.Response.ContentType = "application/json";
-                    using var w = new Utf8JsonWriter(ctx.Response.Body);
+                    await using var w = new Utf8JsonWriter(ctx.Response.Body);
                     w.WriteStartObject();
                     w.WriteString("status", report.Status.ToString());
                     w.WriteString("service", serviceName);

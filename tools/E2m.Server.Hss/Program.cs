@@ -1,0 +1,4 @@
+using E2m.Server.Hss;
+
+var app = HssApp.Build(args);
+app.Run();

@@ -1,0 +1,412 @@
+using System;
+using System.Collections.Generic;
+using System.Data.Common;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json;
+using E2m.Server.Common;
+
+namespace E2m.Server.Hss.Subscribers
+{
+    /// <summary>
+    /// The HSS subscriber store on <see cref="E2mDatabase"/> (SQLite or PostgreSQL), shared by the HSS service and the
+    /// <c>e2m subscriber</c> CLI. K and OPc are encrypted at rest with <see cref="AtRestProtector"/>, associated data
+    /// "hss/subscriber/IMSI/k" resp. ".../opc" (a blob moved to another row does not decrypt).
+    /// <para>SQN management (TS 33.102 Annex C): per subscriber SEQ_HE (<c>seq</c>, the highest SEQ issued) and the
+    /// next IND (<c>ind_next</c>). <see cref="ReserveSqns"/> is ONE statement
+    /// <c>UPDATE ... SET seq = seq + n, ind_next = (ind_next + 1) % 32 ... RETURNING</c> inside a write transaction
+    /// (SQLite <c>BEGIN IMMEDIATE</c>): two requests, threads or processes never obtain the same SQN.</para>
+    /// </summary>
+    public sealed class SubscriberStore
+    {
+        public const string Component = "hss";
+
+        // Schema migrations (E2mDatabase.EnsureSchema). Never edit a released migration: append.
+        private static readonly string[] Migrations =
+        {
+            @"CREATE TABLE hss_subscriber (
+                imsi TEXT PRIMARY KEY,
+                subscription_id TEXT NOT NULL UNIQUE,
+                k_enc {blob} NOT NULL,
+                opc_enc {blob} NOT NULL,
+                seq {bigint} NOT NULL,
+                ind_next INTEGER NOT NULL,
+                amf INTEGER NOT NULL,
+                e2m_enabled INTEGER NOT NULL,
+                allowed_emse_ids TEXT NOT NULL,
+                key_lifetime_s {bigint} NOT NULL,
+                min_gea INTEGER NOT NULL,
+                access_key_separation INTEGER NOT NULL,
+                external_id TEXT NULL,
+                max_messages {bigint} NULL,
+                created_at {bigint} NOT NULL,
+                updated_at {bigint} NOT NULL)",
+        };
+
+        private const string ProfileColumns =
+            "subscription_id, seq, ind_next, amf, e2m_enabled, allowed_emse_ids, key_lifetime_s, min_gea, access_key_separation, external_id, max_messages, created_at, updated_at";
+
+        private readonly E2mDatabase _db;
+        private readonly AtRestProtector _protector;
+        private readonly TimeProvider _time;
+
+        public SubscriberStore(E2mDatabase db, AtRestProtector protector, TimeProvider? time = null)
+        {
+            _db = db ?? throw new ArgumentNullException(nameof(db));
+            _protector = protector ?? throw new ArgumentNullException(nameof(protector));
+            _time = time ?? TimeProvider.System;
+        }
+
+        public E2mDatabase Database => _db;
+
+        /// <summary>Creates/migrates the schema (call once at start; safe from several processes).</summary>
+        public void EnsureSchema() => _db.EnsureSchema(Component, Migrations);
+
+        // ---- validation
+
+        /// <summary>IMSI: 6..15 decimal digits (TS 23.003 §2.2: MCC 3 + MNC 2..3 + MSIN, at most 15).</summary>
+        public static void ValidateImsi(string? imsi)
+        {
+            if (string.IsNullOrEmpty(imsi) || imsi.Length < 6 || imsi.Length > 15)
+            {
+                throw new SubscriberValidationException("imsi must be 6..15 decimal digits");
+            }
+
+            foreach (char c in imsi)
+            {
+                if (c < '0' || c > '9')
+                {
+                    throw new SubscriberValidationException("imsi must be 6..15 decimal digits");
+                }
+            }
+        }
+
+        public static void ValidateProfile(E2mProfile p)
+        {
+            foreach (string id in p.AllowedEmseIds)
+            {
+                try
+                {
+                    DevPki.ValidateEmseId(id);
+                }
+                catch (ArgumentException e)
+                {
+                    throw new SubscriberValidationException(e.Message);
+                }
+            }
+
+            if (p.KeyLifetimeSeconds < 60 || p.KeyLifetimeSeconds > 10L * 365 * 24 * 3600)
+            {
+                throw new SubscriberValidationException("key lifetime must be 60 s .. 10 years");
+            }
+
+            if (p.MinGea < 0 || p.MinGea > 5)
+            {
+                throw new SubscriberValidationException("minimum GEA must be 0..5 (TS 43.020: GEA1..GEA5; 0 = no minimum)");
+            }
+
+            if (p.ExternalId != null && (p.ExternalId.Length == 0 || p.ExternalId.Length > 256))
+            {
+                throw new SubscriberValidationException("external id must be 1..256 characters");
+            }
+
+            if (p.MaxMessages is long m && m < 1)
+            {
+                throw new SubscriberValidationException("max messages must be ≥ 1 (or absent)");
+            }
+        }
+
+        // ---- admin operations
+
+        /// <summary>Adds a subscriber; returns it as shown (without secrets).</summary>
+        public SubscriberInfo Add(NewSubscriber s)
+        {
+            ValidateImsi(s.Imsi);
+            if (s.K.Length != 16 || s.Opc.Length != 16)
+            {
+                throw new SubscriberValidationException("k and opc must be 16 octets (32 hex digits) each (TS 35.206)");
+            }
+
+            if (s.Sqn > 0xFFFF_FFFF_FFFFUL)
+            {
+                throw new SubscriberValidationException("sqn must fit in 48 bits (12 hex digits)");
+            }
+
+            E2mProfile p = Normalise(s.E2m);
+            ValidateProfile(p);
+            long now = _time.GetUtcNow().ToUnixTimeSeconds();
+            string subscriptionId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+            byte[] kEnc = _protector.Protect(s.K, Ad(s.Imsi, "k"));
+            byte[] opcEnc = _protector.Protect(s.Opc, Ad(s.Imsi, "opc"));
+            using DbConnection c = _db.Open();
+            using DbTransaction t = _db.BeginWrite(c);
+            try
+            {
+                _db.Execute(c, t,
+                    @"INSERT INTO hss_subscriber (imsi, subscription_id, k_enc, opc_enc, seq, ind_next, amf, e2m_enabled, allowed_emse_ids,
+                        key_lifetime_s, min_gea, access_key_separation, external_id, max_messages, created_at, updated_at)
+                      VALUES (@imsi, @sid, @k, @opc, @seq, @ind, @amf, @e2m, @emse, @life, @gea, @aks, @ext, @maxm, @now, @now)",
+                    ("imsi", s.Imsi), ("sid", subscriptionId), ("k", kEnc), ("opc", opcEnc),
+                    ("seq", SqnMath.Seq(s.Sqn)), ("ind", (SqnMath.Ind(s.Sqn) + 1) % SqnMath.IndCount), ("amf", (int)s.Amf),
+                    ("e2m", p.Enabled ? 1 : 0), ("emse", JsonSerializer.Serialize(p.AllowedEmseIds)), ("life", p.KeyLifetimeSeconds),
+                    ("gea", p.MinGea), ("aks", p.AccessKeySeparation ? 1 : 0), ("ext", p.ExternalId), ("maxm", p.MaxMessages), ("now", now));
+                t.Commit();
+            }
+            catch (DbException e) when (E2mDatabase.IsUniqueViolation(e))
+            {
+                throw new DuplicateSubscriberException(s.Imsi);
+            }
+
+            return Get(s.Imsi) ?? throw new InvalidOperationException("subscriber vanished after insert");
+        }
+
+        public IReadOnlyList<SubscriberInfo> List()
+        {
+            var list = new List<SubscriberInfo>();
+            using DbConnection c = _db.Open();
+            using DbCommand cmd = _db.Command(c, null, $"SELECT imsi, {ProfileColumns} FROM hss_subscriber ORDER BY imsi");
+            using DbDataReader r = cmd.ExecuteReader();
+            while (r.Read())
+            {
+                list.Add(ReadInfo(r));
+            }
+
+            return list;
+        }
+
+        public SubscriberInfo? Get(string imsi)
+        {
+            ValidateImsi(imsi);
+            using DbConnection c = _db.Open();
+            using DbCommand cmd = _db.Command(c, null, $"SELECT imsi, {ProfileColumns} FROM hss_subscriber WHERE imsi = @imsi", ("imsi", imsi));
+            using DbDataReader r = cmd.ExecuteReader();
+            return r.Read() ? ReadInfo(r) : null;
+        }
+
+        /// <summary>Applies a policy update; throws <see cref="SubscriberNotFoundException"/>.</summary>
+        public SubscriberInfo Update(string imsi, SubscriberUpdate u)
+        {
+            ValidateImsi(imsi);
+            using DbConnection c = _db.Open();
+            using DbTransaction t = _db.BeginWrite(c);
+            SubscriberInfo current;
+            using (DbCommand cmd = _db.Command(c, t, $"SELECT imsi, {ProfileColumns} FROM hss_subscriber WHERE imsi = @imsi", ("imsi", imsi)))
+            using (DbDataReader r = cmd.ExecuteReader())
+            {
+                if (!r.Read())
+                {
+                    throw new SubscriberNotFoundException(Redact.Imsi(imsi));
+                }
+
+                current = ReadInfo(r);
+            }
+
+            E2mProfile p = current.E2m.Clone();
+            if (u.E2mEnabled is bool en)
+            {
+                p.Enabled = en;
+            }
+
+            if (u.AllowedEmseIds != null)
+            {
+                p.AllowedEmseIds = u.AllowedEmseIds;
+            }
+
+            if (u.KeyLifetimeSeconds is long life)
+            {
+                p.KeyLifetimeSeconds = life;
+            }
+
+            if (u.MinGea is int gea)
+            {
+                p.MinGea = gea;
+            }
+
+            if (u.AccessKeySeparation is bool aks)
+            {
+                p.AccessKeySeparation = aks;
+            }
+
+            if (u.ExternalId != null)
+            {
+                p.ExternalId = u.ExternalId.Length == 0 ? null : u.ExternalId;
+            }
+
+            if (u.MaxMessages is long mm)
+            {
+                p.MaxMessages = mm == 0 ? null : mm;
+            }
+
+            p = Normalise(p);
+            ValidateProfile(p);
+            ushort amf = u.Amf ?? current.Amf;
+            _db.Execute(c, t,
+                @"UPDATE hss_subscriber SET amf = @amf, e2m_enabled = @e2m, allowed_emse_ids = @emse, key_lifetime_s = @life,
+                    min_gea = @gea, access_key_separation = @aks, external_id = @ext, max_messages = @maxm, updated_at = @now
+                  WHERE imsi = @imsi",
+                ("amf", (int)amf), ("e2m", p.Enabled ? 1 : 0), ("emse", JsonSerializer.Serialize(p.AllowedEmseIds)),
+                ("life", p.KeyLifetimeSeconds), ("gea", p.MinGea), ("aks", p.AccessKeySeparation ? 1 : 0), ("ext", p.ExternalId),
+                ("maxm", p.MaxMessages), ("now", _time.GetUtcNow().ToUnixTimeSeconds()), ("imsi", imsi));
+            t.Commit();
+            return Get(imsi)!;
+        }
+
+        /// <summary>Deletes a subscriber; false when unknown.</summary>
+        public bool Delete(string imsi)
+        {
+            ValidateImsi(imsi);
+            using DbConnection c = _db.Open();
+            using DbTransaction t = _db.BeginWrite(c);
+            int n = _db.Execute(c, t, "DELETE FROM hss_subscriber WHERE imsi = @imsi", ("imsi", imsi));
+            t.Commit();
+            return n > 0;
+        }
+
+        // ---- AuC operations
+
+        /// <summary>
+        /// Reserves <paramref name="count"/> consecutive SEQ values with one IND for one AIR (TS 33.102 Annex C.3.4:
+        /// IND allocated cyclically per request, SEQ_HE incremented). Atomic: one
+        /// <c>UPDATE ... RETURNING</c> in a write transaction (SQLite BEGIN IMMEDIATE).
+        /// </summary>
+        public SqnReservation ReserveSqns(string imsi, int count) => Reserve(imsi, count, seqMs: null);
+
+        /// <summary>
+        /// Resynchronisation (TS 33.102 §6.3.5, Annex C.3.4): after MAC-S was verified by the caller, SEQ_HE :=
+        /// max(SEQ_HE, SEQ_MS) and <paramref name="count"/> SQNs are reserved from there (so the first new SEQ is
+        /// SEQ_MS + 1 when the USIM was ahead). SEQ_HE never decreases: no SQN is ever issued twice.
+        /// </summary>
+        public SqnReservation ResyncAndReserve(string imsi, long seqMs, int count) => Reserve(imsi, count, seqMs);
+
+        /// <summary>Reads K and OPc (for the MAC-S check of a resync). Caller zeroises.</summary>
+        public (byte[] K, byte[] Opc) ReadCredentials(string imsi)
+        {
+            ValidateImsi(imsi);
+            using DbConnection c = _db.Open();
+            using DbCommand cmd = _db.Command(c, null, "SELECT k_enc, opc_enc FROM hss_subscriber WHERE imsi = @imsi", ("imsi", imsi));
+            using DbDataReader r = cmd.ExecuteReader();
+            if (!r.Read())
+            {
+                throw new SubscriberNotFoundException(Redact.Imsi(imsi));
+            }
+
+            return (_protector.Unprotect(E2mDatabase.GetBytes(r, 0), Ad(imsi, "k")), _protector.Unprotect(E2mDatabase.GetBytes(r, 1), Ad(imsi, "opc")));
+        }
+
+        private SqnReservation Reserve(string imsi, int count, long? seqMs)
+        {
+            ValidateImsi(imsi);
+            if (count < 1 || count > 1000)
+            {
+                throw new ArgumentOutOfRangeException(nameof(count));
+            }
+
+            // seq := max(seq, seqMs) + n, only while it stays within 43 bits (TS 33.102 Annex C.1.1).
+            string baseSeq = seqMs == null ? "seq" : "(CASE WHEN seq < @seqms THEN @seqms ELSE seq END)";
+            string sql =
+                $@"UPDATE hss_subscriber SET seq = {baseSeq} + @n, ind_next = (ind_next + 1) % {SqnMath.IndCount}, updated_at = @now
+                   WHERE imsi = @imsi AND {baseSeq} + @n <= @maxseq
+                   RETURNING seq, ind_next, k_enc, opc_enc, amf, subscription_id, e2m_enabled, allowed_emse_ids, key_lifetime_s,
+                             min_gea, access_key_separation, external_id, max_messages";
+            using DbConnection c = _db.Open();
+            using DbTransaction t = _db.BeginWrite(c);
+            var ps = new List<(string, object?)>
+            {
+                ("n", (long)count), ("now", _time.GetUtcNow().ToUnixTimeSeconds()), ("imsi", imsi), ("maxseq", SqnMath.MaxSeq),
+            };
+            if (seqMs != null)
+            {
+                ps.Add(("seqms", seqMs.Value));
+            }
+
+            long seqNew;
+            int indNew;
+            byte[] kEnc, opcEnc;
+            ushort amf;
+            string sid;
+            E2mProfile profile;
+            using (DbCommand cmd = _db.Command(c, t, sql, ps.ToArray()))
+            using (DbDataReader r = cmd.ExecuteReader())
+            {
+                if (!r.Read())
+                {
+                    r.Close();
+                    bool exists = _db.Scalar(c, t, "SELECT 1 FROM hss_subscriber WHERE imsi = @imsi", ("imsi", imsi)) != null;
+                    if (!exists)
+                    {
+                        throw new SubscriberNotFoundException(Redact.Imsi(imsi));
+                    }
+
+                    throw new SqnExhaustedException();
+                }
+
+                seqNew = r.GetInt64(0);
+                indNew = Convert.ToInt32(r.GetValue(1), CultureInfo.InvariantCulture);
+                kEnc = E2mDatabase.GetBytes(r, 2);
+                opcEnc = E2mDatabase.GetBytes(r, 3);
+                amf = (ushort)Convert.ToInt32(r.GetValue(4), CultureInfo.InvariantCulture);
+                sid = r.GetString(5);
+                profile = ReadProfile(r, 6);
+            }
+
+            t.Commit();
+            return new SqnReservation
+            {
+                Imsi = imsi,
+                SubscriptionId = sid,
+                K = _protector.Unprotect(kEnc, Ad(imsi, "k")),
+                Opc = _protector.Unprotect(opcEnc, Ad(imsi, "opc")),
+                Amf = amf,
+                E2m = profile,
+                FirstSeq = seqNew - count + 1,
+                Ind = (indNew + SqnMath.IndCount - 1) % SqnMath.IndCount,
+                Count = count,
+            };
+        }
+
+        // ---- mapping
+
+        private static string Ad(string imsi, string column) => "hss/subscriber/" + imsi + "/" + column;
+
+        private static E2mProfile Normalise(E2mProfile p)
+        {
+            var q = p.Clone();
+            var ids = new List<string>();
+            foreach (string id in q.AllowedEmseIds)
+            {
+                string n = id.Trim().ToLowerInvariant();
+                if (n.Length > 0 && !ids.Contains(n))
+                {
+                    ids.Add(n);
+                }
+            }
+
+            q.AllowedEmseIds = ids;
+            return q;
+        }
+
+        private static SubscriberInfo ReadInfo(DbDataReader r) => new()
+        {
+            Imsi = r.GetString(0),
+            SubscriptionId = r.GetString(1),
+            Seq = r.GetInt64(2),
+            IndNext = Convert.ToInt32(r.GetValue(3), CultureInfo.InvariantCulture),
+            Amf = (ushort)Convert.ToInt32(r.GetValue(4), CultureInfo.InvariantCulture),
+            E2m = ReadProfile(r, 5),
+            CreatedAt = DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(12)),
+            UpdatedAt = DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(13)),
+        };
+
+        // Columns from 'first': e2m_enabled, allowed_emse_ids, key_lifetime_s, min_gea, access_key_separation, external_id, max_messages.
+        private static E2mProfile ReadProfile(DbDataReader r, int first) => new()
+        {
+            Enabled = Convert.ToInt32(r.GetValue(first), CultureInfo.InvariantCulture) != 0,
+            AllowedEmseIds = JsonSerializer.Deserialize<List<string>>(r.GetString(first + 1)) ?? new List<string>(),
+            KeyLifetimeSeconds = r.GetInt64(first + 2),
+            MinGea = Convert.ToInt32(r.GetValue(first + 3), CultureInfo.InvariantCulture),
+            AccessKeySeparation = Convert.ToInt32(r.GetValue(first + 4), CultureInfo.InvariantCulture) != 0,
+            ExternalId = r.IsDBNull(first + 5) ? null : r.GetString(first + 5),
+            MaxMessages = r.IsDBNull(first + 6) ? null : r.GetInt64(first + 6),
+        };
+    }
+}
