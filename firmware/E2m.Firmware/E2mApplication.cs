@@ -1,0 +1,547 @@
+#nullable disable // portable code: nullable off (DESIGN.md §9)
+using System;
+using E2m.Coap;
+using E2m.Hal;
+using E2m.Modem.Commands;
+using E2m.Modem.Drivers;
+using E2m.Oscore;
+
+namespace E2m.Firmware
+{
+    /// <summary>States of the application (DESIGN.md §7). Int-backed, stable.</summary>
+    public enum AppState
+    {
+        Boot = 0,
+        Sample = 1,
+        PowerOn = 2,
+        Initialize = 3,
+        SimReady = 4,
+        Imsi = 5,
+        Register = 6,
+        Pdp = 7,
+        NetworkTime = 8,
+        Keys = 9,
+        Upload = 10,
+        Psm = 11,
+        PowerCycle = 12,
+        Sleep = 13,
+        /// <summary>Host only: DeepSleep returned (on the device the MCU resets instead).</summary>
+        Stopped = 14,
+    }
+
+    /// <summary>
+    /// The e2m device application (DESIGN.md §7): an explicit state machine with a <see cref="Step"/> function and a
+    /// supervisor. One wake-up = one cycle:
+    /// <code>
+    /// Boot → Sample ─(no upload due)────────────────────────────────────────────────→ Sleep
+    ///          └→ PowerOn → Initialize → SimReady → Imsi → Register → Pdp → NetworkTime → Keys → Upload → Psm → Sleep
+    /// any failure → (every PowerCycleAfterFailures-th consecutive failure: PowerCycle →) Sleep with backoff
+    /// modem rebooted (≤ 2 per cycle) → Initialize;  EMSE 4.01 (once per cycle) → forget keys → Keys → Upload
+    /// </code>
+    /// Synchronous, no thread of its own; every wait is a modem call with its timeout on the injected clock. The
+    /// supervisor counts a step that overran <see cref="FirmwareConfig.StepBudgetMs"/> as failed and bounds retries;
+    /// every failure ends in a defined backoff sleep, never a hang. Storage exceptions (IOException) are not caught
+    /// here: the device entry (<see cref="Run"/>) catches everything and deep-sleeps, which restarts from Boot.
+    /// </summary>
+    public sealed class E2mApplication
+    {
+        /// <summary>CoAP + OSCORE octets around the SenML pack (header, token, OSCORE option ≤ 15, inner code, Uri-Path,
+        /// Content-Format, markers, tag; RFC 7252 §3, RFC 8613 §6.1), rounded up.</summary>
+        public const int RequestOverhead = 48;
+        private const int MaxRebootsPerCycle = 2;
+
+        private readonly FirmwareConfig _config;
+        private readonly FirmwarePlatform _p;
+        private readonly ICellularModem _modem;
+        private readonly IRecordStore _store;
+        private readonly IMonotonicClock _mono;
+        private readonly ILog _log;
+        private readonly DeviceState _state = new DeviceState();
+        private readonly DeviceClock _clock;
+        private readonly ReadingQueue _queue;
+        private readonly CoapUdpClient _client;
+        private readonly CoapMessageIdSource _ids;
+        private readonly CoapTokenSource _tokens;
+        private readonly KeyManager _keys;
+
+        // upload scratch (preallocated: the protect/send path allocates nothing)
+        private readonly byte[] _pack;
+        private readonly SenmlBatchWriter _senml;
+        private readonly SenmlRecord _record = new SenmlRecord();
+        private readonly CoapMessage _request = new CoapMessage(8, 16);
+        private readonly CoapMessage _inner = new CoapMessage(16, 0);
+        private readonly OscoreExchange _oscore = new OscoreExchange();
+        private readonly byte[] _tx = new byte[CoapUdpClient.MaxDatagram];
+        private readonly byte[] _plain = new byte[CoapUdpClient.MaxDatagram];
+        private readonly byte[] _entropy = new byte[2];
+        private string[] _baseName;
+        private byte[][] _baseNameKid;
+
+        private AppState _current = AppState.Boot;
+        private FirmwareError _lastError;
+        private ModemError _lastModemError;
+        private string _imsi;
+        private int _uploadEmse;
+        private int _rebootsThisCycle;
+        private bool _rekeyedThisCycle;
+        private bool _failedThisCycle;
+        private int _batchesSent;
+        private int _sleepSeconds;
+
+        /// <summary>Entry API: builds the application over its config and platform seams (validates the config).</summary>
+        public E2mApplication(FirmwareConfig config, FirmwarePlatform platform)
+        {
+            if (config == null) throw new ArgumentNullException("config");
+            if (platform == null || platform.Modem == null || platform.Store == null || platform.Crypto == null
+                || platform.Clock == null || platform.Entropy == null || platform.Sleep == null || platform.Sensors == null)
+            {
+                throw new ArgumentException("platform: Modem, Store, Crypto, Clock, Entropy, Sleep and Sensors are required");
+            }
+            config.Validate();
+            if (platform.Sensors.Length != config.Readings.Length) throw new ArgumentException("platform: one sensor per reading");
+            _config = config;
+            _p = platform;
+            _modem = platform.Modem;
+            _store = platform.Store;
+            _mono = platform.Clock;
+            _log = platform.Log;
+            _clock = new DeviceClock(_mono);
+            _queue = new ReadingQueue(_store, config);
+            CoapTransmissionParameters tp = new CoapTransmissionParameters();
+            tp.AckTimeoutMs = config.AckTimeoutMs;
+            tp.MaxRetransmit = config.MaxRetransmit;
+            _client = new CoapUdpClient(_modem, _mono, platform.Entropy, tp);
+            _ids = new CoapMessageIdSource(platform.Entropy);
+            _tokens = new CoapTokenSource(platform.Entropy);
+            _keys = new KeyManager(config, _store, platform.Crypto, _modem, _client, _ids, _tokens, _state, _log);
+            int budget = SenmlBatchWriter.PayloadBudget(config.DatagramSize, RequestOverhead);
+            if (budget < 32) throw new ArgumentException("config: datagram too small");
+            _pack = new byte[budget + SenmlBatchWriter.BufferSlack];
+            _senml = new SenmlBatchWriter(_pack, 0, budget);
+            _baseName = new string[config.Emses.Length];
+            _baseNameKid = new byte[config.Emses.Length][];
+            for (int i = 0; i < _baseNameKid.Length; i++) _baseNameKid[i] = new byte[8];
+        }
+
+        // ------------------------------------------------------------------ observable state (tests, logs)
+
+        public AppState State { get { return _current; } }
+        public FirmwareError LastError { get { return _lastError; } }
+        public ModemError LastModemError { get { return _lastModemError; } }
+        public DeviceState DeviceState { get { return _state; } }
+        public ReadingQueue Queue { get { return _queue; } }
+        public KeyManager Keys { get { return _keys; } }
+        public DeviceClock Clock { get { return _clock; } }
+        /// <summary>Deep sleep chosen at the end of the cycle (seconds).</summary>
+        public int SleepSeconds { get { return _sleepSeconds; } }
+        /// <summary>Batches acknowledged by an EMSE in this cycle.</summary>
+        public int BatchesSent { get { return _batchesSent; } }
+        public bool FailedThisCycle { get { return _failedThisCycle; } }
+
+        // ------------------------------------------------------------------ entry points
+
+        /// <summary>
+        /// Device entry: runs cycles forever. On the device <see cref="ISleep.DeepSleep"/> does not return (wake-up =
+        /// reset = Main again); if it returns (host) the next cycle starts from Boot. Any exception (storage, driver
+        /// bug) is logged and followed by a backoff deep sleep, never a hang.
+        /// </summary>
+        public void Run()
+        {
+            while (true)
+            {
+                try
+                {
+                    RunCycle();
+                }
+                catch (Exception ex)
+                {
+                    if (_log != null && _log.IsEnabled(LogLevel.Error)) _log.Write(LogLevel.Error, "app", "cycle aborted: " + ex.Message);
+                    _p.Sleep.DeepSleep(_config.BackoffBaseSeconds);
+                }
+                _current = AppState.Boot;
+            }
+        }
+
+        /// <summary>One wake cycle: steps from the current state until Sleep has been done. Returns the final state.</summary>
+        public AppState RunCycle()
+        {
+            for (int guard = 0; guard < 64 && _current != AppState.Stopped; guard++)
+            {
+                Step();
+            }
+            return _current;
+        }
+
+        /// <summary>Runs one state's action under the supervisor and moves to the next state.</summary>
+        public AppState Step()
+        {
+            AppState running = _current;
+            long start = _mono.NowMilliseconds;
+            AppState next;
+            try
+            {
+                next = Execute(running);
+            }
+            catch (OscoreException ex)
+            {
+                // SSN exhausted (RFC 8613 §7.2.1) or a context misuse: forget the keys, re-key next time
+                if (ex.OscoreError == OscoreError.SsnExhausted) _keys.InvalidateAll();
+                next = Fail(FirmwareError.BadResponse);
+            }
+            if (!_failedThisCycle && running != AppState.Sleep && running != AppState.Stopped
+                && _mono.NowMilliseconds - start > _config.StepBudgetMs)
+            {
+                next = Fail(FirmwareError.StepOverrun);
+            }
+            _current = next;
+            return next;
+        }
+
+        private AppState Execute(AppState s)
+        {
+            switch (s)
+            {
+                case AppState.Boot: return DoBoot();
+                case AppState.Sample: return DoSample();
+                case AppState.PowerOn: return Modem(_modem.PowerOn(), AppState.Initialize, FirmwareError.PowerOnFailed);
+                case AppState.Initialize: return Modem(_modem.Initialize(), AppState.SimReady, FirmwareError.ModemInitFailed);
+                case AppState.SimReady: return Modem(_modem.WaitSimReady(_config.SimReadyTimeoutMs), AppState.Imsi, FirmwareError.SimNotReady);
+                case AppState.Imsi:
+                    {
+                        string imsi;
+                        ModemError e = _modem.ReadImsi(out imsi);
+                        if (e == ModemError.Ok) _imsi = imsi;
+                        return Modem(e, AppState.Register, FirmwareError.ImsiUnavailable);
+                    }
+                case AppState.Register: return DoRegister();
+                case AppState.Pdp: return Modem(_modem.ActivatePdp(_config.Apn), AppState.NetworkTime, FirmwareError.PdpFailed);
+                case AppState.NetworkTime: return DoNetworkTime();
+                case AppState.Keys: return DoKeys();
+                case AppState.Upload: return DoUpload();
+                case AppState.Psm:
+                    if (_config.PsmPeriodicTauSeconds > 0)
+                    {
+                        _lastModemError = _modem.RequestPsm(_config.PsmPeriodicTauSeconds, _config.PsmActiveTimeSeconds);
+                    }
+                    return AppState.Sleep;
+                case AppState.PowerCycle: return DoPowerCycle();
+                case AppState.Sleep: return DoSleep();
+                default: return AppState.Stopped;
+            }
+        }
+
+        // ------------------------------------------------------------------ states
+
+        private AppState DoBoot()
+        {
+            _state.Load(_store, _config.StateRecordId);
+            _state.Boots++;
+            _clock.Resume(_state.DeviceSeconds + _state.SleepSeconds); // wake-up = reset; the sleep we asked for has passed
+            _queue.Mount();
+            _keys.Load();
+            _rebootsThisCycle = 0;
+            _rekeyedThisCycle = false;
+            _failedThisCycle = false;
+            _batchesSent = 0;
+            _uploadEmse = 0;
+            _lastError = FirmwareError.None;
+            return AppState.Sample;
+        }
+
+        private AppState DoSample()
+        {
+            long now = _clock.NowSeconds;
+            if (now >= _state.NextSampleSeconds)
+            {
+                for (int i = 0; i < _config.Readings.Length; i++)
+                {
+                    ISensor sensor = _p.Sensors[i];
+                    bool isPulse = _config.Readings[i].Source == SensorKinds.Pulse;
+                    long total = 0;
+                    if (isPulse && !_queue.TryGetLatest(i, out total)) total = _state.PulseTotal;
+                    long mantissa;
+                    if (!sensor.Sample(total, out mantissa)) continue;
+                    long seq;
+                    if (_queue.Append(i, now, mantissa, out seq))   // durable before the reading counts as taken
+                    {
+                        sensor.Commit();
+                        if (isPulse) _state.PulseTotal = mantissa;
+                    }
+                    else
+                    {
+                        _state.DroppedReadings++; // ring full: nothing overwritten; a pulse counter keeps counting
+                    }
+                }
+                _state.NextSampleSeconds = now + _config.SampleIntervalSeconds;
+                _state.CyclesSinceUpload++;
+            }
+            bool due;
+            if (_state.ConsecutiveFailures > 0) due = now >= _state.NextAttemptSeconds;
+            else due = _state.CyclesSinceUpload >= _config.UploadEveryCycles || _queue.PendingCount * 2 >= _queue.Capacity
+                || !_keys.AllUsable(now + _config.SampleIntervalSeconds);
+            return due && (_queue.PendingCount > 0 || !_keys.AllUsable(now)) ? AppState.PowerOn : AppState.Sleep;
+        }
+
+        private AppState DoRegister()
+        {
+            RegistrationInfo info;
+            ModemError e = _modem.WaitRegistered(_config.RegistrationTimeoutMs, out info);
+            if (e == ModemError.RegistrationDenied) { _lastModemError = e; return Fail(FirmwareError.RegistrationDenied); }
+            if (e != ModemError.Ok) return Modem(e, AppState.Pdp, FirmwareError.RegistrationFailed);
+            if (!_config.Policy.IsAllowed(info.AcT))
+            {
+                // DESIGN.md §5: the policy forbids this RAT/cipher: send nothing
+                if (_log != null && _log.IsEnabled(LogLevel.Warning)) _log.Write(LogLevel.Warning, "app", "policy forbids AcT " + info.AcT.ToString());
+                return Fail(FirmwareError.PolicyForbidsRat);
+            }
+            return AppState.Pdp;
+        }
+
+        private AppState DoNetworkTime()
+        {
+            NetworkTime t;
+            if (_modem.ReadNetworkTime(out t) == ModemError.Ok && t.IsPlausible)
+            {
+                long unix = (t.ToUtc().Ticks - new DateTime(1970, 1, 1).Ticks) / TimeSpan.TicksPerSecond;
+                _state.UnixOffset = unix - _clock.NowSeconds;
+                _state.HasUnixOffset = true;
+            }
+            return AppState.Keys; // no network time is not an error (DESIGN.md §7: relative times)
+        }
+
+        private AppState DoKeys()
+        {
+            FirmwareError e = _keys.Ensure(_clock.NowSeconds, _imsi);
+            if (e == FirmwareError.ModemRebooted) return Rebooted();
+            if (e != FirmwareError.None) return Fail(e);
+            for (int i = 0; i < _baseName.Length; i++) _baseName[i] = BaseNameFor(i);
+            return AppState.Upload;
+        }
+
+        private AppState DoUpload()
+        {
+            while (_uploadEmse < _config.Emses.Length)
+            {
+                FirmwareError e = UploadTo(_uploadEmse);
+                if (e == FirmwareError.EmseUnauthorized)
+                {
+                    if (_rekeyedThisCycle) return Fail(FirmwareError.EmseUnauthorized);
+                    _rekeyedThisCycle = true;             // DESIGN.md §4: unknown/expired KID → re-establish the key
+                    _keys.InvalidateAll();
+                    return AppState.Keys;
+                }
+                if (e == FirmwareError.ModemRebooted) return Rebooted();
+                if (e != FirmwareError.None) return Fail(e);
+                _uploadEmse++;
+            }
+            _state.CyclesSinceUpload = 0;
+            _state.ConsecutiveFailures = 0;
+            _state.NextAttemptSeconds = 0;
+            return AppState.Psm;
+        }
+
+        private AppState DoPowerCycle()
+        {
+            _modem.PowerOff(); // AT power-down with the driver's pin fallback
+            IDigitalOutput pin = _p.ModemPowerEnable;
+            if (pin != null)
+            {
+                pin.Write(true);
+                if (_p.Delay != null) _p.Delay.Sleep(_config.HardResetPulseMs);
+                pin.Write(false);
+            }
+            return AppState.Sleep;
+        }
+
+        private AppState DoSleep()
+        {
+            long now = _clock.NowSeconds;
+            long until = _state.NextSampleSeconds;
+            if (_state.ConsecutiveFailures > 0 && _state.NextAttemptSeconds < until && _queue.PendingCount > 0) until = _state.NextAttemptSeconds;
+            long d = until - now;
+            if (d < 1) d = 1;
+            if (d > 0x7FFFFFFF) d = 0x7FFFFFFF;
+            _sleepSeconds = (int)d;
+            _state.DeviceSeconds = now;
+            _state.SleepSeconds = _sleepSeconds;
+            _state.Save(_store, _config.StateRecordId);   // everything that must survive is durable before the sleep
+            _p.Sleep.DeepSleep(_sleepSeconds);           // device: does not return
+            return AppState.Stopped;
+        }
+
+        // ------------------------------------------------------------------ supervisor helpers
+
+        private AppState Modem(ModemError e, AppState onOk, FirmwareError onError)
+        {
+            _lastModemError = e;
+            if (e == ModemError.Ok) return onOk;
+            if (e == ModemError.Rebooted) return Rebooted();
+            return Fail(onError);
+        }
+
+        private AppState Rebooted()
+        {
+            _lastModemError = ModemError.Rebooted;
+            _rebootsThisCycle++;
+            if (_rebootsThisCycle > MaxRebootsPerCycle) return Fail(FirmwareError.ModemRebooted);
+            return AppState.Initialize; // the driver needs its init script again; the queue is untouched
+        }
+
+        /// <summary>Records the failure, schedules the retry with exponential backoff + jitter, power-cycles when due.</summary>
+        private AppState Fail(FirmwareError e)
+        {
+            _lastError = e;
+            _failedThisCycle = true;
+            _state.ConsecutiveFailures++;
+            int n = _state.ConsecutiveFailures;
+            long backoff = _config.BackoffBaseSeconds;
+            for (int i = 1; i < n && backoff < _config.BackoffMaxSeconds; i++) backoff *= 2;
+            if (backoff > _config.BackoffMaxSeconds) backoff = _config.BackoffMaxSeconds;
+            _p.Entropy.Fill(_entropy, 0, 2);
+            long jitter = (((_entropy[0] << 8) | _entropy[1]) * (backoff / 4 + 1)) >> 16; // up to +25 %: no synchronised retries
+            _state.NextAttemptSeconds = _clock.NowSeconds + backoff + jitter;
+            if (_log != null && _log.IsEnabled(LogLevel.Warning)) _log.Write(LogLevel.Warning, "app", FirmwareErrors.Describe(e));
+            if (_config.PowerCycleAfterFailures > 0 && n % _config.PowerCycleAfterFailures == 0) return AppState.PowerCycle;
+            return AppState.Sleep;
+        }
+
+        // ------------------------------------------------------------------ upload (DESIGN.md §4)
+
+        private FirmwareError UploadTo(int emse)
+        {
+            if (!_queue.HasPending(emse)) return FirmwareError.None;
+            EmseConfig ec = _config.Emses[emse];
+            int socket;
+            ModemError me = _modem.OpenUdpSocket(ec.Host, ec.Port, out socket);
+            _lastModemError = me;
+            if (me != ModemError.Ok) return me == ModemError.Rebooted ? FirmwareError.ModemRebooted : FirmwareError.SocketFailed;
+            try
+            {
+                for (int b = 0; b < _config.MaxBatchesPerCycle && _queue.HasPending(emse); b++)
+                {
+                    FirmwareError e = SendBatch(emse, socket);
+                    if (e != FirmwareError.None) return e;
+                }
+                return FirmwareError.None;
+            }
+            finally
+            {
+                _modem.CloseSocket(socket);
+            }
+        }
+
+        /// <summary>One SenML batch → CoAP POST /r → OSCORE → CON; the queue cursor moves only on a verified 2.04.</summary>
+        internal FirmwareError SendBatch(int emse, int socket)
+        {
+            long now = _clock.NowSeconds;
+            long batchEnd;
+            int count = BuildBatch(emse, now, out batchEnd);
+            int packLength = _senml.Finish();
+            if (count == 0)
+            {
+                _queue.Acknowledge(emse, batchEnd); // only corrupt/unrouted records in the range
+                return FirmwareError.None;
+            }
+
+            OscoreSecurityContext ctx = _keys.GetContext(emse);
+            _request.Reset();
+            _request.Type = CoapType.Confirmable;
+            _request.Code = CoapCode.Post;
+            _request.MessageId = _ids.Next();
+            _tokens.Assign(_request);
+            _request.AddUriPath("r");
+            _request.SetContentFormat(CoapContentFormat.SenmlCbor); // RFC 8428 §12.3 (112)
+            _request.SetPayload(_pack, 0, packLength);
+            int len = ctx.ProtectRequest(_request, _tx, 0, _oscore); // RFC 8613 §8.1; SSN durable before use (App. B.1.1)
+
+            ExchangeOutcome o = _client.Exchange(socket, _tx, len, _request.MessageId, _request.Token, _request.TokenLength);
+            if (o == ExchangeOutcome.ModemFailure)
+            {
+                _lastModemError = _client.LastModemError;
+                return _lastModemError == ModemError.Rebooted ? FirmwareError.ModemRebooted : FirmwareError.SendFailed;
+            }
+            if (o != ExchangeOutcome.Response) return FirmwareError.UploadTimeout;
+
+            CoapMessage outer = _client.Response;
+            if (outer.FindOption(CoapOption.Oscore) < 0)
+            {
+                // unprotected error from the EMSE (DESIGN.md §4): 4.01 = unknown/expired KID or replay
+                if (outer.Code == CoapCode.Unauthorized) return FirmwareError.EmseUnauthorized;
+                if (CoapCode.ClassOf(outer.Code) == 5) return FirmwareError.EmseServerError;
+                return FirmwareError.EmseRejected;
+            }
+            try
+            {
+                ctx.UnprotectResponse(_client.ReceiveBuffer, 0, _client.ReceiveLength, _oscore, _plain, 0, _inner); // §8.4
+            }
+            catch (MalformedInputException)
+            {
+                return FirmwareError.BadResponse; // OscoreException too: forged/garbled answer, the batch stays queued
+            }
+            byte code = _inner.Code;
+            if (code == CoapCode.Changed || code == CoapCode.Created)
+            {
+                _queue.Acknowledge(emse, batchEnd); // stored by the EMSE: drop from the queue
+                _batchesSent++;
+                return FirmwareError.None;
+            }
+            if (code == CoapCode.Unauthorized) return FirmwareError.EmseUnauthorized;
+            if (code == CoapCode.BadRequest || code == CoapCode.BadOption || code == CoapCode.RequestEntityTooLarge
+                || code == CoapCode.UnsupportedContentFormat)
+            {
+                // permanent rejection of this content: re-sending cannot succeed and would block the queue forever
+                _queue.Acknowledge(emse, batchEnd);
+                _state.DroppedReadings += (uint)count;
+                if (_log != null && _log.IsEnabled(LogLevel.Warning)) _log.Write(LogLevel.Warning, "app", "EMSE rejected a batch permanently; dropped");
+                return FirmwareError.None;
+            }
+            return CoapCode.ClassOf(code) == 5 ? FirmwareError.EmseServerError : FirmwareError.EmseRejected;
+        }
+
+        /// <summary>Fills the SenML writer with the EMSE's pending readings in seq order; batchEnd = the cursor after a 2.04.</summary>
+        private int BuildBatch(int emse, long now, out long batchEnd)
+        {
+            bool absolute = _state.HasUnixOffset;
+            _senml.Begin(_baseName[emse], absolute, absolute ? now + _state.UnixOffset : 0);
+            long next = _queue.NextSequence;
+            long s = _queue.FirstPending(emse, _queue.GetCursor(emse));
+            int count = 0;
+            while (s < next)
+            {
+                int reading;
+                long at, mantissa;
+                if (_queue.TryGet(emse, s, out reading, out at, out mantissa))
+                {
+                    ReadingConfig rc = _config.Readings[reading];
+                    // t relative to bt (absolute) or to arrival (no network time yet; negative = past, RFC 8428 §4.5.3)
+                    _record.Set(rc.Name, rc.Unit, mantissa, rc.Exponent, true, at - now);
+                    if (!_senml.TryAdd(_record)) break;
+                    count++;
+                }
+                s = _queue.FirstPending(emse, s + 1);
+            }
+            batchEnd = s;
+            return count;
+        }
+
+        private string BaseNameFor(int emse)
+        {
+            if (_config.DeviceName != null) return _config.DeviceName;
+            byte[] kid = _keys.GetKid(emse);
+            if (_baseName[emse] != null && SameKid(_baseNameKid[emse], kid)) return _baseName[emse]; // no allocation per cycle
+            // "urn:dev:kid:<hex>:" (RFC 8428 §4.5.1 characters; no IMSI on the wire)
+            string hex = "";
+            for (int i = 0; i < kid.Length; i++) hex += HexDigit(kid[i] >> 4).ToString() + HexDigit(kid[i] & 15).ToString();
+            Array.Copy(kid, 0, _baseNameKid[emse], 0, 8);
+            return "urn:dev:kid:" + hex + ":";
+        }
+
+        private static bool SameKid(byte[] a, byte[] b)
+        {
+            for (int i = 0; i < 8; i++) if (a[i] != b[i]) return false;
+            return true;
+        }
+
+        private static char HexDigit(int v) { return (char)(v < 10 ? '0' + v : 'a' + v - 10); }
+    }
+}
