@@ -89,7 +89,7 @@ namespace E2m.Server.Common
         {
             string p = (provider ?? string.Empty).Trim().ToLowerInvariant();
             string cs = (connectionString ?? string.Empty).Trim();
-            if (p == "postgres" || p == "postgresql" || cs.StartsWith("Host=", StringComparison.OrdinalIgnoreCase))
+            if (p == "postgres" || p == "postgresql" || LooksLikePostgres(cs))
             {
                 return Postgres(cs);
             }
@@ -112,6 +112,10 @@ namespace E2m.Server.Common
 
             return Sqlite(cs);
         }
+
+        /// <summary>True for a connection string with a <c>Host=</c> (or <c>Server=</c>) key, i.e. PostgreSQL (SQLite uses Data Source=).</summary>
+        public static bool LooksLikePostgres(string connectionString) =>
+            System.Text.RegularExpressions.Regex.IsMatch(connectionString, @"(^|;)\s*(Host|Server)\s*=", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
 
         /// <summary>A description for logs without credentials.</summary>
         public string Describe()

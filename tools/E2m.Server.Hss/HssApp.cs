@@ -35,7 +35,7 @@ namespace E2m.Server.Hss
     {
         public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
         {
-            WebApplicationBuilder builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+            WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
             builder.Logging.AddE2mLogging();
             configure?.Invoke(builder);
 

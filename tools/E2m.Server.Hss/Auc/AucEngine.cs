@@ -17,9 +17,6 @@ namespace E2m.Server.Hss.Auc
         /// <summary>AMF separation bit, "bit 0" = MSB (TS 33.102 Annex H, TS 33.401 §6.1.1): 1 for E-UTRAN vectors.</summary>
         public const ushort AmfSeparationBit = 0x8000;
 
-        /// <summary>FC for KASME (TS 33.401 A.2).</summary>
-        public const byte FcKasme = 0x10;
-
         private readonly ConcurrentBag<Worker> _pool = new();
         private readonly ushort _e2mAmfMask;
 
@@ -101,7 +98,7 @@ namespace E2m.Server.Hss.Auc
         private sealed class Worker
         {
             public readonly Milenage Milenage = new(new PlatformAes128());
-            private readonly Kdf _kdf = new(new PlatformHmacSha256(), 1 + 3 + 2 + 6 + 2);
+            private readonly KasmeKdf _kasme = new();
             private readonly E2mKeys _e2m = new(new PlatformHmacSha256());
             private readonly byte[] _sqn = new byte[6], _amf = new byte[2], _macA = new byte[8], _ak = new byte[6];
             private readonly byte[] _ck = new byte[16], _ik = new byte[16], _ckIk = new byte[32], _sqnXorAk = new byte[6];
@@ -138,24 +135,14 @@ namespace E2m.Server.Hss.Auc
 
                 if (rat == Rat.Eutran)
                 {
-                    // TS 33.401 A.2: KASME = KDF(CK || IK, FC = 0x10, P0 = SN id, P1 = SQN ⊕ AK), keys as given to the MME.
-                    for (int i = 0; i < 6; i++)
-                    {
-                        _sqnXorAk[i] = v.Autn[i];
-                    }
-
-                    Array.Copy(v.Ck, 0, _ckIk, 0, 16);
-                    Array.Copy(v.Ik, 0, _ckIk, 16, 16);
+                    // TS 33.401 A.2: KASME = KDF(CK || IK, FC = 0x10, P0 = SN id, P1 = SQN ⊕ AK), with the keys given to the MME.
+                    Array.Copy(v.Autn, 0, _sqnXorAk, 0, 6);
                     v.Kasme = new byte[Kdf.OutputLength];
-                    _kdf.Begin(FcKasme);
-                    _kdf.AddParameter(snId!, 0, PlmnId.Length);
-                    _kdf.AddParameter(_sqnXorAk, 0, 6);
-                    _kdf.Derive(_ckIk, 0, 32, v.Kasme, 0);
+                    _kasme.Derive(v.Ck, v.Ik, snId!, _sqnXorAk, v.Kasme);
                 }
 
                 Array.Clear(_ck);
                 Array.Clear(_ik);
-                Array.Clear(_ckIk);
                 Array.Clear(_ak);
                 Array.Clear(_macA);
                 return v;

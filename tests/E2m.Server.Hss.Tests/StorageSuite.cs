@@ -1,0 +1,283 @@
+using System;
+using System.Collections.Generic;
+using System.Data.Common;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+using E2m.Server.Common;
+using E2m.Server.Hss.Subscribers;
+using E2m.TestSupport;
+using Xunit;
+
+namespace E2m.Server.Hss.Tests
+{
+    /// <summary>The HSS storage suite, run against SQLite (always) and PostgreSQL (E2M_TEST_POSTGRES).</summary>
+    public abstract class StorageSuite
+    {
+        protected abstract TestDb CreateDb();
+
+        [SkippableFact]
+        public void AddShowListUpdateDeleteRoundTrip()
+        {
+            using TestDb db = CreateDb();
+            SubscriberStore store = db.NewStore();
+            SubscriberInfo added = store.Add(Set1.Subscriber("001010000000001", e2m: true));
+            Assert.Equal(32, added.SubscriptionId.Length);
+            Assert.DoesNotContain("001010000000001", added.SubscriptionId);
+            Assert.True(added.E2m.Enabled);
+            Assert.Equal(new[] { "emse.example.org" }, added.E2m.AllowedEmseIds);
+            store.Add(Set1.Subscriber("001010000000002"));
+            Assert.Equal(new[] { "001010000000001", "001010000000002" }, store.List().Select(s => s.Imsi).ToArray());
+
+            SubscriberInfo u = store.Update("001010000000001", new SubscriberUpdate
+            {
+                E2mEnabled = false, AllowedEmseIds = new List<string> { "A.Example.ORG", "b.example.org" }, MinGea = 3,
+                KeyLifetimeSeconds = 3600, AccessKeySeparation = true, ExternalId = "", MaxMessages = 1000, Amf = 0x9000,
+            });
+            Assert.False(u.E2m.Enabled);
+            Assert.Equal(new[] { "a.example.org", "b.example.org" }, u.E2m.AllowedEmseIds);
+            Assert.Equal(3, u.E2m.MinGea);
+            Assert.Equal(3600, u.E2m.KeyLifetimeSeconds);
+            Assert.True(u.E2m.AccessKeySeparation);
+            Assert.Null(u.E2m.ExternalId);
+            Assert.Equal(1000, u.E2m.MaxMessages);
+            Assert.Equal(0x9000, u.Amf);
+            Assert.Equal(added.SubscriptionId, u.SubscriptionId);
+
+            Assert.True(store.Delete("001010000000001"));
+            Assert.False(store.Delete("001010000000001"));
+            Assert.Null(store.Get("001010000000001"));
+            Assert.Throws<SubscriberNotFoundException>(() => store.Update("001010000000001", new SubscriberUpdate()));
+        }
+
+        [SkippableFact]
+        public void DuplicateAndInvalidInputAreTypedErrors()
+        {
+            using TestDb db = CreateDb();
+            SubscriberStore store = db.NewStore();
+            store.Add(Set1.Subscriber("001010000000001"));
+            Assert.Throws<DuplicateSubscriberException>(() => store.Add(Set1.Subscriber("001010000000001")));
+            Assert.Throws<SubscriberValidationException>(() => store.Add(Set1.Subscriber("00101x")));
+            var badKey = Set1.Subscriber("001010000000003");
+            badKey.K = new byte[15];
+            Assert.Throws<SubscriberValidationException>(() => store.Add(badKey));
+            var badEmse = Set1.Subscriber("001010000000004");
+            badEmse.E2m.AllowedEmseIds.Add("not an fqdn!");
+            Assert.Throws<SubscriberValidationException>(() => store.Add(badEmse));
+            Assert.Throws<SubscriberValidationException>(() => store.Update("001010000000001", new SubscriberUpdate { MinGea = 9 }));
+        }
+
+        [SkippableFact]
+        public void KAndOpcAreEncryptedAtRestAndBoundToTheirRow()
+        {
+            using TestDb db = CreateDb();
+            SubscriberStore store = db.NewStore();
+            store.Add(Set1.Subscriber("001010000000001"));
+            store.Add(Set1.Subscriber("001010000000002"));
+            byte[] k1, opc1;
+            using (DbConnection c = db.Database.Open())
+            using (DbCommand cmd = db.Database.Command(c, null, "SELECT k_enc, opc_enc FROM hss_subscriber WHERE imsi = '001010000000001'"))
+            using (DbDataReader r = cmd.ExecuteReader())
+            {
+                Assert.True(r.Read());
+                k1 = E2mDatabase.GetBytes(r, 0);
+                opc1 = E2mDatabase.GetBytes(r, 1);
+            }
+
+            Assert.Equal(1 + 12 + 16 + 16, k1.Length);
+            Assert.False(Contains(k1, Set1.K), "K stored in clear");
+            Assert.False(Contains(opc1, Set1.Opc), "OPc stored in clear");
+            (byte[] k, byte[] opc) = store.ReadCredentials("001010000000001");
+            Assert.Equal(Set1.K, k);
+            Assert.Equal(Set1.Opc, opc);
+
+            // The same K encrypted for row 1, copied into row 2 (or into the OPc column), no longer opens.
+            db.Database.Execute(db.Database.Open(), null, "UPDATE hss_subscriber SET k_enc = @b WHERE imsi = '001010000000002'", ("b", k1));
+            Assert.Throws<CryptographicException>(() => store.ReadCredentials("001010000000002"));
+            db.Database.Execute(db.Database.Open(), null, "UPDATE hss_subscriber SET opc_enc = @b WHERE imsi = '001010000000001'", ("b", k1));
+            Assert.Throws<CryptographicException>(() => store.ReadCredentials("001010000000001"));
+
+            // Another KEK cannot open the store.
+            var other = new SubscriberStore(db.Database, new AtRestProtector(RandomNumberGenerator.GetBytes(32)));
+            Assert.Throws<CryptographicException>(() => other.ReserveSqns("001010000000002", 1));
+        }
+
+        [SkippableFact]
+        public void SqnIsSeqIndWithIndCycledPerRequestAndSeqIncremented()
+        {
+            using TestDb db = CreateDb();
+            SubscriberStore store = db.NewStore();
+            // SQN_HE = SEQ 100 || IND 30: the first request uses IND 31 and SEQ 101..
+            store.Add(Set1.Subscriber("001010000000001", sqn: SqnMath.Compose(100, 30)));
+            var seen = new HashSet<ulong>();
+            long expectSeq = 101;
+            int expectInd = 31;
+            for (int r = 0; r < 70; r++)
+            {
+                int n = 1 + (r % 3);
+                using SqnReservation res = store.ReserveSqns("001010000000001", n);
+                Assert.Equal(expectInd, res.Ind);                          // TS 33.102 C.3.4: IND cyclic per request
+                Assert.Equal(expectSeq, res.FirstSeq);                     // SEQ_HE + 1
+                for (int i = 0; i < n; i++)
+                {
+                    Assert.True(seen.Add(res.Sqn(i)), $"SQN {res.Sqn(i):x12} issued twice");
+                    Assert.Equal(expectInd, SqnMath.Ind(res.Sqn(i)));
+                }
+
+                expectSeq += n;
+                expectInd = (expectInd + 1) % 32;
+                Assert.Equal(Set1.K, res.K);
+            }
+
+            SubscriberInfo s = store.Get("001010000000001")!;
+            Assert.Equal(expectSeq - 1, s.Seq);
+            Assert.Equal(expectInd, s.IndNext);
+        }
+
+        [SkippableFact]
+        public void ResyncMovesSeqForwardToSeqMsAndNeverBackwards()
+        {
+            using TestDb db = CreateDb();
+            SubscriberStore store = db.NewStore();
+            store.Add(Set1.Subscriber("001010000000001"));
+            using (SqnReservation r = store.ResyncAndReserve("001010000000001", seqMs: 5000, count: 2))
+            {
+                Assert.Equal(5001, r.FirstSeq); // TS 33.102 C.3.4: continue after SEQ_MS
+            }
+
+            using (SqnReservation r = store.ResyncAndReserve("001010000000001", seqMs: 10, count: 1))
+            {
+                Assert.Equal(5003, r.FirstSeq); // SEQ_HE ahead of SEQ_MS: no step back, no reuse
+            }
+        }
+
+        [SkippableFact]
+        public void UnknownSubscriberAndSeqExhaustion()
+        {
+            using TestDb db = CreateDb();
+            SubscriberStore store = db.NewStore();
+            Assert.Throws<SubscriberNotFoundException>(() => store.ReserveSqns("001010000000009", 1));
+            store.Add(Set1.Subscriber("001010000000001", sqn: SqnMath.Compose(SqnMath.MaxSeq - 2, 0)));
+            using (SqnReservation r = store.ReserveSqns("001010000000001", 2))
+            {
+                Assert.Equal(SqnMath.MaxSeq - 1, r.FirstSeq);
+            }
+
+            Assert.Throws<SqnExhaustedException>(() => store.ReserveSqns("001010000000001", 1));
+        }
+
+        [SkippableFact]
+        public void SchemaIsVersionedAndIdempotent()
+        {
+            using TestDb db = CreateDb();
+            SubscriberStore store = db.NewStore();
+            store.EnsureSchema();
+            store.EnsureSchema();
+            using DbConnection c = db.Database.Open();
+            object? v = db.Database.Scalar(c, null, "SELECT version FROM e2m_schema_version WHERE component = 'hss'");
+            Assert.Equal(1L, Convert.ToInt64(v));
+        }
+
+        [SkippableFact]
+        public void ConcurrentReservationsFromManyThreadsNeverShareAnSqn()
+        {
+            using TestDb db = CreateDb();
+            SubscriberStore store = db.NewStore();
+            store.Add(Set1.Subscriber("001010000000001"));
+            const int Threads = 6, PerThread = 40;
+            var all = new System.Collections.Concurrent.ConcurrentBag<ulong>();
+            Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, _ =>
+            {
+                SubscriberStore own = db.NewStore(); // own connection pool user, like another instance
+                for (int i = 0; i < PerThread; i++)
+                {
+                    using SqnReservation r = own.ReserveSqns("001010000000001", 2);
+                    all.Add(r.Sqn(0));
+                    all.Add(r.Sqn(1));
+                }
+            });
+            Assert.Equal(Threads * PerThread * 2, all.Count);
+            Assert.Equal(all.Count, all.Distinct().Count());
+            Assert.Equal(Threads * PerThread * 2, store.Get("001010000000001")!.Seq);
+        }
+
+        /// <summary>
+        /// Three PROCESSES (`dotnet e2m.dll subscriber vectors --repeat`) reserve SQNs on one database at the same time
+        /// (each also runs EnsureSchema at start); every SQN is distinct and SEQ_HE ends exactly at the number issued.
+        /// </summary>
+        [SkippableFact]
+        public void ConcurrentAirsFromThreeProcessesNeverShareAnSqn()
+        {
+            using TestDb db = CreateDb();
+            db.NewStore().Add(Set1.Subscriber("001010000000001"));
+            const int Processes = 3, Repeat = 40, PerRequest = 2;
+            string e2mDll = Path.Combine(AppContext.BaseDirectory, "e2m.dll");
+            Assert.True(File.Exists(e2mDll), "e2m.dll not next to the tests");
+            var procs = new List<Process>();
+            var outputs = new List<Task<string>>();
+            for (int p = 0; p < Processes; p++)
+            {
+                var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+                foreach (string a in new[] { e2mDll, "subscriber", "vectors", "--data-dir", db.DataDir, "--imsi", "001010000000001",
+                    "--num-vectors", PerRequest.ToString(), "--repeat", Repeat.ToString(), "--json" })
+                {
+                    psi.ArgumentList.Add(a);
+                }
+
+                if (db.PostgresConnectionString != null)
+                {
+                    psi.ArgumentList.Add("--db");
+                    psi.ArgumentList.Add(db.PostgresConnectionString);
+                }
+
+                Process proc = Process.Start(psi)!;
+                procs.Add(proc);
+                outputs.Add(proc.StandardOutput.ReadToEndAsync());
+            }
+
+            var sqns = new List<string>();
+            for (int p = 0; p < Processes; p++)
+            {
+                Assert.True(procs[p].WaitForExit(120_000), "child process did not finish");
+                string err = procs[p].StandardError.ReadToEnd();
+                Assert.True(procs[p].ExitCode == 0, $"process {p} exit {procs[p].ExitCode}: {err}");
+                using JsonDocument doc = JsonDocument.Parse(outputs[p].Result);
+                foreach (JsonElement v in doc.RootElement.GetProperty("vectors").EnumerateArray())
+                {
+                    sqns.Add(v.GetProperty("sqn").GetString()!);
+                }
+            }
+
+            Assert.Equal(Processes * Repeat * PerRequest, sqns.Count);
+            Assert.Equal(sqns.Count, sqns.Distinct().Count());
+            Assert.Equal(Processes * Repeat * PerRequest, db.NewStore().Get("001010000000001")!.Seq);
+        }
+
+        private static bool Contains(byte[] haystack, byte[] needle)
+        {
+            for (int i = 0; i + needle.Length <= haystack.Length; i++)
+            {
+                if (haystack.AsSpan(i, needle.Length).SequenceEqual(needle))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
+    public sealed class SqliteStorageTests : StorageSuite
+    {
+        protected override TestDb CreateDb() => TestDb.Sqlite();
+    }
+
+    public sealed class PostgresStorageTests : StorageSuite
+    {
+        protected override TestDb CreateDb() => TestDb.Postgres();
+    }
+}
