@@ -95,8 +95,9 @@ namespace E2m.Server.Emks
         /// <summary>e.g. <c>https://127.0.0.1:7441</c>. Required when the bootstrap is enabled.</summary>
         public string? BaseUrl { get; set; }
 
-        /// <summary>Dev PKI leaf presented to the HSS (a client certificate the HSS accepts for <c>POST /v1/air</c>).</summary>
-        public string ClientCertificateName { get; set; } = "serving-node";
+        /// <summary>Dev PKI leaf presented to the HSS (the HSS accepts roles <c>serving-node</c> and <c>emks</c> for <c>POST /v1/air</c>,
+        /// and adds the KID to each vector for <c>emks</c>).</summary>
+        public string ClientCertificateName { get; set; } = "emks";
 
         /// <summary>Radio access type asked for ("utran": CK/IK as the USIM returns them, DESIGN.md §3 home mode).</summary>
         public string Rat { get; set; } = "utran";

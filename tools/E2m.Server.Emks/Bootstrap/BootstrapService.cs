@@ -146,9 +146,11 @@ namespace E2m.Server.Emks.Bootstrap
         private async Task<BootstrapReply> IssueAsync(string imsi, AuthVector v, CancellationToken ct)
         {
             DateTimeOffset now = _time.GetUtcNow();
-            // The HSS pushed e2m_int_key with this RAND before answering (issue 6 point 1). Fallback for a push without
-            // RAND: the KID derived from CK/IK (valid when the HSS hands CK/IK, not CK'/IK', to this client).
-            KeyRecord? key = await _store.FindKeyByRandAsync(v.Rand, ct).ConfigureAwait(false);
+            // The HSS pushed e2m_int_key before answering (issue 6 point 1): find it by the KID the HSS gives an emks
+            // client, else by the RAND the push carried, else by the KID derived from CK/IK (valid when the HSS hands
+            // CK/IK, not CK'/IK', to this client).
+            KeyRecord? key = v.Kid is null ? null : await _store.FindKeyAsync(v.Kid, ct).ConfigureAwait(false);
+            key ??= await _store.FindKeyByRandAsync(v.Rand, ct).ConfigureAwait(false);
             if (key == null)
             {
                 byte[] intKey = E2mKeyDerivation.DeriveIntKey(v.Ck, v.Ik);

@@ -9,7 +9,8 @@ using System.Threading.Tasks;
 namespace E2m.Server.Emks.Hss
 {
     /// <summary>One UMTS authentication vector as the EMKS needs it (TS 33.102 §6.3.2): RAND, XRES, AUTN, CK, IK.</summary>
-    public sealed record AuthVector(byte[] Rand, byte[] Xres, byte[] Autn, byte[] Ck, byte[] Ik);
+    /// <remarks><see cref="Kid"/>: the KID of the pushed e2m_int_key, which the HSS adds for an <c>emks</c> client.</remarks>
+    public sealed record AuthVector(byte[] Rand, byte[] Xres, byte[] Autn, byte[] Ck, byte[] Ik, byte[]? Kid = null);
 
     /// <summary>Why the HSS gave no vector.</summary>
     public enum AirFailure
@@ -100,7 +101,8 @@ namespace E2m.Server.Emks.Hss
                 try
                 {
                     AirVector x = v[0];
-                    var vector = new AuthVector(Hex(x.Rand, 16, 16), Hex(x.Xres, 4, 16), Hex(x.Autn, 16, 16), Hex(x.Ck, 16, 16), Hex(x.Ik, 16, 16));
+                    var vector = new AuthVector(Hex(x.Rand, 16, 16), Hex(x.Xres, 4, 16), Hex(x.Autn, 16, 16), Hex(x.Ck, 16, 16), Hex(x.Ik, 16, 16),
+                        x.Kid is null ? null : Hex(x.Kid, 8, 8));
                     return vector;
                 }
                 catch (FormatException e)
@@ -144,6 +146,7 @@ namespace E2m.Server.Emks.Hss
             [JsonPropertyName("autn")] public string? Autn { get; set; }
             [JsonPropertyName("ck")] public string? Ck { get; set; }
             [JsonPropertyName("ik")] public string? Ik { get; set; }
+            [JsonPropertyName("kid")] public string? Kid { get; set; }
         }
     }
 }
