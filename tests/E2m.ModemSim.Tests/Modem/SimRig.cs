@@ -33,7 +33,7 @@ namespace E2m.ModemSim.Tests.Modem
             Options = options ?? new ModemOptions();
             Modem = new SimulatedModem(ModemDialect.ByName(dialect), Card, Clock, Options);
             Log = new StringWriter();
-            AtLog = new AtLogWriter(TextWriter.Synchronized(Log));
+            AtLog = new AtLogWriter(TextWriter.Synchronized(Log)) { ShowSimData = true }; // test keys only
             Modem.AddTrace(AtLog);
             if (faults != null)
             {

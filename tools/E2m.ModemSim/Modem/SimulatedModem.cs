@@ -731,6 +731,7 @@ namespace E2m.ModemSim.Modem
         {
             lock (_gate)
             {
+                RunDue(); // the clock may have moved (the DTE slept): earlier events happen first
                 for (int i = offset; i < offset + count; i++)
                 {
                     ReceiveByte(data[i]);
@@ -1091,7 +1092,8 @@ namespace E2m.ModemSim.Modem
             Write(chunk);
         }
 
-        private void EmitRawUnfaulted(byte[] data) => Write(data);
+        /// <summary>Command echo (V.250 §6.2.4): not faulted, not traced (the log shows the command as &gt;&gt;).</summary>
+        private void EmitRawUnfaulted(byte[] data) => _sink?.Invoke(data, 0, data.Length);
 
         /// <summary>Unframed bytes outside a command (direct-push payload after its URC).</summary>
         public void EmitRawPublic(byte[] data)
