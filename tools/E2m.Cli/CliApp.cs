@@ -30,6 +30,7 @@ namespace E2m.Cli
             root.Subcommands.Add(AkaCommands.Build());
             root.Subcommands.Add(KdfCommand.Build());
             root.Subcommands.Add(OscoreCommands.Build());
+            root.Subcommands.Add(ConfigCommands.Build());
             root.Subcommands.Add(SubscriberCommands.Build());
             root.Subcommands.Add(PkiCommands.Build());
             return root;
