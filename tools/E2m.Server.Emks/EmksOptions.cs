@@ -20,7 +20,7 @@ namespace E2m.Server.Emks
         public string ListenAddress { get; set; } = "127.0.0.1";
 
         /// <summary>HTTPS port of the push/pull API (mTLS). 0 = any free port (tests, <c>e2m stack</c>).</summary>
-        public int HttpsPort { get; set; } = 7443;
+        public int HttpsPort { get; set; } = 7444;
 
         /// <summary>Storage provider: "sqlite" (default) or "postgres"; see E2mDatabase.Create.</summary>
         public string? StorageProvider { get; set; }
