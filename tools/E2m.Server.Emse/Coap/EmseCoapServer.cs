@@ -34,6 +34,8 @@ namespace E2m.Server.Emse.Coap
         public long CommitFailures;
         public long InternalErrors;
         public long Sent;
+        /// <summary>Datagrams fully handled by a shard (answered, dropped or stored; a parked one counts once re-processed).</summary>
+        public long Handled;
 
         public override string ToString() =>
             $"received={Interlocked.Read(ref Received)} accepted={Interlocked.Read(ref Accepted)} retransmissions={Interlocked.Read(ref Retransmissions)} " +
@@ -218,6 +220,7 @@ namespace E2m.Server.Emse.Coap
                 {
                     Interlocked.Increment(ref Stats.Oversized);
                     AnswerTooLarge(buffer, n, remote);
+                    Interlocked.Increment(ref Stats.Handled);
                     continue;
                 }
 
@@ -241,6 +244,7 @@ namespace E2m.Server.Emse.Coap
                 if (!shard.TryEnqueue(d))
                 {
                     Interlocked.Increment(ref Stats.Dropped);
+                    Interlocked.Increment(ref Stats.Handled);
                     ArrayPool<byte>.Shared.Return(copy);
                 }
             }

@@ -138,6 +138,7 @@ namespace E2m.Server.Emse.Coap
                             if (!d.Parked)
                             {
                                 ArrayPool<byte>.Shared.Return(d.Buffer);
+                                Interlocked.Increment(ref _stats.Handled);
                             }
                         }
 
@@ -188,6 +189,7 @@ namespace E2m.Server.Emse.Coap
 
         private void ProcessOne(InboundDatagram d, DateTimeOffset now)
         {
+            d.Parked = false;
             try
             {
                 CoapCodec.Decode(d.Buffer, 0, d.Length, _outer);
@@ -333,7 +335,7 @@ namespace E2m.Server.Emse.Coap
                     Interlocked.Increment(ref _stats.Rejected);
                 }
 
-                _log.LogInformation("kid {Kid}: request rejected: {Error}", entry.KidHex, OscoreException.DiagnosticFor(e.OscoreError));
+                _log.LogInformation("kid {Kid}: request rejected: {Error}", entry.KidHex, OscoreException.Describe(e.OscoreError));
                 SendError(d, e.CoapCode, Diagnostic(e.OscoreError));
                 return;
             }
@@ -616,11 +618,14 @@ namespace E2m.Server.Emse.Coap
             }
 
             d.Parked = true;
+            // Parked stays true until this shard dequeues the datagram again (ProcessOne resets it): the batch loop of
+            // this shard must not return the buffer even when the continuation already queued it.
             pull.ContinueWith(_ =>
             {
-                d.Parked = false;
                 if (!_channel.Writer.TryWrite(d))
                 {
+                    Interlocked.Increment(ref _stats.Dropped);
+                    Interlocked.Increment(ref _stats.Handled);
                     ArrayPool<byte>.Shared.Return(d.Buffer);
                 }
             }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
@@ -685,7 +690,7 @@ namespace E2m.Server.Emse.Coap
             var d = new Dictionary<OscoreError, byte[]>();
             foreach (OscoreError e in Enum.GetValues<OscoreError>())
             {
-                d[e] = Encoding.UTF8.GetBytes(OscoreException.DiagnosticFor(e));
+                d[e] = Encoding.UTF8.GetBytes(OscoreException.DiagnosticFor(e) ?? OscoreException.Describe(e));
             }
 
             return d;
