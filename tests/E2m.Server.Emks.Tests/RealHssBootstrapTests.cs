@@ -1,3 +1,5 @@
+extern alias hss;
+
 using System;
 using System.IO;
 using System.Linq;
@@ -10,7 +12,7 @@ using E2m.Coap;
 using E2m.Server.Common;
 using E2m.Server.Common.Contracts;
 using E2m.Server.Emks.Bootstrap;
-using E2m.Server.Hss;
+using hss::E2m.Server.Hss;
 using E2m.TestSupport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
