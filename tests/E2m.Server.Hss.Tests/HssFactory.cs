@@ -1,0 +1,163 @@
+using System;
+using System.Collections.Generic;
+using System.Net.Http;
+using System.Security.Cryptography.X509Certificates;
+using System.Threading;
+using System.Threading.Tasks;
+using E2m.Server.Common;
+using E2m.Server.Common.Contracts;
+using E2m.Server.Hss.Emks;
+using E2m.TestSupport;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace E2m.Server.Hss.Tests
+{
+    /// <summary>
+    /// The HSS under TestServer: a temp data directory (dev PKI + dev KEK generated on start), SQLite or PostgreSQL
+    /// storage, a fake EMKS push client. TestServer has no TLS: a test-only startup filter puts the certificate named by
+    /// header <see cref="ClientHeader"/> into Connection.ClientCertificate; the HSS then validates it exactly as behind
+    /// Kestrel (chain to the dev CA + role). Real TLS is covered by <see cref="RealSocketTests"/>.
+    /// </summary>
+    public sealed class HssFactory : WebApplicationFactory<Program>
+    {
+        public const string ClientHeader = "X-Test-Client-Cert";
+
+        private readonly Dictionary<string, X509Certificate2> _certs = new();
+
+        private readonly PostgresTestDatabase? _pg;
+
+        public HssFactory(PostgresTestDatabase? pg = null)
+        {
+            _pg = pg;
+            Postgres = pg?.ConnectionString;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            base.Dispose(disposing);
+            if (disposing)
+            {
+                _pg?.Dispose();
+            }
+        }
+
+        public string DataDir { get; } = TestDb.NewTempDir();
+
+        public string? Postgres { get; }
+
+        public FakeEmks Emks { get; } = new();
+
+        /// <summary>A certificate from another CA, with role serving-node: must be refused.</summary>
+        public X509Certificate2 ForeignServingNode { get; } = DevPki.IssueFixed(DevPki.CreateCa("foreign CA"), DevPki.ServingNode);
+
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            builder.UseSetting("Hss:DataDirectory", DataDir);
+            builder.UseSetting("Hss:Emks:BaseUrl", "https://emks.invalid");
+            if (Postgres != null)
+            {
+                builder.UseSetting("Hss:Storage:ConnectionString", Postgres);
+            }
+
+            builder.ConfigureTestServices(services =>
+            {
+                services.AddSingleton<IEmksPushClient>(Emks);
+                services.AddSingleton<IStartupFilter>(new ClientCertFilter(this));
+            });
+        }
+
+        /// <summary>An HttpClient whose requests present the dev PKI certificate <paramref name="name"/> ("serving-node", "admin", "emse-…", "foreign", or null = none).</summary>
+        public HttpClient Client(string? name)
+        {
+            HttpClient c = CreateClient();
+            if (name != null)
+            {
+                c.DefaultRequestHeaders.Add(ClientHeader, name);
+            }
+
+            return c;
+        }
+
+        internal X509Certificate2? Certificate(string name)
+        {
+            lock (_certs)
+            {
+                if (!_certs.TryGetValue(name, out X509Certificate2? cert))
+                {
+                    cert = name == "foreign" ? ForeignServingNode : DevPki.LoadCertificate(DataDir, name);
+                    _certs[name] = cert;
+                }
+
+                return cert;
+            }
+        }
+
+        private sealed class ClientCertFilter : IStartupFilter
+        {
+            private readonly HssFactory _f;
+
+            public ClientCertFilter(HssFactory f) => _f = f;
+
+            public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+            {
+                app.Use(async (ctx, nxt) =>
+                {
+                    if (ctx.Request.Headers.TryGetValue(ClientHeader, out var name) && name.Count == 1)
+                    {
+                        ctx.Connection.ClientCertificate = _f.Certificate(name[0]!);
+                    }
+
+                    await nxt(ctx);
+                });
+                next(app);
+            };
+        }
+    }
+
+    /// <summary>Fake EMKS push endpoint: records pushes; can fail, or hold the push until released.</summary>
+    public sealed class FakeEmks : IEmksPushClient
+    {
+        private readonly List<E2mKeyPushRequest> _pushes = new();
+
+        public bool Configured => true;
+
+        public bool Fail { get; set; }
+
+        /// <summary>Called inside the push (before it returns to the HSS).</summary>
+        public Func<E2mKeyPushRequest, Task>? OnPush { get; set; }
+
+        public IReadOnlyList<E2mKeyPushRequest> Pushes
+        {
+            get
+            {
+                lock (_pushes)
+                {
+                    return _pushes.ToArray();
+                }
+            }
+        }
+
+        public async Task PushAsync(E2mKeyPushRequest request, CancellationToken ct)
+        {
+            lock (_pushes)
+            {
+                _pushes.Add(request);
+            }
+
+            if (OnPush != null)
+            {
+                await OnPush(request);
+            }
+
+            if (Fail)
+            {
+                throw new EmksPushException("EMKS push rejected: HTTP 503 (fake)");
+            }
+        }
+    }
+}
