@@ -119,7 +119,7 @@ namespace E2m.ModemSim.Faults
         }
 
         public FaultPlan RebootAt(long atMs, int bootDelayMs = 300) =>
-            At(atMs, "spontaneous reboot", m => m.Reboot(null, bootDelayMs, "fault: spontaneous reboot"));
+            At(atMs, "spontaneous reboot", m => m.CrashReboot(bootDelayMs, "fault: spontaneous reboot"));
 
         public FaultPlan UrcStormAt(long atMs, string line, int count, int intervalMs = 5) =>
             At(atMs, "URC storm: " + count + " x " + line, m =>
@@ -238,14 +238,33 @@ namespace E2m.ModemSim.Faults
                 return chunk;
             }
 
-            int n = 1 + _random.Next(Math.Min(3, chunk.Length));
+            var eligible = new List<int>();
+            for (int i = 0; i < chunk.Length; i++)
+            {
+                if (chunk[i] != (byte)'\r' && chunk[i] != (byte)'\n')
+                {
+                    eligible.Add(i); // keep the framing: garbage inside lines, like line noise on a UART
+                }
+            }
+
+            if (eligible.Count == 0)
+            {
+                if (_garbleNext >= 0 && garble && _garbleProbability == 0)
+                {
+                    _garbleNext++; // nothing to garble in a bare CR LF: try the next chunk
+                }
+
+                return chunk;
+            }
+
+            int n = 1 + _random.Next(Math.Min(3, eligible.Count));
             var positions = new List<int>();
             for (int i = 0; i < n; i++)
             {
-                int pos = _random.Next(chunk.Length);
-                if (chunk[pos] == (byte)'\r' || chunk[pos] == (byte)'\n')
+                int pos = eligible[_random.Next(eligible.Count)];
+                if (positions.Contains(pos))
                 {
-                    continue; // keep the framing: garbage inside lines, like line noise on a UART
+                    continue;
                 }
 
                 byte b;

@@ -68,6 +68,8 @@ namespace E2m.ModemSim.Modem
         /// <summary>+QIOPEN result URC delay.</summary>
         public int QiopenUrcDelayMs { get; set; } = 200;
 
+        public override int FirstBootLineMs => RdyDelayMs;
+
         public override int CopsAct(SimRat rat) => rat switch
         {
             SimRat.LteM => 8, // Quectel Cat-M1 (modems.md §1.3)

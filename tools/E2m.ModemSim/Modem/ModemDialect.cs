@@ -59,6 +59,9 @@ namespace E2m.ModemSim.Modem
         /// <summary>Schedules the boot output; <paramref name="elapsedMs"/> have already passed since power was applied.</summary>
         public abstract void Boot(SimulatedModem modem, long elapsedMs);
 
+        /// <summary>Time from power-on to the first boot line ("RDY") or AT readiness; a fault reboot shortens the boot to its own delay.</summary>
+        public abstract int FirstBootLineMs { get; }
+
         /// <summary>A completed PWRKEY / PWR_ON pulse of <paramref name="widthMs"/> started at <paramref name="startedAt"/>.</summary>
         public abstract void OnPowerKeyPulse(SimulatedModem modem, long widthMs, long startedAt);
 

@@ -38,6 +38,8 @@ namespace E2m.ModemSim.Modem
         /// <summary>V_INT low after +CPWROFF / a switch-off pulse ("&lt; 40 s", U16 p30).</summary>
         public int PowerOffDelayMs { get; set; } = 1000;
 
+        public override int FirstBootLineMs => ReadyDelayMs;
+
         /// <summary>R410M-02B accepts +CEREG n ≤ 3 (modems.md §2.3).</summary>
         public override int MaxRegistrationN(string command, int coreMax) => command == "+CEREG" ? 3 : coreMax;
 

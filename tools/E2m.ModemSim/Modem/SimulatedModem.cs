@@ -405,7 +405,7 @@ namespace E2m.ModemSim.Modem
             }
         }
 
-        /// <summary>Restart (CFUN=1,1 / CFUN=15 / spontaneous reboot fault): optional last line, then the boot sequence after <paramref name="delayMs"/>.</summary>
+        /// <summary>Restart (CFUN=1,1 / CFUN=15 / pins): optional last line, power returns after <paramref name="delayMs"/>, then the full boot sequence.</summary>
         public void Reboot(string? lastLine, int delayMs, string reason)
         {
             lock (_gate)
@@ -419,6 +419,16 @@ namespace E2m.ModemSim.Modem
                         PowerOnNow(Now, reason);
                     }
                 });
+            }
+        }
+
+        /// <summary>Spontaneous reboot (fault): no answer, the first boot line ("RDY") after <paramref name="firstLineMs"/>, the rest of the boot sequence after it.</summary>
+        public void CrashReboot(int firstLineMs, string reason)
+        {
+            lock (_gate)
+            {
+                PowerOffNow(null, "crash: " + reason);
+                PowerOnNow(Now - Math.Max(0, Dialect.FirstBootLineMs - firstLineMs), reason);
             }
         }
 
@@ -852,7 +862,7 @@ namespace E2m.ModemSim.Modem
             switch (fault.Kind)
             {
                 case CommandFaultKind.Reboot:
-                    Reboot(null, fault.DelayMs, "fault: spontaneous reboot");
+                    CrashReboot(fault.DelayMs, "fault: spontaneous reboot");
                     return;
                 case CommandFaultKind.Cme:
                     EmitFinal(FormatCme(fault.Code));
