@@ -79,6 +79,14 @@ namespace E2m.Cli.Tests
         }
 
         [Fact]
+        public void The_device_projects_DeviceConfig_is_generated_from_the_default_config()
+        {
+            string expected = DeviceConfigGenerator.Generate(File.ReadAllText(Path.Combine(Root, "device-config.json")), "device-config.json");
+            string actual = File.ReadAllText(Path.Combine(Root, "firmware/E2m.Firmware.Device/Generated/DeviceConfig.g.cs")).Replace("\r\n", "\n", StringComparison.Ordinal);
+            Assert.True(expected == actual, "firmware/E2m.Firmware.Device/Generated/DeviceConfig.g.cs is stale: run `e2m config gen device-config.json --out firmware/E2m.Firmware.Device/Generated`");
+        }
+
+        [Fact]
         public void Every_property_of_the_schema_is_known_to_the_validator_and_vice_versa()
         {
             using var schema = JsonDocument.Parse(File.ReadAllText(Path.Combine(Root, "device-config.schema.json")));
@@ -102,11 +110,13 @@ namespace E2m.Cli.Tests
                 "$.emses[0].emseId: expected an FQDN (two or more dot-separated labels of a-z, 0-9 and '-', 1-63 characters each, 253 at most), found \"localhost\"", true);
             yield return P("duplicate EMSE_Id", new[] { "emses[1].emseId=\"emse.utility.example\"" },
                 "$.emses[1].emseId: expected an EMSE_Id not already used by $.emses[0], found \"emse.utility.example\"", false);
-            yield return P("duplicate EMSE endpoint", new[] { "emses[1].endpoint=\"EMSE.utility.example:5683\"" },
-                "$.emses[1].endpoint: expected an endpoint not already used by $.emses[0] (all EMSEs see the same OSCORE kid), found \"EMSE.utility.example:5683\"", false);
-            yield return P("endpoint without port", new[] { "emses[0].endpoint=\"emse.example\"" },
-                "$.emses[0].endpoint: expected host:port (an IPv4 address or a DNS name, port 1-65535), found \"emse.example\"", true);
-            yield return P("port 0", new[] { "emses[0].endpoint=\"emse.example:0\"" }, "$.emses[0].endpoint: expected a port 1-65535, found \"emse.example:0\"", false);
+            yield return P("duplicate EMSE endpoint", new[] { "emses[1].endpoint=\"127.0.0.1:5683\"" },
+                "$.emses[1].endpoint: expected an endpoint not already used by $.emses[0] (all EMSEs see the same OSCORE kid), found \"127.0.0.1:5683\"", false);
+            yield return P("endpoint without port", new[] { "emses[0].endpoint=\"192.0.2.1\"" },
+                "$.emses[0].endpoint: expected address:port (a dotted IPv4 address literal, port 1-65535), found \"192.0.2.1\"", true);
+            yield return P("DNS name as endpoint", new[] { "emses[0].endpoint=\"emse.example:5683\"" },
+                "$.emses[0].endpoint: expected address:port (a dotted IPv4 address literal, port 1-65535), found \"emse.example:5683\"", true);
+            yield return P("port 0", new[] { "emses[0].endpoint=\"192.0.2.1:0\"" }, "$.emses[0].endpoint: expected a port 1-65535, found \"192.0.2.1:0\"", false);
             yield return P("bad IPv4", new[] { "emks.endpoint=\"10.0.0.300:5683\"" }, "$.emks.endpoint: expected a dotted IPv4 address (octets 0-255), found \"10.0.0.300:5683\"", false);
             yield return P("no readings", new[] { "emses[0].readings=[]" },
                 "$.emses[0].readings: expected an array of 1..4 unique items, each one of \"energy\", \"power\", \"pulses\", \"rsrp\", found an empty array", true);
@@ -141,6 +151,8 @@ namespace E2m.Cli.Tests
                 "$.keyModeFallback: expected \"none\" when $.keyMode is \"home\" (home mode is the last resort), found \"home\"", false);
             yield return P("upload faster than sampling", new[] { "upload.intervalSeconds=30" },
                 "$.upload.intervalSeconds: expected at least $.sampling.intervalSeconds (60), found 30", false);
+            yield return P("meter constant not a power of ten", new[] { "sampling.pulsesPerKwh=800" },
+                "$.sampling.pulsesPerKwh: expected a power of ten (1, 10, ..., 100000) when an EMSE receives \"energy\" (sent as pulses x 10^n Wh, no division on the device), found 800", false);
             yield return P("datagram above range", new[] { "upload.maxDatagram=1461" }, "$.upload.maxDatagram: expected an integer 128..1460, found 1461", true);
             yield return P("datagram above the SARA limit", new[] { "modem.model=\"sara-r5\"", "upload.maxDatagram=1200" },
                 "$.upload.maxDatagram: expected at most 1024 octets (the sara-r5 UDP send limit), found 1200", false);

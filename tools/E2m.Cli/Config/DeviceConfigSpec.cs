@@ -26,7 +26,7 @@ namespace E2m.Cli.Config
         public static readonly string[] Readings = { "energy", "power", "pulses", "rsrp" };
 
         public const string FqdnPattern = "^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
-        public const string EndpointPattern = "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5}$";
+        public const string EndpointPattern = "^[0-9]{1,3}(\\.[0-9]{1,3}){3}:[0-9]{1,5}$";
         public const string ApnPattern = "^$|^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$";
         public const string PlmnPattern = "^[0-9]{5,6}$";
         public const string ComPortPattern = "^COM[1-9]$";
@@ -35,6 +35,7 @@ namespace E2m.Cli.Config
         {
             "emses[*].emseId unique; emses[*].endpoint unique (all EMSE contexts share the device's OSCORE kid, so an endpoint tells them apart)",
             "upload.intervalSeconds >= sampling.intervalSeconds",
+            "sampling.pulsesPerKwh is a power of ten when an EMSE receives \"energy\" (the device sends Wh as pulses x 10^n, no division)",
             "network.rats contains at least one RAT not below policy.minimumRat (order gprs < nb-iot < lte-m)",
             "keyModeFallback is \"none\" when keyMode is \"home\"",
             "upload.maxDatagram <= the modem's UDP limit (bg95/bg96 1460, sara-r410m/sara-r5 1024)",
@@ -72,11 +73,11 @@ namespace E2m.Cli.Config
                 new FieldSpec("rats", true, new ArraySpec("radio access technologies to allow, in order of preference", new EnumSpec("RAT", Rats), 1, 3, true)));
 
             var emks = new ObjectSpec("E2M Key Server (home-mode bootstrap, DESIGN.md §3)",
-                new FieldSpec("endpoint", true, Endpoint("CoAP/UDP endpoint of the EMKS bootstrap resource /bs, host:port")));
+                new FieldSpec("endpoint", true, Endpoint("CoAP/UDP endpoint of the EMKS bootstrap resource /bs, address:port")));
 
             var emse = new ObjectSpec("one E2M Security Endpoint: its own e2m_key and OSCORE context from the same e2m_int_key",
                 new FieldSpec("emseId", true, new StringSpec("EMSE_Id, a lowercase FQDN; its UTF-8 octets enter the KDF (DESIGN.md §2)", "an FQDN (two or more dot-separated labels of a-z, 0-9 and '-', 1-63 characters each, 253 at most)", 1, 253, FqdnPattern, CheckFqdn)),
-                new FieldSpec("endpoint", true, Endpoint("CoAP/UDP endpoint of this EMSE, host:port")),
+                new FieldSpec("endpoint", true, Endpoint("CoAP/UDP endpoint of this EMSE, address:port")),
                 new FieldSpec("readings", true, new ArraySpec("readings routed to this EMSE", new EnumSpec("reading", Readings), 1, 4, true)));
 
             var sampling = new ObjectSpec("sensor sampling",
@@ -122,7 +123,8 @@ namespace E2m.Cli.Config
         }
 
         private static StringSpec Endpoint(string description) =>
-            new(description, "host:port (an IPv4 address or a DNS name, port 1-65535)", 3, 260, EndpointPattern, CheckEndpoint);
+            new(description + " (an IPv4 literal: the modems' UDP send commands take an address and the firmware does no DNS)",
+                "address:port (a dotted IPv4 address literal, port 1-65535)", 9, 21, EndpointPattern, CheckEndpoint);
 
         private static string? CheckFqdn(string value)
         {
@@ -143,34 +145,16 @@ namespace E2m.Cli.Config
             }
 
             string host = value.Substring(0, colon);
-            if (int.TryParse(value.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int port) && (port < 1 || port > 65535))
+            if (int.TryParse(value.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int port) && (port < 1 || port > 65535) && value.Length <= 21)
             {
                 return "a port 1-65535";
             }
 
-            bool numeric = true;
-            foreach (char c in host)
+            foreach (string p in host.Split('.'))
             {
-                if (c != '.' && (c < '0' || c > '9'))
+                if (p.Length > 0 && p.Length <= 3 && int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out int octet) && octet > 255)
                 {
-                    numeric = false;
-                }
-            }
-
-            if (numeric)
-            {
-                string[] parts = host.Split('.');
-                if (parts.Length != 4)
-                {
-                    return "a dotted IPv4 address with 4 octets";
-                }
-
-                foreach (string p in parts)
-                {
-                    if (p.Length == 0 || p.Length > 3 || int.Parse(p, CultureInfo.InvariantCulture) > 255)
-                    {
-                        return "a dotted IPv4 address (octets 0-255)";
-                    }
+                    return "a dotted IPv4 address (octets 0-255)";
                 }
             }
 

@@ -296,6 +296,7 @@ namespace E2m.Cli.Config
         {
             Rule(() => UniqueEmses(root));
             Rule(() => Intervals(root));
+            Rule(() => PulsesPerKwh(root));
             Rule(() => MinimumRat(root));
             Rule(() => KeyModes(root));
             Rule(() => Datagram(root));
@@ -337,6 +338,23 @@ namespace E2m.Cli.Config
                 Add("$.upload.intervalSeconds", "at least $.sampling.intervalSeconds (" + sampling + ")", Found(uploadInterval));
             }
 
+        }
+
+        private void PulsesPerKwh(JsonElement root)
+        {
+            bool energy = root.GetProperty("emses").EnumerateArray()
+                .Any(e => e.GetProperty("readings").EnumerateArray().Any(r => r.ValueKind == JsonValueKind.String && r.GetString() == "energy"));
+            JsonElement ppk = root.GetProperty("sampling").GetProperty("pulsesPerKwh");
+            long n = ppk.GetInt64();
+            while (n >= 10 && n % 10 == 0)
+            {
+                n /= 10;
+            }
+
+            if (energy && n != 1)
+            {
+                Add("$.sampling.pulsesPerKwh", "a power of ten (1, 10, ..., 100000) when an EMSE receives \"energy\" (sent as pulses x 10^n Wh, no division on the device)", Found(ppk));
+            }
         }
 
         private void MinimumRat(JsonElement root)
