@@ -8,7 +8,7 @@ namespace E2m.Firmware
     /// What survives deep sleep besides keys, SSNs and the queue (DESIGN.md §7 "state in persistent storage").
     /// One framed record, written before every deep sleep and after every change that must not be forgotten
     /// (network time offset, stale network KID).
-    /// Record: 'A' | version 1 | boots (4) | deviceSeconds (8) | sleepSeconds (4) | hasUnixOffset (1) | unixOffset (8)
+    /// Record: 'A' | version 1 | boots (4) | deviceMilliseconds (8) | sleepSeconds (4) | hasUnixOffset (1) | unixOffset (8)
     /// | pulseTotal (8) | consecutiveFailures (2) | cyclesSinceUpload (2) | hasLastNetworkKid (1) | lastNetworkKid (8)
     /// | droppedReadings (4) | nextSample (8) | nextAttempt (8) | CRC-32.
     /// </summary>
@@ -21,9 +21,9 @@ namespace E2m.Firmware
         private readonly byte[] _buffer = new byte[96];
 
         public uint Boots;
-        /// <summary>Device clock (seconds since first boot, continuous across sleeps) when the record was saved.</summary>
-        public long DeviceSeconds;
-        /// <summary>Deep sleep requested right after the save (wake-up = reset: the clock resumes at DeviceSeconds + SleepSeconds).</summary>
+        /// <summary>Device clock (milliseconds since first boot, continuous across sleeps) when the record was saved.</summary>
+        public long DeviceMilliseconds;
+        /// <summary>Deep sleep requested right after the save (wake-up = reset: the clock resumes at DeviceMilliseconds + 1000 × SleepSeconds).</summary>
         public int SleepSeconds;
         /// <summary>True once network time was seen: unix = deviceSeconds + UnixOffset.</summary>
         public bool HasUnixOffset;
@@ -46,7 +46,7 @@ namespace E2m.Firmware
         {
             if (!RecordCodec.ReadFramed(store, recordId, _buffer, PayloadLength, Magic) || _buffer[1] != Version)
             {
-                Boots = 0; DeviceSeconds = 0; SleepSeconds = 0; HasUnixOffset = false; UnixOffset = 0; PulseTotal = 0;
+                Boots = 0; DeviceMilliseconds = 0; SleepSeconds = 0; HasUnixOffset = false; UnixOffset = 0; PulseTotal = 0;
                 ConsecutiveFailures = 0; CyclesSinceUpload = 0; HasLastNetworkKid = false; DroppedReadings = 0;
                 NextSampleSeconds = 0; NextAttemptSeconds = 0;
                 Array.Clear(LastNetworkKid, 0, 8);
@@ -54,7 +54,7 @@ namespace E2m.Firmware
             }
             int p = 2;
             Boots = RecordCodec.GetUInt32(_buffer, p); p += 4;
-            DeviceSeconds = RecordCodec.GetInt64(_buffer, p); p += 8;
+            DeviceMilliseconds = RecordCodec.GetInt64(_buffer, p); p += 8;
             SleepSeconds = (int)RecordCodec.GetUInt32(_buffer, p); p += 4;
             HasUnixOffset = _buffer[p++] != 0;
             UnixOffset = RecordCodec.GetInt64(_buffer, p); p += 8;
@@ -75,7 +75,7 @@ namespace E2m.Firmware
             _buffer[p++] = Magic;
             _buffer[p++] = Version;
             RecordCodec.PutUInt32(_buffer, p, Boots); p += 4;
-            RecordCodec.PutInt64(_buffer, p, DeviceSeconds); p += 8;
+            RecordCodec.PutInt64(_buffer, p, DeviceMilliseconds); p += 8;
             RecordCodec.PutUInt32(_buffer, p, (uint)SleepSeconds); p += 4;
             _buffer[p++] = HasUnixOffset ? (byte)1 : (byte)0;
             RecordCodec.PutInt64(_buffer, p, UnixOffset); p += 8;
@@ -102,8 +102,8 @@ namespace E2m.Firmware
     public sealed class DeviceClock
     {
         private readonly IMonotonicClock _mono;
-        private long _baseSeconds;
         private long _baseMs;
+        private long _monoBaseMs;
 
         public DeviceClock(IMonotonicClock mono)
         {
@@ -111,16 +111,21 @@ namespace E2m.Firmware
             _mono = mono;
         }
 
-        /// <summary>Sets "now" to <paramref name="deviceSeconds"/>.</summary>
-        public void Resume(long deviceSeconds)
+        /// <summary>Sets "now" to <paramref name="deviceMilliseconds"/> (milliseconds: no rounding loss per cycle).</summary>
+        public void Resume(long deviceMilliseconds)
         {
-            _baseSeconds = deviceSeconds;
-            _baseMs = _mono.NowMilliseconds;
+            _baseMs = deviceMilliseconds;
+            _monoBaseMs = _mono.NowMilliseconds;
+        }
+
+        public long NowMilliseconds
+        {
+            get { return _baseMs + (_mono.NowMilliseconds - _monoBaseMs); }
         }
 
         public long NowSeconds
         {
-            get { return _baseSeconds + (_mono.NowMilliseconds - _baseMs) / 1000; }
+            get { return NowMilliseconds / 1000; }
         }
     }
 }

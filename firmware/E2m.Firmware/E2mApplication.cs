@@ -236,8 +236,12 @@ namespace E2m.Firmware
         {
             _state.Load(_store, _config.StateRecordId);
             _state.Boots++;
-            _clock.Resume(_state.DeviceSeconds + _state.SleepSeconds); // wake-up = reset; the sleep we asked for has passed
             _queue.Mount();
+            // wake-up = reset: the sleep we asked for has passed. After a power cut the saved clock may be older than
+            // the newest reading: never resume below it (reading times stay unique per name).
+            long resume = _state.DeviceMilliseconds + 1000L * _state.SleepSeconds;
+            if (resume < (_queue.LatestTime + 1) * 1000) resume = (_queue.LatestTime + 1) * 1000;
+            _clock.Resume(resume);
             _keys.Load();
             _rebootsThisCycle = 0;
             _rekeyedThisCycle = false;
@@ -253,6 +257,14 @@ namespace E2m.Firmware
             long now = _clock.NowSeconds;
             if (now >= _state.NextSampleSeconds)
             {
+                // absolute time fixed at sample time when known (stable across re-sends: the EMSE's duplicate key),
+                // strictly after every reading already queued
+                long unix = 0;
+                if (_state.HasUnixOffset)
+                {
+                    unix = now + _state.UnixOffset;
+                    if (unix <= _queue.LatestUnixTime) unix = _queue.LatestUnixTime + 1;
+                }
                 for (int i = 0; i < _config.Readings.Length; i++)
                 {
                     ISensor sensor = _p.Sensors[i];
@@ -262,7 +274,7 @@ namespace E2m.Firmware
                     long mantissa;
                     if (!sensor.Sample(total, out mantissa)) continue;
                     long seq;
-                    if (_queue.Append(i, now, mantissa, out seq))   // durable before the reading counts as taken
+                    if (_queue.Append(i, now, unix, mantissa, out seq))   // durable before the reading counts as taken
                     {
                         sensor.Commit();
                         if (isPulse) _state.PulseTotal = mantissa;
@@ -303,8 +315,14 @@ namespace E2m.Firmware
             if (_modem.ReadNetworkTime(out t) == ModemError.Ok && t.IsPlausible)
             {
                 long unix = (t.ToUtc().Ticks - new DateTime(1970, 1, 1).Ticks) / TimeSpan.TicksPerSecond;
-                _state.UnixOffset = unix - _clock.NowSeconds;
-                _state.HasUnixOffset = true;
+                long offset = unix - _clock.NowSeconds;
+                long delta = offset - _state.UnixOffset;
+                // keep the mapping stable (times of queued readings are the EMSE's duplicate key); correct drift > 2 s
+                if (!_state.HasUnixOffset || delta > 2 || delta < -2)
+                {
+                    _state.UnixOffset = offset;
+                    _state.HasUnixOffset = true;
+                }
             }
             return AppState.Keys; // no network time is not an error (DESIGN.md §7: relative times)
         }
@@ -362,7 +380,7 @@ namespace E2m.Firmware
             if (d < 1) d = 1;
             if (d > 0x7FFFFFFF) d = 0x7FFFFFFF;
             _sleepSeconds = (int)d;
-            _state.DeviceSeconds = now;
+            _state.DeviceMilliseconds = _clock.NowMilliseconds;
             _state.SleepSeconds = _sleepSeconds;
             _state.Save(_store, _config.StateRecordId);   // everything that must survive is durable before the sleep
             _p.Sleep.DeepSleep(_sleepSeconds);           // device: does not return
@@ -502,19 +520,22 @@ namespace E2m.Firmware
         private int BuildBatch(int emse, long now, out long batchEnd)
         {
             bool absolute = _state.HasUnixOffset;
-            _senml.Begin(_baseName[emse], absolute, absolute ? now + _state.UnixOffset : 0);
+            long bt = absolute ? now + _state.UnixOffset : 0;
+            _senml.Begin(_baseName[emse], absolute, bt);
             long next = _queue.NextSequence;
             long s = _queue.FirstPending(emse, _queue.GetCursor(emse));
             int count = 0;
             while (s < next)
             {
                 int reading;
-                long at, mantissa;
-                if (_queue.TryGet(emse, s, out reading, out at, out mantissa))
+                long at, unix, mantissa;
+                if (_queue.TryGet(emse, s, out reading, out at, out unix, out mantissa))
                 {
                     ReadingConfig rc = _config.Readings[reading];
-                    // t relative to bt (absolute) or to arrival (no network time yet; negative = past, RFC 8428 §4.5.3)
-                    _record.Set(rc.Name, rc.Unit, mantissa, rc.Exponent, true, at - now);
+                    long t;
+                    if (absolute) t = (unix > 0 ? unix : at + _state.UnixOffset) - bt; // relative to bt (RFC 8428 §4.5.3)
+                    else t = at - now;                                                  // relative to arrival: negative = past
+                    _record.Set(rc.Name, rc.Unit, mantissa, rc.Exponent, true, t);
                     if (!_senml.TryAdd(_record)) break;
                     count++;
                 }

@@ -8,8 +8,8 @@ namespace E2m.Firmware
     /// Persistent store-and-forward queue of readings (DESIGN.md §7): a bounded ring of fixed-size records in an
     /// <see cref="IRecordStore"/> (ESP32: one LittleFS file each; small stores: the same ring with a small
     /// capacity), plus one delivery cursor per EMSE.
-    /// <para>Reading record (slot seq mod capacity): 'Q' | seq (4) | reading index (1) | flags (1) | time in device
-    /// seconds (8) | mantissa (8) | CRC-32 = 27 octets. Cursor record of EMSE e: 'C' | next seq not yet delivered
+    /// <para>Reading record (slot seq mod capacity): 'Q' | seq (4) | reading index (1) | flags (1: bit 0 = Unix time
+    /// known) | time in device seconds (8) | mantissa (8) | Unix time (8, 0 when unknown) | CRC-32 = 35 octets. Cursor record of EMSE e: 'C' | next seq not yet delivered
     /// (4) | CRC-32.</para>
     /// <para>Rules (each is one atomic record write, so a power cut at any instruction is safe):
     /// a reading is taken when its record is durable (<see cref="Append"/>); it leaves the queue for EMSE e only
@@ -22,10 +22,12 @@ namespace E2m.Firmware
     /// </summary>
     public sealed class ReadingQueue
     {
-        public const int RecordPayloadLength = 1 + 4 + 1 + 1 + 8 + 8;
+        public const int RecordPayloadLength = 1 + 4 + 1 + 1 + 8 + 8 + 8;
         private const byte MagicReading = 0x51; // 'Q'
         private const byte MagicCursor = 0x43;  // 'C'
         public const int FlagNone = 0;
+        /// <summary>The record carries its absolute (Unix) time, fixed at sample time.</summary>
+        public const int FlagUnixTime = 1;
 
         private readonly IRecordStore _store;
         private readonly int _capacity;
@@ -39,6 +41,8 @@ namespace E2m.Firmware
         private readonly byte[] _buffer = new byte[64];
         private long _next;
         private int _corrupt;
+        private long _latestTime;
+        private long _latestUnix;
 
         public ReadingQueue(IRecordStore store, FirmwareConfig config)
         {
@@ -68,12 +72,22 @@ namespace E2m.Firmware
 
         public long GetCursor(int emse) { return _cursor[emse]; }
 
+        /// <summary>Largest reading time (device seconds) found at mount or appended since; -1 when empty. The device
+        /// clock never resumes below it + 1, so a power cut that lost the clock cannot produce two readings of one name
+        /// with the same time (the EMSE's duplicate key).</summary>
+        public long LatestTime { get { return _latestTime; } }
+
+        /// <summary>Largest Unix time of a reading in the ring (0 when none): new readings are stamped later than it.</summary>
+        public long LatestUnixTime { get { return _latestUnix; } }
+
         /// <summary>Rebuilds the RAM index from the store (after every reset).</summary>
         public void Mount()
         {
             long max = -1;
             long min = long.MaxValue;
             _corrupt = 0;
+            _latestTime = -1;
+            _latestUnix = 0;
             for (int j = 0; j < _capacity; j++)
             {
                 _seqAt[j] = -1;
@@ -89,6 +103,10 @@ namespace E2m.Firmware
                 _readingAt[j] = (byte)reading;
                 if (seq > max) max = seq;
                 if (seq < min) min = seq;
+                long t = RecordCodec.GetInt64(_buffer, 7);
+                if (t > _latestTime) _latestTime = t;
+                long u = RecordCodec.GetInt64(_buffer, 23);
+                if (u > _latestUnix) _latestUnix = u;
             }
             _next = max + 1;
             for (int e = 0; e < _emseCount; e++)
@@ -130,7 +148,7 @@ namespace E2m.Firmware
         /// Appends a reading; durable when it returns (one record write). False when the ring is full (the caller
         /// counts the refusal; nothing is overwritten). Returns the sequence number through <paramref name="seq"/>.
         /// </summary>
-        public bool Append(int readingIndex, long deviceSeconds, long mantissa, out long seq)
+        public bool Append(int readingIndex, long deviceSeconds, long unixTime, long mantissa, out long seq)
         {
             seq = -1;
             if (readingIndex < 0 || readingIndex >= _routeMask.Length) throw new ArgumentOutOfRangeException("readingIndex");
@@ -142,15 +160,18 @@ namespace E2m.Firmware
             _buffer[p++] = MagicReading;
             RecordCodec.PutUInt32(_buffer, p, (uint)s); p += 4;
             _buffer[p++] = (byte)readingIndex;
-            _buffer[p++] = FlagNone;
+            _buffer[p++] = unixTime > 0 ? (byte)FlagUnixTime : (byte)FlagNone;
             RecordCodec.PutInt64(_buffer, p, deviceSeconds); p += 8;
             RecordCodec.PutInt64(_buffer, p, mantissa); p += 8;
+            RecordCodec.PutInt64(_buffer, p, unixTime > 0 ? unixTime : 0); p += 8;
             // mark the slot unusable in RAM first: if the write dies half-way, the index does not point at old data
             _seqAt[slot] = -1;
             RecordCodec.WriteFramed(_store, _baseId + slot, _buffer, p);
             _seqAt[slot] = s;
             _readingAt[slot] = (byte)readingIndex;
             _next = s + 1;
+            if (deviceSeconds > _latestTime) _latestTime = deviceSeconds;
+            if (unixTime > _latestUnix) _latestUnix = unixTime;
             seq = s;
             return true;
         }
@@ -159,9 +180,9 @@ namespace E2m.Firmware
         /// Reads the reading with sequence <paramref name="seq"/> routed to <paramref name="emse"/>. False when the seq is
         /// not routed to that EMSE, not present or corrupt (then it is skipped for good: it cannot be recovered).
         /// </summary>
-        public bool TryGet(int emse, long seq, out int readingIndex, out long deviceSeconds, out long mantissa)
+        public bool TryGet(int emse, long seq, out int readingIndex, out long deviceSeconds, out long unixTime, out long mantissa)
         {
-            readingIndex = 0; deviceSeconds = 0; mantissa = 0;
+            readingIndex = 0; deviceSeconds = 0; mantissa = 0; unixTime = 0;
             int slot = (int)(seq % _capacity);
             if (_seqAt[slot] != seq) return false;
             if ((_routeMask[_readingAt[slot]] & (1 << emse)) == 0) return false;
@@ -175,6 +196,7 @@ namespace E2m.Firmware
             readingIndex = _buffer[5];
             deviceSeconds = RecordCodec.GetInt64(_buffer, 7);
             mantissa = RecordCodec.GetInt64(_buffer, 15);
+            if ((_buffer[6] & FlagUnixTime) != 0) unixTime = RecordCodec.GetInt64(_buffer, 23);
             return true;
         }
 
