@@ -1,0 +1,161 @@
+using System;
+using System.Collections.Generic;
+using System.Net;
+using System.Net.Http;
+using System.Net.Http.Json;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using System.Threading.Tasks;
+using E2m.Server.Common;
+using E2m.Server.Common.Contracts;
+using E2m.TestSupport;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace E2m.Server.Hss.Tests
+{
+    /// <summary>
+    /// The HSS on a real loopback socket with TLS: dev PKI client certificates at the handshake, and the e2m push to a fake
+    /// EMKS over HTTPS with mutual TLS (the fake EMKS requires a client certificate of the dev CA and records its role).
+    /// </summary>
+    public sealed class RealSocketTests : IAsyncLifetime
+    {
+        private const string Imsi = "001010000000001";
+        private readonly string _dir = TestDb.NewTempDir();
+        private readonly List<(string? Role, E2mKeyPushRequest Body)> _pushes = new();
+        private WebApplication? _emks;
+        private WebApplication? _hss;
+        private E2mTrustAnchor _trust = null!;
+        private int _emksStatus = 204;
+
+        public string HssUrl { get; private set; } = string.Empty;
+
+        public async Task InitializeAsync()
+        {
+            DevPki.Init(_dir, new[] { "emse.example.org" });
+            _trust = new E2mTrustAnchor(DevPki.LoadCaCertificate(_dir));
+            _emks = await StartFakeEmks(DevPki.LoadCertificate(_dir, DevPki.Emks));
+            _hss = await StartHss(new Uri(Url(_emks)));
+            HssUrl = Url(_hss);
+            HttpResponseMessage r = await Client(DevPki.Admin).PostAsJsonAsync(HssUrl + "/v1/admin/subscribers",
+                new { imsi = Imsi, k = Hex.Encode(Set1.K), opc = Hex.Encode(Set1.Opc), e2m = true, emseIds = new[] { "emse.example.org" } });
+            Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+        }
+
+        public async Task DisposeAsync()
+        {
+            if (_hss != null)
+            {
+                await _hss.DisposeAsync();
+            }
+
+            if (_emks != null)
+            {
+                await _emks.DisposeAsync();
+            }
+        }
+
+        [Fact]
+        public async Task ServingNodeGetsVectorsAfterTheMutualTlsPushToTheEmks()
+        {
+            HttpResponseMessage r = await Client(DevPki.ServingNode).PostAsJsonAsync(HssUrl + "/v1/air", new { imsi = Imsi, numVectors = 2, rat = "eutran", plmn = "00101" });
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+            JsonElement vs = JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.GetProperty("vectors");
+            Assert.Equal(2, vs.GetArrayLength());
+            lock (_pushes)
+            {
+                (string? role, E2mKeyPushRequest body) = Assert.Single(_pushes);
+                Assert.Equal(CertificateIdentity.RoleHss, role); // the HSS presented its client certificate
+                Assert.Equal(2, body.Keys.Count);
+                Assert.Equal(vs[0].GetProperty("rand").GetString(), body.Keys[0].Rand);
+            }
+        }
+
+        [Fact]
+        public async Task AirFailsWhenTheEmksRefusesThePush()
+        {
+            _emksStatus = 503;
+            HttpResponseMessage r = await Client(DevPki.ServingNode).PostAsJsonAsync(HssUrl + "/v1/air", new { imsi = Imsi, rat = "utran" });
+            Assert.Equal(HttpStatusCode.BadGateway, r.StatusCode);
+            Assert.Contains("503", await r.Content.ReadAsStringAsync());
+        }
+
+        [Fact]
+        public async Task AirFailsWhenTheEmksCertificateIsNotFromTheDevCa()
+        {
+            // An "EMKS" with a certificate of another CA: the HSS refuses the TLS session, hence the push, hence the AIR.
+            X509Certificate2 rogue = DevPki.IssueFixed(DevPki.CreateCa("rogue"), DevPki.Emks);
+            await using WebApplication rogueEmks = await StartFakeEmks(rogue);
+            await using WebApplication hss = await StartHss(new Uri(Url(rogueEmks)));
+            HttpResponseMessage r = await Client(DevPki.ServingNode).PostAsJsonAsync(Url(hss) + "/v1/air", new { imsi = Imsi, rat = "utran" });
+            Assert.Equal(HttpStatusCode.BadGateway, r.StatusCode);
+            lock (_pushes)
+            {
+                Assert.Empty(_pushes);
+            }
+        }
+
+        [Fact]
+        public async Task ClientCertificateOfAnotherCaIsRejectedAtTheHandshake()
+        {
+            X509Certificate2 foreign = DevPki.IssueFixed(DevPki.CreateCa("foreign"), DevPki.ServingNode);
+            using var http = new HttpClient(Mtls.CreateClientHandler(foreign, _trust));
+            await Assert.ThrowsAsync<HttpRequestException>(() => http.PostAsJsonAsync(HssUrl + "/v1/air", new { imsi = Imsi, rat = "utran" }));
+        }
+
+        [Fact]
+        public async Task NoClientCertificateIs401AndWrongRoleIs403()
+        {
+            using var none = new HttpClient(Mtls.CreateClientHandler(null, _trust));
+            Assert.Equal(HttpStatusCode.Unauthorized, (await none.PostAsJsonAsync(HssUrl + "/v1/air", new { imsi = Imsi, rat = "utran" })).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await none.GetAsync(HssUrl + "/health")).StatusCode);
+            HttpResponseMessage r = await Client(DevPki.EmseName("emse.example.org")).PostAsJsonAsync(HssUrl + "/v1/air", new { imsi = Imsi, rat = "utran" });
+            Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        }
+
+        private HttpClient Client(string name) => new(Mtls.CreateClientHandler(DevPki.LoadCertificate(_dir, name), _trust));
+
+        private static string Url(WebApplication app) => HssApp.GetListenUrl(app)!.Replace("[::]", "127.0.0.1", StringComparison.Ordinal);
+
+        private async Task<WebApplication> StartHss(Uri emks)
+        {
+            WebApplication hss = HssApp.Build(new[]
+            {
+                "--Hss:DataDirectory=" + _dir, "--Hss:Listen:Port=0", "--Hss:Emks:BaseUrl=" + emks,
+                "--Hss:Storage:ConnectionString=" + System.IO.Path.Combine(_dir, "hss.db"),
+            }, b => b.Logging.SetMinimumLevel(LogLevel.Warning));
+            await hss.StartAsync();
+            return hss;
+        }
+
+        private async Task<WebApplication> StartFakeEmks(X509Certificate2 serverCert)
+        {
+            WebApplicationBuilder b = WebApplication.CreateBuilder();
+            b.Logging.ClearProviders();
+            b.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0,
+                l => l.UseE2mHttps(serverCert, _trust, ClientCertificateMode.RequireCertificate)));
+            WebApplication app = b.Build();
+            app.MapPost(HssEmksContract.PushPath, async (HttpContext ctx) =>
+            {
+                E2mKeyPushRequest? body = await ctx.Request.ReadFromJsonAsync<E2mKeyPushRequest>();
+                if (_emksStatus != 204)
+                {
+                    return Results.StatusCode(_emksStatus);
+                }
+
+                lock (_pushes)
+                {
+                    _pushes.Add((CertificateIdentity.GetRole(ctx.Connection.ClientCertificate), body!));
+                }
+
+                return Results.NoContent();
+            });
+            await app.StartAsync();
+            return app;
+        }
+    }
+}
