@@ -216,6 +216,14 @@ namespace E2m.Server.Emse.Coap
             }
 
             bool hasOscore;
+            if (_outer.Code != CoapCode.Post && _outer.FindOption(CoapOption.Oscore) >= 0)
+            {
+                // RFC 8613 §4.2: the Outer Code of an OSCORE request is POST (FETCH only for Observe, not offered here).
+                // The outer code is not integrity-protected; refusing others keeps tampering visible.
+                SendError(d, CoapCode.MethodNotAllowed, DiagMethod);
+                return;
+            }
+
             try
             {
                 hasOscore = _option.ReadFrom(_outer);
