@@ -95,7 +95,7 @@ namespace E2m.Server.Emks.Tests
             await App.StartAsync();
             string address = App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             BaseAddress = new Uri(address);
-            CoapEndPoint = App.Services.GetRequiredService<BootstrapUdpServer>().LocalEndPoint!;
+            CoapEndPoint = App.Services.GetService<BootstrapUdpServer>()?.LocalEndPoint ?? new IPEndPoint(IPAddress.Loopback, 9);
             Hss = App.Services.GetRequiredService<FakeHss>();
             Trust = App.Services.GetRequiredService<E2mTrustAnchor>();
         }

@@ -22,7 +22,7 @@ namespace E2m.Server.Emks.Api
     /// <item><c>POST /v1/subscriptions</c> <c>{"callback_url": "https://..."}</c> / <c>DELETE /v1/subscriptions</c> — push-variant
     /// registration of the calling EMSE.</item>
     /// </list>
-    /// Without a client certificate: 401; with a certificate of another role: 403 (<see cref="Mtls.RequireClientRole"/>).
+    /// Without a client certificate: 401; with a certificate of another role or CA: 403 (<see cref="ClientRoleFilter"/>, the rule of Mtls.RequireClientRole with per-connection caching).
     /// </summary>
     public static class KeysApi
     {
@@ -31,7 +31,7 @@ namespace E2m.Server.Emks.Api
         public static IEndpointConventionBuilder MapEmksPush(this IEndpointRouteBuilder app)
         {
             return app.MapPost(HssEmksContract.PushPath, PushAsync)
-                .RequireClientRole(CertificateIdentity.RoleHss)
+                .RequireEmksClientRole(CertificateIdentity.RoleHss)
                 .WithName("EmksPush")
                 .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(MaxPushBodyBytes));
         }
@@ -39,14 +39,14 @@ namespace E2m.Server.Emks.Api
         public static IEndpointConventionBuilder MapEmksPull(this IEndpointRouteBuilder app)
         {
             return app.MapGet(EmksEmseContract.PullRoute, PullAsync)
-                .RequireClientRole(CertificateIdentity.RoleEmse)
+                .RequireEmksClientRole(CertificateIdentity.RoleEmse)
                 .WithName("EmksPull");
         }
 
         public static IEndpointRouteBuilder MapEmksSubscriptions(this IEndpointRouteBuilder app)
         {
-            app.MapPost(EmksEmseContract.SubscriptionsPath, RegisterAsync).RequireClientRole(CertificateIdentity.RoleEmse).WithName("EmksRegisterCallback");
-            app.MapDelete(EmksEmseContract.SubscriptionsPath, UnregisterAsync).RequireClientRole(CertificateIdentity.RoleEmse).WithName("EmksUnregisterCallback");
+            app.MapPost(EmksEmseContract.SubscriptionsPath, RegisterAsync).RequireEmksClientRole(CertificateIdentity.RoleEmse).WithName("EmksRegisterCallback");
+            app.MapDelete(EmksEmseContract.SubscriptionsPath, UnregisterAsync).RequireEmksClientRole(CertificateIdentity.RoleEmse).WithName("EmksUnregisterCallback");
             return app;
         }
 
