@@ -16,7 +16,9 @@ namespace E2m.ModemSim.Usim
     /// osmocom SIMtrace emits and Wireshark dissects with its gsm_sim dissector. Header per libosmocore
     /// include/osmocom/core/gsmtap.h (struct gsmtap_hdr, GSMTAP_VERSION 0x02): version, hdr_len (32-bit words = 4),
     /// type (GSMTAP_TYPE_SIM = 0x04), timeslot, arfcn (2), signal_dbm, snr_db, frame_number (4), sub_type, antenna_nr,
-    /// sub_slot, res — all zero for SIM. Payload: the T=0 TPDU as on the wire, i.e. CLA INS P1 P2 P3, the command
+    /// sub_slot, res — all zero for SIM (sub_type 0 = GSMTAP_SIM_APDU, one complete exchange per packet, the form
+    /// pySim's gsmtap APDU source reads). Note: tshark 4.0 hands type-SIM frames to gsm_sim without a gsmtap tree, so
+    /// filter with <c>frame.protocols contains "gsmtap:gsm_sim"</c> or <c>gsm_sim</c>, not <c>gsmtap</c>. Payload: the T=0 TPDU as on the wire, i.e. CLA INS P1 P2 P3, the command
     /// data, then the response data and SW1 SW2 (a trailing Le of an APDU-form case-4 command is dropped, since the
     /// TPDU carries none). Timestamps come from an injected clock (deterministic traces).
     /// </summary>
@@ -25,7 +27,9 @@ namespace E2m.ModemSim.Usim
         public const int GsmtapPort = 4729;        // IANA-registered GSMTAP port (gsmtap.h GSMTAP_UDP_PORT)
         public const byte GsmtapVersion = 0x02;    // gsmtap.h GSMTAP_VERSION
         public const byte GsmtapTypeSim = 0x04;    // gsmtap.h GSMTAP_TYPE_SIM
+        public const byte GsmtapSimApdu = 0x00;    // gsmtap.h sub-type GSMTAP_SIM_APDU: "APDU data (complete APDU)"
         private const int HeaderLength = 16;       // sizeof(struct gsmtap_hdr), hdr_len = 4 words
+        private const int SubTypeOffset = 12;      // struct gsmtap_hdr: sub_type after frame_number
 
         private static readonly IPEndPoint Me = new(IPAddress.Parse("127.0.0.1"), 50000);
         private static readonly IPEndPoint Collector = new(IPAddress.Parse("127.0.0.1"), GsmtapPort);
@@ -66,7 +70,8 @@ namespace E2m.ModemSim.Usim
             p[0] = GsmtapVersion;
             p[1] = HeaderLength / 4;
             p[2] = GsmtapTypeSim;
-            // timeslot, arfcn, signal_dbm, snr_db, frame_number, sub_type, antenna_nr, sub_slot, res: 0
+            p[SubTypeOffset] = GsmtapSimApdu;
+            // timeslot, arfcn, signal_dbm, snr_db, frame_number, antenna_nr, sub_slot, res: 0
             Array.Copy(commandApdu, 0, p, HeaderLength, cmdLength);
             Array.Copy(responseApdu, 0, p, HeaderLength + cmdLength, responseApdu.Length);
             return p;
