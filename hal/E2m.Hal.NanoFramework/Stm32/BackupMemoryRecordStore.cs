@@ -1,3 +1,4 @@
+#nullable disable // device code: nullable off (DESIGN.md §9); also compiled into tests/E2m.Cli.Tests against fakes
 using System;
 using E2m.Hal;
 using nanoFramework.Hardware.Stm32;

@@ -1,3 +1,4 @@
+#nullable disable // device code: nullable off (DESIGN.md §9); also compiled into tests/E2m.Cli.Tests against fakes
 using System;
 using System.IO;
 using E2m.Hal;
@@ -11,7 +12,8 @@ namespace E2m.Hal.NanoFramework
     /// <c>.rec</c> is deleted and the <c>.tmp</c> renamed. nanoFramework's File.Move refuses an existing destination (upstream
     /// File.cs), so the delete comes first; a power cut between delete and rename leaves only a complete <c>.tmp</c>, which
     /// <see cref="Read"/> recognises by its CRC and promotes. A <c>.tmp</c> next to a valid <c>.rec</c> is an unfinished write
-    /// (the old record stands) and is removed by the next write. Keys at rest: enable ESP32 flash encryption (README).
+    /// (the old record stands) and is removed by the next write. A <c>.rec</c> that fails its CRC with no complete <c>.tmp</c> is
+    /// reported as IOException, never as an absent record. Keys at rest: enable ESP32 flash encryption (README).
     /// </summary>
     public sealed class LittleFsRecordStore : IRecordStore
     {
@@ -51,13 +53,20 @@ namespace E2m.Hal.NanoFramework
             CheckId(recordId);
             string rec = RecPath(recordId);
             string tmp = TmpPath(recordId);
-            int length = File.Exists(rec) ? LoadFrame(rec) : -1;
+            bool recExists = File.Exists(rec);
+            int length = recExists ? LoadFrame(rec) : -1;
             if (length < 0)
             {
                 // no valid .rec: a complete .tmp is the write that lost power between delete and rename
                 length = File.Exists(tmp) ? LoadFrame(tmp) : -1;
                 if (length < 0)
                 {
+                    if (recExists)
+                    {
+                        // never report a damaged record as absent: an absent SSN reservation would restart at 0 (nonce reuse)
+                        throw new IOException("record " + recordId.ToString() + " fails its CRC");
+                    }
+
                     return -1;
                 }
 
