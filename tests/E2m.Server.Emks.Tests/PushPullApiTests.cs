@@ -126,6 +126,15 @@ namespace E2m.Server.Emks.Tests
         }
 
         [Fact]
+        public async Task Oversized_push_is_413()
+        {
+            using HttpClient hss = _host.HssClient();
+            using var big = new StringContent("{\"keys\": [], \"pad\": \"" + new string('x', 100_000) + "\"}", Encoding.UTF8, "application/json");
+            using HttpResponseMessage r = await hss.PostAsync(HssEmksContract.PushPath, big);
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, r.StatusCode);
+        }
+
+        [Fact]
         public async Task Emse_not_allowed_gets_404_identical_to_unknown_kid()
         {
             (string intKey, string kid) = Case0();
