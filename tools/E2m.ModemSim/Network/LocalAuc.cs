@@ -24,7 +24,7 @@ namespace E2m.ModemSim.Network
 
     /// <summary>
     /// A local AuC for running without the HSS: Milenage vectors from E2m.Crypto with the HE side of TS 33.102 Annex C:
-    /// SQN = SEQ || IND (IND 5 bits), SEQ_HE + 1 per vector, IND allocated cyclically per request (Annex C.3.2: the
+    /// SQN = SEQ || IND (IND 5 bits), SEQ_HE + 1 per vector, IND allocated cyclically per request (Annex C.3: the
     /// vectors of one request share one IND), never the same SQN twice (lock per AuC), resynchronisation from AUTS
     /// (§6.3.5: SQN_MS recovered with f5* and MAC-S checked with f1*; then SEQ_HE := SEQ_MS and issuing continues at
     /// SEQ_MS + 1, as osmo-hlr does). AMF: subscriber AMF, | 0x8000 (separation bit, TS 33.401 §6.1.1) for E-UTRAN,
@@ -34,7 +34,7 @@ namespace E2m.ModemSim.Network
     public sealed class LocalAuc : IAuthVectorSource
     {
         public const ushort AmfSeparationBit = 0x8000; // TS 33.401 §6.1.1 / TS 33.102 Annex H: AMF bit 0
-        public const int IndBits = 5;                  // TS 33.102 Annex C.3.2 profile
+        public const int IndBits = 5;                  // TS 33.102 Annex C.3
 
         private readonly object _lock = new();
         private readonly Dictionary<string, State> _subscribers = new(StringComparer.Ordinal);
@@ -106,13 +106,13 @@ namespace E2m.ModemSim.Network
                             throw new AuthInfoException(AuthInfoError.ResyncRejected, "AUTS MAC-S does not verify");
                         }
 
-                        // TS 33.102 Annex C.3.4 / §6.3.5: SQN_HE := SQN_MS (SEQ part), continue above it.
+                        // TS 33.102 Annex C.3 / §6.3.5: SQN_HE := SQN_MS (SEQ part), continue above it.
                         st.SeqHe = (long)(ToUInt48(sqnMs) >> IndBits);
                     }
 
                     st.Requests++;
                     int ind = st.NextInd;
-                    st.NextInd = (st.NextInd + 1) % (1 << IndBits);          // Annex C.3.2: IND cycled per request
+                    st.NextInd = (st.NextInd + 1) % (1 << IndBits);          // Annex C.3: IND cycled per request
                     var vectors = new AuthVector[request.NumVectors];
                     for (int i = 0; i < vectors.Length; i++)
                     {

@@ -35,7 +35,7 @@ namespace E2m.ModemSim.Usim
         private readonly CardFile _mf;
         private readonly CardFile _adf;
         private readonly Channel[] _channels;
-        private readonly byte[] _pinPadded; // PIN1 as 8 octets: ASCII digits padded with 'FF' (TS 102 221 §9.5.1)
+        private readonly byte[] _pinPadded; // PIN1 as 8 octets: ASCII digits padded with 'FF' (TS 102 221 §9)
         private bool _present = true;
         private bool _pinVerified;
         private int _pinAttemptsLeft;
@@ -322,7 +322,7 @@ namespace E2m.ModemSim.Usim
             {
                 ch.CurrentDf = target;
                 ch.CurrentEf = null;
-                if (target.Aid != null) ch.ActiveAdf = target; // application activation (§8.5.1)
+                if (target.Aid != null) ch.ActiveAdf = target; // application activation (§8.5)
             }
             else
             {
@@ -366,13 +366,13 @@ namespace E2m.ModemSim.Usim
             return cur;
         }
 
-        /// <summary>FCP template '62' (TS 102 221 §11.1.1.3): descriptor '82', id '83' / DF name '84', life cycle '8A', size '80', SFI '88'.</summary>
+        /// <summary>FCP template '62' (TS 102 221 §11.1.1): descriptor '82', id '83' / DF name '84', life cycle '8A', size '80', SFI '88'.</summary>
         private static byte[] Fcp(CardFile f)
         {
             var b = new List<byte>();
             if (f.IsDf)
             {
-                b.AddRange(new byte[] { 0x82, 0x02, 0x78, 0x21 });        // DF, shareable (§11.1.1.4.3)
+                b.AddRange(new byte[] { 0x82, 0x02, 0x78, 0x21 });        // DF, shareable (§11.1.1.4)
                 if (f.Aid != null)
                 {
                     b.Add(0x84);
@@ -384,7 +384,7 @@ namespace E2m.ModemSim.Usim
                     b.AddRange(new byte[] { 0x83, 0x02, (byte)(f.Fid >> 8), (byte)f.Fid });
                 }
 
-                b.AddRange(new byte[] { 0x8A, 0x01, 0x05 });              // operational state, activated (§11.1.1.4.9)
+                b.AddRange(new byte[] { 0x8A, 0x01, 0x05 });              // operational state, activated (§11.1.1.4)
             }
             else
             {
@@ -400,7 +400,7 @@ namespace E2m.ModemSim.Usim
                 b.AddRange(new byte[] { 0x83, 0x02, (byte)(f.Fid >> 8), (byte)f.Fid });
                 b.AddRange(new byte[] { 0x8A, 0x01, 0x05 });
                 b.AddRange(new byte[] { 0x80, 0x02, (byte)(f.Data.Length >> 8), (byte)f.Data.Length });
-                if (f.Sfi != 0) b.AddRange(new byte[] { 0x88, 0x01, (byte)(f.Sfi << 3) }); // SFI in b8..b4 (§11.1.1.4.8)
+                if (f.Sfi != 0) b.AddRange(new byte[] { 0x88, 0x01, (byte)(f.Sfi << 3) }); // SFI in b8..b4 (§11.1.1.4)
             }
 
             var r = new byte[2 + b.Count];
@@ -634,7 +634,7 @@ namespace E2m.ModemSim.Usim
             if (p1 != 0x00 || (p2 & 0x80) == 0) return Sw(StatusWords.IncorrectP1P2);
             if (p2 != P2Context3g) return Sw(StatusWords.SecurityContextNotSupported); // only the 3G context is modelled
             // No USIM application active on this channel: the command is known (TS 102 221 Table 10.5 lists INS '88')
-            // but its conditions of use are not met → '69 85' (TS 102 221 §10.2.1.5), not '6D 00'.
+            // but its conditions of use are not met → '69 85' (TS 102 221 §10.2.1), not '6D 00'.
             if (ch.ActiveAdf == null) return Sw(StatusWords.ConditionsNotSatisfied);
             if (!Allowed(AccessCondition.Pin1)) return Sw(StatusWords.SecurityNotSatisfied); // TS 31.102 §7.1.2: PIN
             if (data.Length != 0x22) return Sw(StatusWords.WrongLength);

@@ -19,7 +19,7 @@ namespace E2m.ModemSim.Usim
     }
 
     /// <summary>
-    /// The USIM's SQN state of TS 33.102 Annex C: SQN = SEQ || IND (Annex C.1.1, IND = the a least significant bits,
+    /// The USIM's SQN state of TS 33.102 Annex C: SQN = SEQ || IND (Annex C.1, IND = the a least significant bits,
     /// a = 5 by default → 32 array elements), an array SEQ_MS(0..a−1) indexed by IND (Annex C.2.2), the optional
     /// wrap-around limit Δ (Annex C.2.1, default 2^28 as UERANSIM and osmocom use) and the optional age limit L
     /// (Annex C.2.2, off by default). SQN_MS for resynchronisation = the highest previously accepted SEQ || its IND
@@ -27,7 +27,7 @@ namespace E2m.ModemSim.Usim
     /// </summary>
     public sealed class SqnFreshness
     {
-        /// <summary>Default IND length in bits (TS 33.102 Annex C.3.2 profile; osmo-auc-gen -l default 5).</summary>
+        /// <summary>Default IND length in bits (TS 33.102 Annex C.3; osmo-auc-gen -l default 5).</summary>
         public const int DefaultIndBits = 5;
 
         /// <summary>Default Δ = 2^28 (Annex C.2.1 leaves the value to the operator; UERANSIM SqnManager(5, 1 &lt;&lt; 28)).</summary>
@@ -49,7 +49,7 @@ namespace E2m.ModemSim.Usim
             _seqMs = new long[1 << indBits];
         }
 
-        /// <summary>Number of bits of IND (a in Annex C.1.1).</summary>
+        /// <summary>Number of bits of IND (a in Annex C.1).</summary>
         public int IndBits => _indBits;
 
         /// <summary>Number of array elements (2^IndBits).</summary>
@@ -70,7 +70,7 @@ namespace E2m.ModemSim.Usim
         /// <summary>SQN_MS for AUTS: the highest previously accepted SQN (SEQ || IND), 48 bits.</summary>
         public ulong SqnMs => _highestSqn;
 
-        /// <summary>Splits a 48-bit SQN into SEQ (high bits) and IND (low <see cref="IndBits"/> bits) (Annex C.1.1).</summary>
+        /// <summary>Splits a 48-bit SQN into SEQ (high bits) and IND (low <see cref="IndBits"/> bits) (Annex C.1).</summary>
         public void Split(ulong sqn, out long seq, out int ind)
         {
             sqn &= SqnMask;

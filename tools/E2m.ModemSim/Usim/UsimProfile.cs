@@ -24,7 +24,7 @@ namespace E2m.ModemSim.Usim
         /// <summary>PIN1 (application PIN, key reference '01'), 4..8 digits; null = PIN disabled (access condition PIN always met).</summary>
         public string? Pin1 { get; set; }
 
-        /// <summary>PIN1 attempts before the PIN is blocked (TS 102 221 §9.5.1: 3).</summary>
+        /// <summary>PIN1 attempts before the PIN is blocked (TS 102 221 §9: 3).</summary>
         public int PinAttempts { get; set; } = 3;
 
         /// <summary>
@@ -43,7 +43,7 @@ namespace E2m.ModemSim.Usim
         /// <summary>Append '08' Kc to the AUTHENTICATE response (service n°27 "GSM Access" available, TS 31.102 §7.1.2.1).</summary>
         public bool IncludeKc { get; set; } = true;
 
-        /// <summary>IND length in bits (TS 33.102 Annex C.1.1).</summary>
+        /// <summary>IND length in bits (TS 33.102 Annex C.1).</summary>
         public int IndBits { get; set; } = SqnFreshness.DefaultIndBits;
 
         /// <summary>Δ (TS 33.102 Annex C.2.1); <see cref="SqnFreshness.NoLimit"/> disables the check.</summary>
