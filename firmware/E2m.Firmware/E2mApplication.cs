@@ -316,12 +316,24 @@ namespace E2m.Firmware
             {
                 long unix = (t.ToUtc().Ticks - new DateTime(1970, 1, 1).Ticks) / TimeSpan.TicksPerSecond;
                 long offset = unix - _clock.NowSeconds;
-                long delta = offset - _state.UnixOffset;
-                // keep the mapping stable (times of queued readings are the EMSE's duplicate key); correct drift > 2 s
-                if (!_state.HasUnixOffset || delta > 2 || delta < -2)
+                if (!_state.HasUnixOffset)
                 {
                     _state.UnixOffset = offset;
                     _state.HasUnixOffset = true;
+                    _state.Save(_store, _config.StateRecordId); // durable before any reading is sent with it
+                }
+                else
+                {
+                    long delta = offset - _state.UnixOffset;
+                    // The mapping stays fixed once known: times of queued readings are the EMSE's duplicate key. A device
+                    // clock found behind (power cut, sleep overrun) is moved forward instead; one found ahead by more
+                    // than 2 s cannot go back (monotonic), so the offset takes the correction.
+                    if (delta > 2) _clock.Resume(_clock.NowMilliseconds + delta * 1000);
+                    else if (delta < -2)
+                    {
+                        _state.UnixOffset = offset;
+                        _state.Save(_store, _config.StateRecordId);
+                    }
                 }
             }
             return AppState.Keys; // no network time is not an error (DESIGN.md §7: relative times)

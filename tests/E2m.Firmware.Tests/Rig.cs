@@ -8,6 +8,43 @@ namespace E2m.Firmware.Tests
     /// EMSEs, scripted modem, simulated deep sleep and sensors. <see cref="Cycle"/> = one wake-up: a NEW application
     /// instance over the same flash (deep-sleep wake-up is a reset), run until it has gone to sleep.
     /// </summary>
+    /// <summary>
+    /// Delegating IRecordStore that records every queue record that became durable (also when the power cut hit right
+    /// after the commit): the ground truth of the readings taken.
+    /// </summary>
+    public sealed class SpyStore : IRecordStore
+    {
+        private readonly InMemoryRecordStore _inner;
+        public int QueueFirst = 32, QueueLast = 255;
+        public List<(int Reading, long DeviceSeconds, long Unix, long Mantissa, uint Seq)> Taken { get; } = new();
+
+        public SpyStore(InMemoryRecordStore inner) { _inner = inner; }
+        public int MaxRecordSize => _inner.MaxRecordSize;
+        public int MaxRecordId => _inner.MaxRecordId;
+        public int Read(int recordId, byte[] buffer, int offset, int count) => _inner.Read(recordId, buffer, offset, count);
+        public void Delete(int recordId) => _inner.Delete(recordId);
+
+        public void Write(int recordId, byte[] data, int offset, int count)
+        {
+            try
+            {
+                _inner.Write(recordId, data, offset, count);
+            }
+            catch (PowerCutException e) when (e.Point == PowerCutPoint.AfterDurable)
+            {
+                Note(recordId, data, offset);
+                throw;
+            }
+            Note(recordId, data, offset);
+        }
+
+        private void Note(int recordId, byte[] d, int o)
+        {
+            if (recordId < QueueFirst || recordId > QueueLast || d[o] != 0x51) return;
+            Taken.Add((d[o + 5], RecordCodec.GetInt64(d, o + 7), RecordCodec.GetInt64(d, o + 23), RecordCodec.GetInt64(d, o + 15), RecordCodec.GetUInt32(d, o + 1)));
+        }
+    }
+
     public sealed class Rig
     {
         public const string EmseHostA = "10.0.0.2", EmseHostB = "10.0.0.3";
@@ -21,6 +58,7 @@ namespace E2m.Firmware.Tests
         public ISensor[] Sensors { get; set; }
         public SeededEntropy Entropy { get; }
         public SimulatedPin PowerPin { get; }
+        public SpyStore Spy { get; }
         public E2mApplication? Last { get; private set; }
         public int Boots { get; private set; }
 
@@ -32,6 +70,7 @@ namespace E2m.Firmware.Tests
             Sleep = new SimulatedSleep(Clock);
             Entropy = new SeededEntropy(seed);
             PowerPin = new SimulatedPin("MODEM_EN", Clock);
+            Spy = new SpyStore(Store);
             Net.AddEmse("emse.example.org", EmseHostA);
             var emseConfigs = new List<EmseConfig> { new EmseConfig("emse.example.org", EmseHostA, 5683) };
             if (emses > 1)
@@ -68,7 +107,7 @@ namespace E2m.Firmware.Tests
         public FirmwarePlatform Platform() => new()
         {
             Modem = Modem,
-            Store = Store,
+            Store = Spy,
             Crypto = Net.Crypto,
             Clock = Clock,
             Delay = Clock,
