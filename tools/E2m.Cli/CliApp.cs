@@ -34,6 +34,7 @@ namespace E2m.Cli
             root.Subcommands.Add(SubscriberCommands.Build());
             root.Subcommands.Add(PkiCommands.Build());
             root.Subcommands.Add(StackCommand.Build());
+            root.Subcommands.Add(DemoCommands.Build());
             root.Subcommands.Add(SimCommands.Build());
             return root;
         }

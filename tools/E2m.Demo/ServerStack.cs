@@ -1,0 +1,214 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Http;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+using E2m.Server.Common;
+using E2m.Server.Emks;
+using E2m.Server.Emse;
+using E2m.Server.Hss;
+using E2m.Server.Hss.Subscribers;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace E2m.Demo
+{
+    /// <summary>A subscriber the demo provisioned (fresh K/OPc from the CSPRNG; the keys stay in this process).</summary>
+    public sealed record DemoSubscriber(string Imsi, byte[] K, byte[] Opc);
+
+    /// <summary>One EMSE of the stack: its EMSE_Id, CoAP endpoint and readings API.</summary>
+    public sealed record EmseEndpoint(string EmseId, IPEndPoint Coap, string HttpBase);
+
+    /// <summary>One reading as the EMSE's HTTP API returns it.</summary>
+    public sealed record ApiReading(string DeviceId, string Name, double? Value, long TimeUnixMs, string TimeSource, string Kid, long Piv, int Index);
+
+    /// <summary>
+    /// HSS, EMKS (with the home-mode CoAP bootstrap) and EMSEs in this process on loopback, sharing one data directory
+    /// (SQLite files, dev PKI, dev KEK) — the same composition as `e2m stack`, with one EMSE per EMSE_Id.
+    /// </summary>
+    public sealed class ServerStack : IAsyncDisposable
+    {
+        private readonly List<WebApplication> _apps = new();
+        private readonly List<EmseEndpoint> _emses = new();
+        private WebApplication? _hss;
+
+        private ServerStack(string dataDirectory)
+        {
+            DataDirectory = dataDirectory;
+        }
+
+        public string DataDirectory { get; }
+
+        public string HssUrl { get; private set; } = "";
+
+        public string EmksUrl { get; private set; } = "";
+
+        public IPEndPoint EmksCoap { get; private set; } = new(IPAddress.Loopback, 0);
+
+        public IReadOnlyList<EmseEndpoint> Emses => _emses;
+
+        /// <summary>Creates the dev PKI (once), builds and starts the services; logs at <paramref name="level"/> to <paramref name="log"/>.</summary>
+        public static async Task<ServerStack> StartAsync(string dataDirectory, IReadOnlyList<string> emseIds, LogLevel level, TextWriter log)
+        {
+            var stack = new ServerStack(dataDirectory);
+            try
+            {
+                await stack.StartCoreAsync(emseIds, level, log).ConfigureAwait(false);
+                return stack;
+            }
+            catch
+            {
+                await stack.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        private async Task StartCoreAsync(IReadOnlyList<string> emseIds, LogLevel level, TextWriter log)
+        {
+            string dir = DataDirectory;
+            DevPki.Init(dir, emseIds);
+            int hssPort = FreePort(SocketType.Stream), emksPort = FreePort(SocketType.Stream), bootstrapPort = FreePort(SocketType.Dgram);
+            HssUrl = $"https://127.0.0.1:{hssPort}";
+            EmksUrl = $"https://127.0.0.1:{emksPort}";
+            EmksCoap = new IPEndPoint(IPAddress.Loopback, bootstrapPort);
+
+            void Logging(IServiceCollection s)
+            {
+                s.Configure<LoggerFilterOptions>(o => o.MinLevel = level);
+                s.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+            }
+
+            _hss = HssApp.Build(new[] { "--Hss:DataDirectory=" + dir, "--Hss:Listen:Port=" + hssPort, "--Hss:Emks:BaseUrl=" + EmksUrl }, b => Logging(b.Services));
+            _apps.Add(_hss);
+            var emksOptions = new EmksOptions { DataDirectory = dir, HttpsPort = emksPort, DevMode = true };
+            emksOptions.Hss.BaseUrl = HssUrl;
+            emksOptions.Bootstrap.Enabled = true;
+            emksOptions.Bootstrap.UdpPort = bootstrapPort;
+            emksOptions.Bootstrap.AddressBurst = 1000; // every simulated device shares 127.0.0.1 (the bridge's host address)
+            WebApplication emks = EmksApp.Build(emksOptions, Logging);
+            _apps.Add(emks);
+            var emseApps = new List<(string Id, WebApplication App)>();
+            foreach (string id in emseIds)
+            {
+                var o = new EmseOptions
+                {
+                    EmseId = id,
+                    DataDir = dir,
+                    Database = "Data Source=" + Path.Combine(dir, "emse-" + id + ".db"),
+                    UdpPort = 0,
+                    UdpBindAddress = "127.0.0.1",
+                    EmksBaseUrl = EmksUrl,
+                    HttpUrls = "http://127.0.0.1:0",
+                    Workers = 2,
+                };
+                WebApplication app = EmseApp.Build(o, Logging);
+                _apps.Add(app);
+                emseApps.Add((id, app));
+            }
+
+            foreach (WebApplication app in _apps)
+            {
+                await app.StartAsync().ConfigureAwait(false);
+            }
+
+            foreach ((string id, WebApplication app) in emseApps)
+            {
+                IPEndPoint coap = EmseApp.GetCoapEndPoint(app);
+                string http = EmseApp.GetHttpAddresses(app).FirstOrDefault() ?? throw new InvalidOperationException("EMSE " + id + ": no HTTP address");
+                _emses.Add(new EmseEndpoint(id, new IPEndPoint(IPAddress.Loopback, coap.Port), http.TrimEnd('/')));
+            }
+
+            log.WriteLine($"stack: data {dir}");
+            log.WriteLine($"stack: hss {HssUrl}  emks {EmksUrl}  emks-coap coap://{EmksCoap}");
+            foreach (EmseEndpoint e in _emses)
+            {
+                log.WriteLine($"stack: {e.EmseId} coap://{e.Coap}  readings {e.HttpBase}/v1/devices");
+            }
+        }
+
+        /// <summary>Adds an e2m subscriber with fresh K/OPc (CSPRNG), e2m enabled, every EMSE of the stack allowed.</summary>
+        public DemoSubscriber Provision(IReadOnlyList<string> allowedEmseIds)
+        {
+            SubscriberStore store = _hss!.Services.GetRequiredService<SubscriberStore>();
+            while (true)
+            {
+                // MCC 001 MNC 01 (test network) + 10 random MSIN digits
+                string imsi = "00101" + RandomNumberGenerator.GetInt32(0, 100000).ToString("D5", System.Globalization.CultureInfo.InvariantCulture)
+                    + RandomNumberGenerator.GetInt32(0, 100000).ToString("D5", System.Globalization.CultureInfo.InvariantCulture);
+                if (store.Get(imsi) != null)
+                {
+                    continue;
+                }
+
+                byte[] k = RandomNumberGenerator.GetBytes(16), opc = RandomNumberGenerator.GetBytes(16);
+                store.Add(new NewSubscriber
+                {
+                    Imsi = imsi,
+                    K = k,
+                    Opc = opc,
+                    E2m = new E2mProfile { Enabled = true, AllowedEmseIds = new List<string>(allowedEmseIds) },
+                });
+                return new DemoSubscriber(imsi, k, opc);
+            }
+        }
+
+        /// <summary>HTTP handler presenting the serving node's dev certificate (mTLS to the HSS AIR API).</summary>
+        public HttpMessageHandler CreateServingNodeHandler() =>
+            Mtls.CreateClientHandler(DevPki.LoadCertificate(DataDirectory, DevPki.ServingNode), new E2mTrustAnchor(DevPki.LoadCaCertificate(DataDirectory)));
+
+        /// <summary>Every reading the EMSE stored, read through its readings HTTP API (GET /v1/devices, /v1/devices/{id}/readings).</summary>
+        public static async Task<List<ApiReading>> ReadAllAsync(EmseEndpoint emse, CancellationToken ct = default)
+        {
+            using var http = new HttpClient { BaseAddress = new Uri(emse.HttpBase + "/"), Timeout = TimeSpan.FromSeconds(30) };
+            var result = new List<ApiReading>();
+            using JsonDocument devices = JsonDocument.Parse(await http.GetStringAsync("v1/devices", ct).ConfigureAwait(false));
+            foreach (JsonElement d in devices.RootElement.GetProperty("devices").EnumerateArray())
+            {
+                string id = d.GetProperty("deviceId").GetString()!;
+                using JsonDocument readings = JsonDocument.Parse(await http.GetStringAsync("v1/devices/" + Uri.EscapeDataString(id) + "/readings", ct).ConfigureAwait(false));
+                foreach (JsonElement r in readings.RootElement.GetProperty("readings").EnumerateArray())
+                {
+                    double? value = r.TryGetProperty("value", out JsonElement v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+                    result.Add(new ApiReading(id, r.GetProperty("name").GetString() ?? "", value, r.GetProperty("timeUnixMs").GetInt64(),
+                        r.GetProperty("timeSource").GetString() ?? "", r.GetProperty("kid").GetString() ?? "", r.GetProperty("piv").GetInt64(), r.GetProperty("index").GetInt32()));
+                }
+            }
+
+            return result;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            for (int i = _apps.Count - 1; i >= 0; i--)
+            {
+                try
+                {
+                    await _apps[i].StopAsync(timeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is OperationCanceledException || e is InvalidOperationException)
+                {
+                }
+
+                await _apps[i].DisposeAsync().ConfigureAwait(false);
+            }
+
+            _apps.Clear();
+        }
+
+        private static int FreePort(SocketType type)
+        {
+            using var s = new Socket(AddressFamily.InterNetwork, type, type == SocketType.Stream ? ProtocolType.Tcp : ProtocolType.Udp);
+            s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            return ((IPEndPoint)s.LocalEndPoint!).Port;
+        }
+    }
+}
