@@ -1,0 +1,64 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Net;
+using System.Net.Http;
+using System.Threading.Tasks;
+using E2m.Server.Common;
+using Xunit;
+
+namespace E2m.Server.Integration.Tests
+{
+    /// <summary>`e2m stack` as a real process: five endpoint lines on stdout, services answering, clean stop on SIGTERM.</summary>
+    public sealed class StackCommandTests
+    {
+        [Fact]
+        public async Task StackPrintsOneLinePerEndpointAndServes()
+        {
+            string dir = Path.Combine(Path.GetTempPath(), "e2m-stack-test", Guid.NewGuid().ToString("N"));
+            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (string a in new[] { Path.Combine(AppContext.BaseDirectory, "e2m.dll"), "stack", "--data-dir", dir })
+            {
+                psi.ArgumentList.Add(a);
+            }
+
+            using Process p = Process.Start(psi)!;
+            Task<string> stderr = p.StandardError.ReadToEndAsync();
+            try
+            {
+                var lines = new Dictionary<string, string>();
+                while (lines.Count < 5)
+                {
+                    string? line = await p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(90));
+                    Assert.True(line != null, "stack exited early: " + (p.HasExited ? await stderr : string.Empty));
+                    int i = line!.IndexOf(": ", StringComparison.Ordinal);
+                    lines[line.Substring(0, i)] = line.Substring(i + 2);
+                }
+
+                Assert.StartsWith("https://127.0.0.1:", lines["hss"]);
+                Assert.StartsWith("https://127.0.0.1:", lines["emks"]);
+                Assert.StartsWith("coap://127.0.0.1:", lines["emks-coap"]);
+                Assert.StartsWith("coap://127.0.0.1:", lines["emse"]);
+                Assert.StartsWith("http://127.0.0.1:", lines["emse-http"]);
+                using var http = new HttpClient(Mtls.CreateClientHandler(DevPki.LoadCertificate(dir, DevPki.ServingNode), new E2mTrustAnchor(DevPki.LoadCaCertificate(dir))));
+                Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(lines["hss"] + "/health")).StatusCode);
+                Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(lines["emks"] + "/health")).StatusCode);
+                Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(lines["emse-http"] + "/health")).StatusCode);
+            }
+            finally
+            {
+                if (!p.HasExited)
+                {
+                    Process.Start("kill", new[] { "-TERM", p.Id.ToString() })!.WaitForExit();
+                    if (!p.WaitForExit(20_000))
+                    {
+                        p.Kill(entireProcessTree: true);
+                    }
+                }
+            }
+
+            Assert.Equal(0, p.ExitCode);
+        }
+    }
+}
