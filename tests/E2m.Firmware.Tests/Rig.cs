@@ -24,8 +24,12 @@ namespace E2m.Firmware.Tests
         public int Read(int recordId, byte[] buffer, int offset, int count) => _inner.Read(recordId, buffer, offset, count);
         public void Delete(int recordId) => _inner.Delete(recordId);
 
+        /// <summary>Bytes allocated inside the host store (its copy of each record), not by the device code.</summary>
+        public long AllocatedBytes;
+
         public void Write(int recordId, byte[] data, int offset, int count)
         {
+            long before = GC.GetAllocatedBytesForCurrentThread();
             try
             {
                 _inner.Write(recordId, data, offset, count);
@@ -36,6 +40,7 @@ namespace E2m.Firmware.Tests
                 throw;
             }
             Note(recordId, data, offset);
+            AllocatedBytes += GC.GetAllocatedBytesForCurrentThread() - before;
         }
 
         private void Note(int recordId, byte[] d, int o)

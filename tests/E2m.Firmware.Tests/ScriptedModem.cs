@@ -27,6 +27,8 @@ namespace E2m.Firmware.Tests
         public bool NetworkTimeAvailable = true;
         public DateTime NetworkEpoch = new(2026, 11, 28, 0, 0, 0, DateTimeKind.Utc);
         public int SendCount;
+        /// <summary>Bytes allocated by this fake for the datagram copies and the simulated servers (not device code).</summary>
+        public long FakeAllocatedBytes;
         public int RebootAtSend = -1;       // the n-th SendDatagram (0-based) reboots the modem
         public int DropUplinkNext;          // datagrams lost on the way up
         public long PsmTau, PsmActive;
@@ -102,9 +104,11 @@ namespace E2m.Firmware.Tests
             if (e != ModemError.Ok) return e;
             if (!_sockets.TryGetValue(socket, out var ep)) return ModemError.BadSocket;
             if (DropUplinkNext > 0) { DropUplinkNext--; return ModemError.Ok; }
+            long before = GC.GetAllocatedBytesForCurrentThread();
             byte[] copy = new byte[count];
             Array.Copy(data, offset, copy, 0, count);
             foreach (byte[] answer in _net.Deliver(ep.Host, ep.Port, copy)) _rx[socket].Enqueue(answer);
+            FakeAllocatedBytes += GC.GetAllocatedBytesForCurrentThread() - before; // the simulated air + servers, not the device
             return ModemError.Ok;
         }
 
