@@ -36,6 +36,7 @@ namespace E2m.Cli.Commands
         private static readonly Option<int> Seed = new("--seed") { Description = "Seed of the fault plan's random choices", DefaultValueFactory = _ => 1 };
         private static readonly Option<string> Faults = new("--faults") { Description = "Fault script FILE (drop/delay/sim-busy/cme/reboot-on/garble/at .../udp ...)" };
         private static readonly Option<bool> NoLogicalChannels = new("--no-logical-channels") { Description = "Answer ERROR to +CCHO/+CGLA/+CCHC (the TE must use +CSIM)" };
+        private static readonly Option<string> NetworkOpt = new("--network") { Description = "local (default: serving node with a local AuC for this K/OPc, AKA on attach) or none (attach without AKA)" };
         private static readonly Option<double?> Duration = new("--duration") { Description = "Stop after SECONDS instead of waiting for Ctrl-C" };
 
         /// <summary>Set by tests to stop a running `e2m sim` (Ctrl-C does the same interactively).</summary>
@@ -47,7 +48,7 @@ namespace E2m.Cli.Commands
         public static Command Build()
         {
             var sim = new Command("sim", "Simulated modem (BG95/BG96, SARA-R4) + USIM reachable over TCP or a pseudo-terminal (issue 5)");
-            foreach (Option o in new Option[] { Tcp, Pty, Dialect, Imsi, K, Opc, Sqn, Pin, Rat, Pcap, AtLog, AtLogSim, ApduTrace, Seed, Faults, NoLogicalChannels, Duration })
+            foreach (Option o in new Option[] { Tcp, Pty, Dialect, Imsi, K, Opc, Sqn, Pin, Rat, Pcap, AtLog, AtLogSim, ApduTrace, Seed, Faults, NoLogicalChannels, NetworkOpt, Duration })
             {
                 sim.Options.Add(o);
             }
@@ -156,7 +157,22 @@ namespace E2m.Cli.Commands
                 card = new TracedSimCard(card, gsmtap);
             }
 
-            var modem = new SimulatedModem(dialect, card, clock, options);
+            IServingNetwork network;
+            switch (parsed.GetValue(NetworkOpt) ?? "local")
+            {
+                case "local":
+                    var auc = new E2m.ModemSim.Network.LocalAuc();
+                    auc.AddSubscriber(new E2m.ModemSim.Network.AucSubscriber { Imsi = imsi, K = profile.K, Opc = profile.Opc });
+                    network = new E2m.ModemSim.Network.ServingNode(auc, new E2m.ModemSim.Network.ServingNodeOptions { Plmn = imsi.Substring(0, 5) });
+                    break;
+                case "none":
+                    network = new AlwaysAttachNetwork();
+                    break;
+                default:
+                    throw new UsageException("--network: local or none");
+            }
+
+            var modem = new SimulatedModem(dialect, card, clock, options, network);
             string? pcapPath = parsed.GetValue(Pcap);
             if (pcapPath != null)
             {
