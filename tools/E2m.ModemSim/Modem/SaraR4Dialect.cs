@@ -9,7 +9,7 @@ namespace E2m.ModemSim.Modem
     /// PWR_ON 150–3200 ms on / ≥1.5 s off, RESET_N leaves the module off, +CFUN=15 reboot, +CPWROFF, +CCID,
     /// +UDCONF=1 HEX mode, UDP sockets +USOCR=17 / +USOST (hex, text or binary with the '@' prompt) / +USORF with
     /// <c>+UUSORF: &lt;socket&gt;,&lt;length&gt;</c>, +USOLI, +USOCL; AcT 7 = Cat-M1; +CEREG n ≤ 3 on R410M-02B.
-    /// Not established in modems.md and chosen here: +CMEE default 0, +CCLK default "70/01/01", the answer of
+    /// Not established in modems.md and chosen here: +CMEE default 0, +CCLK default "04/01/01", the answer of
     /// +USORF when nothing is pending ("+USORF: &lt;s&gt;,0", the length form).
     /// </summary>
     public sealed class SaraR4Dialect : ModemDialect
@@ -22,7 +22,7 @@ namespace E2m.ModemSim.Modem
 
         public override int DefaultCmee => 0;
 
-        public override string DefaultClock => "70/01/01,00:00:00+00";
+        public override string DefaultClock => "04/01/01,00:00:00+00"; // not established (modems.md §5): a pre-2020 default
 
         /// <summary>PWR_ON switch-on pulse 150–3200 ms (PT-S, modems.md §2.1).</summary>
         public int PowerOnMinMs { get; set; } = 150;

@@ -26,7 +26,7 @@ namespace E2m.ModemSim.Traces
             _owns = ownsWriter;
         }
 
-        public static AtLogWriter Create(string path) => new(new StreamWriter(path, append: false, Encoding.UTF8) { AutoFlush = true }, true);
+        public static AtLogWriter Create(string path) => new(new StreamWriter(path, append: false, new UTF8Encoding(false)) { AutoFlush = true }, true);
 
         public bool ShowSimData { get; set; }
 
