@@ -19,7 +19,7 @@ namespace E2m.Server.Emse.Tests
         public HttpApiTests()
         {
             _host = new EmseHost(_dir.Path, new FakeEmks(), new ManualTimeProvider(DateTimeOffset.UnixEpoch));
-            using DbConnection c = _host.Store.Open();
+            using EmseStore.WriteSession c = _host.Store.OpenSession();
             var readings = new List<StoredReading>();
             for (int i = 0; i < 5; i++)
             {

@@ -37,6 +37,7 @@ namespace E2m.Server.Emse.Tests
 
         private byte[]? SendAndCollect(TestDevice dev, byte[] datagram)
         {
+            _host.WaitIdle(); // the previous exchange's bookkeeping is done: Handled counts only this datagram from here
             long before = Interlocked.Read(ref _host.Server.Stats.Handled);
             dev.Send(datagram);
             _host.WaitHandled(before + 1);

@@ -75,14 +75,14 @@ namespace E2m.Server.Emse.Tests
         public void Batch_IsStoredOnce_PerKidAndPiv(string provider)
         {
             using Db db = Open(provider);
-            using DbConnection c = db.Store.Open();
+            using EmseStore.WriteSession c = db.Store.OpenSession();
             var first = new List<ExchangeWrite> { Write("k1", 1, "dev-a", 1.5, 2.5), Write("k1", 2, "dev-a", 3) };
             db.Store.CommitBatch(c, first, new List<ReplayState> { new("k1", 2, 3) }, 100);
             Assert.All(first, w => Assert.True(w.Inserted));
 
             // the same exchange again (a second instance, or a retry after an unknown commit outcome): not stored twice
             var again = new List<ExchangeWrite> { Write("k1", 2, "dev-a", 3), Write("k1", 3, "dev-a", 4) };
-            db.Store.CommitBatch(c, again, new List<ReplayState>(), 200);
+            db.Store.CommitBatch(c, again, new List<ReplayState>(), 60_100); // last-seen is refreshed at most once a minute
             Assert.False(again[0].Inserted);
             Assert.True(again[1].Inserted);
             Assert.Equal(4, db.Store.CountReadings());
@@ -94,7 +94,7 @@ namespace E2m.Server.Emse.Tests
             Assert.Equal(2, db.Store.QueryReadings("dev-a", 1_002_000, 1_003_001, 100).Count); // [from, to)
             Assert.Single(db.Store.QueryReadings("dev-a", long.MinValue, long.MaxValue, 1));
             DeviceSummary d = Assert.Single(db.Store.ListDevices());
-            Assert.Equal(("dev-a", "k1", 100L, 200L), (d.DeviceId, d.Kid, d.FirstSeenMs, d.LastSeenMs));
+            Assert.Equal(("dev-a", "k1", 100L, 60_100L), (d.DeviceId, d.Kid, d.FirstSeenMs, d.LastSeenMs));
         }
 
         [SkippableTheory]
@@ -102,16 +102,16 @@ namespace E2m.Server.Emse.Tests
         public void ReplayWindow_IsPersisted_AndNeverMovesBackwards(string provider)
         {
             using Db db = Open(provider);
-            using DbConnection c = db.Store.Open();
-            Assert.False(db.Store.TryLoadReplay(c, "k1", out _, out _));
+            using EmseStore.WriteSession c = db.Store.OpenSession();
+            Assert.False(db.Store.TryLoadReplay(c.Connection, "k1", out _, out _));
             db.Store.CommitBatch(c, new List<ExchangeWrite>(), new List<ReplayState> { new("k1", 40, 0xFFFFFFFFu) }, 1);
-            Assert.True(db.Store.TryLoadReplay(c, "k1", out long h, out uint m));
+            Assert.True(db.Store.TryLoadReplay(c.Connection, "k1", out long h, out uint m));
             Assert.Equal((40L, 0xFFFFFFFFu), (h, m));
             db.Store.CommitBatch(c, new List<ExchangeWrite>(), new List<ReplayState> { new("k1", 39, 1) }, 2); // stale writer
-            Assert.True(db.Store.TryLoadReplay(c, "k1", out h, out m));
+            Assert.True(db.Store.TryLoadReplay(c.Connection, "k1", out h, out m));
             Assert.Equal((40L, 0xFFFFFFFFu), (h, m));
             db.Store.CommitBatch(c, new List<ExchangeWrite>(), new List<ReplayState> { new("k1", 1L << 39, 5) }, 3);
-            Assert.True(db.Store.TryLoadReplay(c, "k1", out h, out m));
+            Assert.True(db.Store.TryLoadReplay(c.Connection, "k1", out h, out m));
             Assert.Equal((1L << 39, 5u), (h, m));
         }
 
@@ -120,16 +120,16 @@ namespace E2m.Server.Emse.Tests
         public void Exchanges_AreFoundWithinTheLifetime_AndPurged(string provider)
         {
             using Db db = Open(provider);
-            using DbConnection c = db.Store.Open();
+            using EmseStore.WriteSession c = db.Store.OpenSession();
             db.Store.CommitBatch(c, new List<ExchangeWrite> { Write("k9", 7, "dev-b") }, new List<ReplayState>(), 1000);
-            Assert.True(db.Store.TryLoadExchange(c, "k9", 7, 1000, out byte[] hash, out byte[] response));
+            Assert.True(db.Store.TryLoadExchange(c.Connection, "k9", 7, 1000, out byte[] hash, out byte[] response));
             Assert.Equal(new byte[] { 1, 2, 7 }, hash);
             Assert.Equal(new byte[] { 0x64, 0x44, 7 }, response);
-            Assert.False(db.Store.TryLoadExchange(c, "k9", 7, 1001, out _, out _));   // older than the lifetime
-            Assert.False(db.Store.TryLoadExchange(c, "k9", 8, 0, out _, out _));
+            Assert.False(db.Store.TryLoadExchange(c.Connection, "k9", 7, 1001, out _, out _));   // older than the lifetime
+            Assert.False(db.Store.TryLoadExchange(c.Connection, "k9", 8, 0, out _, out _));
             Assert.Equal(0, db.Store.PurgeExchanges(1000));
             Assert.Equal(1, db.Store.PurgeExchanges(1001));
-            Assert.False(db.Store.TryLoadExchange(c, "k9", 7, 0, out _, out _));
+            Assert.False(db.Store.TryLoadExchange(c.Connection, "k9", 7, 0, out _, out _));
             Assert.Empty(db.Store.ListDevices()); // a batch without readings (e.g. bad SenML) does not create a device
         }
 
@@ -138,7 +138,7 @@ namespace E2m.Server.Emse.Tests
         public void AllValueKinds_RoundTrip(string provider)
         {
             using Db db = Open(provider);
-            using DbConnection c = db.Store.Open();
+            using EmseStore.WriteSession c = db.Store.OpenSession();
             var w = Write("k2", 1, "dev-c");
             w.Readings = new List<StoredReading>
             {

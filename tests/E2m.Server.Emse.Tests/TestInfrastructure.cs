@@ -138,6 +138,21 @@ namespace E2m.Server.Emse.Tests
             }
         }
 
+        /// <summary>Waits until every received datagram has been handled.</summary>
+        public void WaitIdle()
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (Interlocked.Read(ref Server.Stats.Handled) < Interlocked.Read(ref Server.Stats.Received))
+            {
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException("EMSE not idle: " + Server.Stats);
+                }
+
+                Thread.Sleep(1);
+            }
+        }
+
         public void Dispose()
         {
             Http.Dispose();

@@ -36,13 +36,18 @@ namespace E2m.Server.Emse.Coap
         public long Sent;
         /// <summary>Datagrams fully handled by a shard (answered, dropped or stored; a parked one counts once re-processed).</summary>
         public long Handled;
+        /// <summary>Transactions committed, and time spent verifying/handling vs committing (Stopwatch ticks).</summary>
+        public long Commits;
+        public long ProcessTicks;
+        public long CommitTicks;
 
         public override string ToString() =>
             $"received={Interlocked.Read(ref Received)} accepted={Interlocked.Read(ref Accepted)} retransmissions={Interlocked.Read(ref Retransmissions)} " +
             $"replays={Interlocked.Read(ref Replays)} rejected={Interlocked.Read(ref Rejected)} unknownKid={Interlocked.Read(ref UnknownKid)} " +
             $"badSenml={Interlocked.Read(ref BadSenml)} malformed={Interlocked.Read(ref Malformed)} oversized={Interlocked.Read(ref Oversized)} " +
             $"dropped={Interlocked.Read(ref Dropped)} errors={Interlocked.Read(ref Errors)} readings={Interlocked.Read(ref ReadingsStored)} " +
-            $"commitFailures={Interlocked.Read(ref CommitFailures)} internalErrors={Interlocked.Read(ref InternalErrors)}";
+            $"commitFailures={Interlocked.Read(ref CommitFailures)} internalErrors={Interlocked.Read(ref InternalErrors)} commits={Interlocked.Read(ref Commits)} " +
+            $"processMs={Interlocked.Read(ref ProcessTicks) * 1000 / System.Diagnostics.Stopwatch.Frequency} commitMs={Interlocked.Read(ref CommitTicks) * 1000 / System.Diagnostics.Stopwatch.Frequency}";
     }
 
     /// <summary>

@@ -80,7 +80,7 @@ namespace E2m.Server.Emse.Coap
         private readonly List<ExchangeWrite> _writes = new();
         private readonly List<ReplayState> _replay = new();
         private ushort _nextMessageId = (ushort)Random.Shared.Next(65536);
-        private DbConnection? _db;
+        private EmseStore.WriteSession? _db;
 
         public EmseShard(int index, ContextCache cache, EmseStore store, IDatagramSender sender, TimeProvider time, EmseOptions options,
             EmseCoapStats stats, ILogger log)
@@ -166,6 +166,7 @@ namespace E2m.Server.Emse.Coap
         {
             _pending.Clear();
             _snapshots.Clear();
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             DateTimeOffset now = _time.GetUtcNow();
             foreach (InboundDatagram d in _batch)
             {
@@ -181,9 +182,13 @@ namespace E2m.Server.Emse.Coap
                 }
             }
 
+            long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+            Interlocked.Add(ref _stats.ProcessTicks, t1 - t0);
             if (_pending.Count > 0)
             {
                 Commit(now);
+                Interlocked.Increment(ref _stats.Commits);
+                Interlocked.Add(ref _stats.CommitTicks, System.Diagnostics.Stopwatch.GetTimestamp() - t1);
             }
         }
 
@@ -557,7 +562,7 @@ namespace E2m.Server.Emse.Coap
 
             try
             {
-                _db ??= _store.Open();
+                _db ??= _store.OpenSession();
                 _store.CommitBatch(_db, _writes, _replay, now.ToUnixTimeMilliseconds());
             }
             catch (Exception e)
@@ -598,8 +603,8 @@ namespace E2m.Server.Emse.Coap
         {
             try
             {
-                _db ??= _store.Open();
-                if (_store.TryLoadExchange(_db, entry.KidHex, piv, nowMs - (long)_options.ExchangeLifetime.TotalMilliseconds,
+                _db ??= _store.OpenSession();
+                if (_store.TryLoadExchange(_db.Connection, entry.KidHex, piv, nowMs - (long)_options.ExchangeLifetime.TotalMilliseconds,
                     out byte[] storedHash, out byte[] response) && storedHash.AsSpan().SequenceEqual(hash))
                 {
                     Interlocked.Increment(ref _stats.Retransmissions);

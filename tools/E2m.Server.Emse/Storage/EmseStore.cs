@@ -153,77 +153,163 @@ namespace E2m.Server.Emse.Storage
         /// exists (then its readings are not stored again: exactly once even with two EMSE instances), its readings,
         /// the devices' last-seen, and the final replay window per kid (never moved backwards).
         /// </summary>
-        internal void CommitBatch(DbConnection c, List<ExchangeWrite> writes, List<ReplayState> replay, long nowMs)
+        /// <summary>A connection with its prepared write statements (one per shard; not thread-safe).</summary>
+        internal sealed class WriteSession : IDisposable
         {
-            using DbTransaction t = Database.BeginWrite(c);
-            using DbCommand ex = Database.Command(c, t,
-                "INSERT INTO emse_exchanges (kid, piv, request_hash, response, created_ms) VALUES (@k, @p, @h, @r, @t) ON CONFLICT (kid, piv) DO NOTHING",
-                ("k", ""), ("p", 0L), ("h", Array.Empty<byte>()), ("r", Array.Empty<byte>()), ("t", nowMs));
-            DbCommand? rd = null;
+            public WriteSession(EmseStore store)
+            {
+                Store = store;
+                Connection = store.Open();
+                E2mDatabase db = store.Database;
+                Exchange = db.Command(Connection, null,
+                    "INSERT INTO emse_exchanges (kid, piv, request_hash, response, created_ms) VALUES (@k, @p, @h, @r, @t) ON CONFLICT (kid, piv) DO NOTHING",
+                    ("k", ""), ("p", 0L), ("h", Array.Empty<byte>()), ("r", Array.Empty<byte>()), ("t", 0L));
+                Reading = db.Command(Connection, null,
+                    "INSERT INTO emse_readings (device_id, kid, piv, idx, name, unit, value_kind, value_num, value_int, value_text, value_bool, time_ms, time_source, received_ms) " +
+                    "VALUES (@d, @k, @p, @i, @n, @u, @vk, @vn, @vi, @vt, @vb, @tm, @ts, @rm)",
+                    ("d", ""), ("k", ""), ("p", 0L), ("i", 0), ("n", ""), ("u", ""), ("vk", 0), ("vn", 0.0), ("vi", 0L), ("vt", ""),
+                    ("vb", 0), ("tm", 0L), ("ts", ""), ("rm", 0L));
+                Device = db.Command(Connection, null,
+                    "INSERT INTO emse_devices (device_id, kid, first_seen_ms, last_seen_ms) VALUES (@d, @k, @t, @t) " +
+                    "ON CONFLICT (device_id) DO UPDATE SET kid = excluded.kid, last_seen_ms = excluded.last_seen_ms",
+                    ("d", ""), ("k", ""), ("t", 0L));
+                // RFC 8613 §7.4/§7.5: persisted with the data; the WHERE keeps another instance's newer window.
+                Replay = db.Command(Connection, null,
+                    "INSERT INTO emse_replay (kid, highest, mask, updated_ms) VALUES (@k, @h, @m, @t) " +
+                    "ON CONFLICT (kid) DO UPDATE SET highest = excluded.highest, mask = excluded.mask, updated_ms = excluded.updated_ms " +
+                    "WHERE emse_replay.highest <= excluded.highest",
+                    ("k", ""), ("h", 0L), ("m", 0L), ("t", 0L));
+            }
+
+            public EmseStore Store { get; }
+            public DbConnection Connection { get; }
+            public DbCommand Exchange { get; }
+            public DbCommand Reading { get; }
+            public DbCommand Device { get; }
+            public DbCommand Replay { get; }
+
+            /// <summary>Devices whose last-seen this session wrote, and when (last-seen is refreshed at most once a minute).</summary>
+            public Dictionary<string, long> DeviceSeen { get; } = new(StringComparer.Ordinal);
+
+            public void Dispose()
+            {
+                Exchange.Dispose();
+                Reading.Dispose();
+                Device.Dispose();
+                Replay.Dispose();
+                Connection.Dispose();
+            }
+        }
+
+        internal WriteSession OpenSession() => new(this);
+
+        /// <summary>
+        /// Stores a batch in one transaction: per exchange an insert into emse_exchanges that is a no-op when (kid, piv)
+        /// exists (then its readings are not stored again: exactly once even with two EMSE instances), its readings,
+        /// the devices' last-seen, and the final replay window per kid (never moved backwards).
+        /// </summary>
+        internal void CommitBatch(WriteSession session, List<ExchangeWrite> writes, List<ReplayState> replay, long nowMs)
+        {
+            if (Database.Dialect == DbDialect.Sqlite)
+            {
+                // SQLite has one writer at a time; its busy handler sleeps (1..100 ms steps) when two connections of this
+                // process collide, so this process's shards take turns on a lock instead.
+                lock (_sqliteWriteLock)
+                {
+                    CommitBatchCore(session, writes, replay, nowMs);
+                }
+            }
+            else
+            {
+                CommitBatchCore(session, writes, replay, nowMs);
+            }
+        }
+
+        private readonly object _sqliteWriteLock = new();
+
+        private const long DeviceSeenRefreshMs = 60_000;
+
+        private void CommitBatchCore(WriteSession s, List<ExchangeWrite> writes, List<ReplayState> replay, long nowMs)
+        {
+            var touched = new List<string>();
+            using DbTransaction t = Database.BeginWrite(s.Connection);
             try
             {
-                var devices = new Dictionary<string, string>(StringComparer.Ordinal);
+                s.Exchange.Transaction = t;
+                s.Reading.Transaction = t;
+                s.Device.Transaction = t;
+                s.Replay.Transaction = t;
+                DbCommand ex = s.Exchange;
+                DbCommand rd = s.Reading;
                 foreach (ExchangeWrite w in writes)
                 {
                     ex.Parameters[0].Value = w.Kid;
                     ex.Parameters[1].Value = w.Piv;
                     ex.Parameters[2].Value = w.RequestHash;
                     ex.Parameters[3].Value = w.Response;
+                    ex.Parameters[4].Value = nowMs;
                     w.Inserted = ex.ExecuteNonQuery() == 1;
                     if (!w.Inserted || w.Readings == null || w.Readings.Count == 0)
                     {
                         continue;
                     }
 
-                    devices[w.DeviceId] = w.Kid;
-                    rd ??= Database.Command(c, t,
-                        "INSERT INTO emse_readings (device_id, kid, piv, idx, name, unit, value_kind, value_num, value_int, value_text, value_bool, time_ms, time_source, received_ms) " +
-                        "VALUES (@d, @k, @p, @i, @n, @u, @vk, @vn, @vi, @vt, @vb, @tm, @ts, @rm)",
-                        ("d", ""), ("k", ""), ("p", 0L), ("i", 0), ("n", ""), ("u", null), ("vk", 0), ("vn", null), ("vi", null), ("vt", null),
-                        ("vb", null), ("tm", 0L), ("ts", ""), ("rm", 0L));
-                    foreach (StoredReading s in w.Readings)
+                    if (!s.DeviceSeen.TryGetValue(w.DeviceId, out long seen) || nowMs - seen >= DeviceSeenRefreshMs)
                     {
-                        rd.Parameters[0].Value = s.DeviceId;
-                        rd.Parameters[1].Value = s.Kid;
-                        rd.Parameters[2].Value = s.Piv;
-                        rd.Parameters[3].Value = s.Index;
-                        rd.Parameters[4].Value = s.Name;
-                        rd.Parameters[5].Value = (object?)s.Unit ?? DBNull.Value;
-                        rd.Parameters[6].Value = s.ValueKind;
-                        rd.Parameters[7].Value = s.Number.HasValue ? s.Number.Value : DBNull.Value;
-                        rd.Parameters[8].Value = s.Integer.HasValue ? s.Integer.Value : DBNull.Value;
-                        rd.Parameters[9].Value = (object?)s.Text ?? DBNull.Value;
-                        rd.Parameters[10].Value = s.Boolean.HasValue ? (s.Boolean.Value ? 1 : 0) : DBNull.Value;
-                        rd.Parameters[11].Value = s.TimeMs;
-                        rd.Parameters[12].Value = s.TimeSource;
-                        rd.Parameters[13].Value = s.ReceivedMs;
+                        s.Device.Parameters[0].Value = w.DeviceId;
+                        s.Device.Parameters[1].Value = w.Kid;
+                        s.Device.Parameters[2].Value = nowMs;
+                        s.Device.ExecuteNonQuery();
+                        s.DeviceSeen[w.DeviceId] = nowMs;
+                        touched.Add(w.DeviceId);
+                    }
+
+                    foreach (StoredReading r in w.Readings)
+                    {
+                        rd.Parameters[0].Value = r.DeviceId;
+                        rd.Parameters[1].Value = r.Kid;
+                        rd.Parameters[2].Value = r.Piv;
+                        rd.Parameters[3].Value = r.Index;
+                        rd.Parameters[4].Value = r.Name;
+                        rd.Parameters[5].Value = (object?)r.Unit ?? DBNull.Value;
+                        rd.Parameters[6].Value = r.ValueKind;
+                        rd.Parameters[7].Value = r.Number.HasValue ? r.Number.Value : DBNull.Value;
+                        rd.Parameters[8].Value = r.Integer.HasValue ? r.Integer.Value : DBNull.Value;
+                        rd.Parameters[9].Value = (object?)r.Text ?? DBNull.Value;
+                        rd.Parameters[10].Value = r.Boolean.HasValue ? (r.Boolean.Value ? 1 : 0) : DBNull.Value;
+                        rd.Parameters[11].Value = r.TimeMs;
+                        rd.Parameters[12].Value = r.TimeSource;
+                        rd.Parameters[13].Value = r.ReceivedMs;
                         rd.ExecuteNonQuery();
                     }
                 }
 
-                foreach (KeyValuePair<string, string> d in devices)
+                foreach (ReplayState r in replay)
                 {
-                    Database.Execute(c, t,
-                        "INSERT INTO emse_devices (device_id, kid, first_seen_ms, last_seen_ms) VALUES (@d, @k, @t, @t) " +
-                        "ON CONFLICT (device_id) DO UPDATE SET kid = excluded.kid, last_seen_ms = excluded.last_seen_ms",
-                        ("d", d.Key), ("k", d.Value), ("t", nowMs));
-                }
-
-                foreach (ReplayState s in replay)
-                {
-                    // RFC 8613 §7.4/§7.5: persisted with the data; WHERE keeps another instance's newer window.
-                    Database.Execute(c, t,
-                        "INSERT INTO emse_replay (kid, highest, mask, updated_ms) VALUES (@k, @h, @m, @t) " +
-                        "ON CONFLICT (kid) DO UPDATE SET highest = excluded.highest, mask = excluded.mask, updated_ms = excluded.updated_ms " +
-                        "WHERE emse_replay.highest <= excluded.highest",
-                        ("k", s.Kid), ("h", s.Highest), ("m", (long)s.Mask), ("t", nowMs));
+                    s.Replay.Parameters[0].Value = r.Kid;
+                    s.Replay.Parameters[1].Value = r.Highest;
+                    s.Replay.Parameters[2].Value = (long)r.Mask;
+                    s.Replay.Parameters[3].Value = nowMs;
+                    s.Replay.ExecuteNonQuery();
                 }
 
                 t.Commit();
             }
+            catch
+            {
+                foreach (string d in touched)
+                {
+                    s.DeviceSeen.Remove(d); // not written after all
+                }
+
+                throw;
+            }
             finally
             {
-                rd?.Dispose();
+                s.Exchange.Transaction = null;
+                s.Reading.Transaction = null;
+                s.Device.Transaction = null;
+                s.Replay.Transaction = null;
             }
         }
 

@@ -1,0 +1,291 @@
+#nullable enable
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading;
+using System.Threading.Tasks;
+using E2m.Coap;
+using E2m.Hal.Host;
+using E2m.Oscore;
+using E2m.Server.Emse;
+using E2m.Server.Emse.Keys;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace E2m.Bench
+{
+    /// <summary>
+    /// <c>dotnet run -c Release --project tools/E2m.Bench -- --emse-load [--devices 64] [--messages 1000] [--workers 0]
+    /// [--sync FULL|NORMAL|both] [--postgres CONNSTRING]</c>
+    /// <para>
+    /// Issue 6 point 6: EMSE protected messages/s end to end over UDP on loopback, compared in the same run with a bare
+    /// UDP echo server (one receive thread that sends every datagram back: the physical limit of this machine's UDP
+    /// path). The same load generator drives both: D simulated devices, each a UDP socket doing CoAP NSTART = 1 lock-step
+    /// (send, wait for the response, retransmit the same datagram after 1 s), all devices concurrently. The EMSE run sends
+    /// requests pre-protected with OscoreSecurityContext.ForDevice (one SenML record, ~60 octets) so the generator costs
+    /// the same in both runs; every EMSE response is checked (ACK, same Message ID, outer 2.04) and, after the timed
+    /// phase, the readings in the database are counted (each exactly once). The EMSE runs in-process (EmseApp.Build,
+    /// SQLite in a temp directory, fake in-process EMKS) and commits each group of queued requests in one transaction.
+    /// </para>
+    /// </summary>
+    public static class EmseLoad
+    {
+        public static int Run(string[] args)
+        {
+            int devices = IntArg(args, "--devices", 64);
+            int messages = IntArg(args, "--messages", 1000);
+            int workers = IntArg(args, "--workers", 0);
+            string sync = StringArg(args, "--sync", "both");
+            string postgres = StringArg(args, "--postgres", "");
+            Console.WriteLine($"emse-load: devices={devices} messages/device={messages} workers={(workers == 0 ? Environment.ProcessorCount : workers)} cores={Environment.ProcessorCount}");
+
+            var (echoRate, echoRetx) = RunEcho(devices, messages);
+            Console.WriteLine($"udp-echo: {echoRate:F0} msg/s (retransmissions {echoRetx})");
+            var modes = new List<string>();
+            if (postgres.Length > 0)
+            {
+                modes.Add("postgres");
+            }
+            else if (sync == "both")
+            {
+                modes.Add("FULL");
+                modes.Add("NORMAL");
+            }
+            else
+            {
+                modes.Add(sync);
+            }
+
+            foreach (string mode in modes)
+            {
+                var (rate, retx, stored, expected) = RunEmse(devices, messages, workers, mode, postgres);
+                string label = mode == "postgres" ? "postgres" : "sqlite synchronous=" + mode;
+                Console.WriteLine($"emse ({label}): {rate:F0} msg/s (retransmissions {retx}, readings stored {stored}/{expected}) = {100 * rate / echoRate:F1}% of udp-echo");
+                if (stored != expected)
+                {
+                    Console.WriteLine("emse: ERROR readings stored != messages sent");
+                    return 1;
+                }
+            }
+
+            return 0;
+        }
+
+        private static (double Rate, long Retransmissions) RunEcho(int devices, int messages)
+        {
+            using var server = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            server.ReceiveBufferSize = 8 << 20;
+            server.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            var endpoint = (IPEndPoint)server.LocalEndPoint!;
+            var echo = new Thread(() =>
+            {
+                var buf = new byte[2048];
+                var from = new SocketAddress(AddressFamily.InterNetwork);
+                while (true)
+                {
+                    try
+                    {
+                        int n = server.ReceiveFrom(buf, SocketFlags.None, from);
+                        server.SendTo(buf.AsSpan(0, n), SocketFlags.None, from);
+                    }
+                    catch (Exception)
+                    {
+                        return;
+                    }
+                }
+            }) { IsBackground = true };
+            echo.Start();
+
+            // same datagram sizes as the EMSE run: build them the same way
+            byte[][][] requests = BuildRequests(devices, messages, out _);
+            var result = Drive(endpoint, requests, null);
+            server.Close();
+            return result;
+        }
+
+        private static (double Rate, long Retransmissions, long Stored, long Expected) RunEmse(int devices, int messages, int workers, string mode, string postgres)
+        {
+            string dir = Path.Combine(Path.GetTempPath(), "e2m-emse-load-" + Guid.NewGuid().ToString("N"));
+            byte[][][] requests = BuildRequests(devices, messages, out FixedKeys keys);
+            var options = new EmseOptions
+            {
+                EmseId = "emse.bench.example",
+                UdpPort = 0,
+                UdpBindAddress = "127.0.0.1",
+                DataDir = dir,
+                Database = postgres,
+                Workers = workers,
+                SqliteSynchronous = mode == "NORMAL" ? "NORMAL" : "FULL",
+                HttpUrls = "http://127.0.0.1:0",
+            };
+            WebApplication app = EmseApp.Build(options, s =>
+            {
+                s.AddSingleton<IEmksKeySource>(keys);
+                s.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning));
+            });
+            app.StartAsync().GetAwaiter().GetResult();
+            try
+            {
+                IPEndPoint coap = EmseApp.GetCoapEndPoint(app);
+                var (rate, retx) = Drive(coap, requests, response =>
+                    response.Length > 4 && response[1] == CoapCode.Changed && ((response[0] >> 4) & 3) == CoapType.Acknowledgement);
+                var store = app.Services.GetRequiredService<E2m.Server.Emse.Storage.EmseStore>();
+                Console.WriteLine("  " + app.Services.GetRequiredService<E2m.Server.Emse.Coap.EmseCoapServer>().Stats);
+                return (rate, retx, store.CountReadings(), (long)devices * messages);
+            }
+            finally
+            {
+                app.StopAsync().GetAwaiter().GetResult();
+                ((IDisposable)app).Dispose();
+                Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+                try
+                {
+                    Directory.Delete(dir, true);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+
+        /// <summary>Per device: its requests (pre-protected POST /r, one SenML record each).</summary>
+        private static byte[][][] BuildRequests(int devices, int messages, out FixedKeys keys)
+        {
+            keys = new FixedKeys();
+            var crypto = new PlatformCryptoProvider();
+            var all = new byte[devices][][];
+            var pack = new byte[256];
+            var rec = new SenmlRecord();
+            for (int d = 0; d < devices; d++)
+            {
+                var kid = new byte[8];
+                var key = new byte[32];
+                var rng = new Random(d + 1);
+                rng.NextBytes(kid);
+                rng.NextBytes(key);
+                keys.Add(kid, key, "bench-" + d.ToString(CultureInfo.InvariantCulture));
+                using var ctx = OscoreSecurityContext.ForDevice(crypto, key, kid, new MemorySsnStore(), 4096);
+                all[d] = new byte[messages][];
+                for (int m = 0; m < messages; m++)
+                {
+                    var w = new SenmlBatchWriter(pack, 0, 200);
+                    w.Begin("urn:dev:b" + d.ToString(CultureInfo.InvariantCulture) + ":", true, 1_764_316_800 + m);
+                    rec.Set("energy", "Wh", 100_000 + m, -1, false, 0);
+                    w.TryAdd(rec);
+                    int n = w.Finish();
+                    var msg = new CoapMessage { Type = CoapType.Confirmable, Code = CoapCode.Post, MessageId = (d * 7919 + m) & 0xFFFF };
+                    msg.SetToken(new byte[] { (byte)d, (byte)(m >> 8), (byte)m, 0x42 }, 0, 4);
+                    msg.AddUriPath("r");
+                    msg.SetContentFormat(CoapContentFormat.SenmlCbor);
+                    msg.SetPayload(pack, 0, n);
+                    var wire = new byte[512];
+                    int len = ctx.ProtectRequest(msg, wire, 0, new OscoreExchange());
+                    Array.Resize(ref wire, len);
+                    all[d][m] = wire;
+                }
+            }
+
+            return all;
+        }
+
+        /// <summary>All devices concurrently, each lock-step (NSTART = 1) with a 1 s retransmission timer.</summary>
+        private static (double Rate, long Retransmissions) Drive(IPEndPoint target, byte[][][] requests, Func<byte[], bool>? check)
+        {
+            long retransmissions = 0;
+            long failures = 0;
+            var tasks = new Task[requests.Length];
+            var start = new ManualResetEventSlim(false);
+            var sw = new Stopwatch();
+            for (int d = 0; d < requests.Length; d++)
+            {
+                byte[][] mine = requests[d];
+                tasks[d] = Task.Run(async () =>
+                {
+                    using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                    s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                    s.Connect(target);
+                    var buf = new byte[2048];
+                    start.Wait();
+                    foreach (byte[] req in mine)
+                    {
+                        while (true)
+                        {
+                            await s.SendAsync(req, SocketFlags.None).ConfigureAwait(false);
+                            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                            try
+                            {
+                                int n;
+                                do
+                                {
+                                    n = await s.ReceiveAsync(buf, SocketFlags.None, cts.Token).ConfigureAwait(false);
+                                }
+                                while (n < 4 || buf[2] != req[2] || buf[3] != req[3]); // match the Message ID (RFC 7252 §4.4)
+
+                                if (check != null && !check(buf.AsSpan(0, n).ToArray()))
+                                {
+                                    Interlocked.Increment(ref failures);
+                                }
+
+                                break;
+                            }
+                            catch (OperationCanceledException)
+                            {
+                                Interlocked.Increment(ref retransmissions); // RFC 7252 §4.2: resend the same CON
+                            }
+                        }
+                    }
+                });
+            }
+
+            Thread.Sleep(200);
+            sw.Start();
+            start.Set();
+            Task.WaitAll(tasks);
+            sw.Stop();
+            if (failures > 0)
+            {
+                Console.WriteLine($"  {failures} responses were not ACK 2.04");
+            }
+
+            long total = 0;
+            foreach (byte[][] r in requests)
+            {
+                total += r.Length;
+            }
+
+            return (total / sw.Elapsed.TotalSeconds, retransmissions);
+        }
+
+        private static int IntArg(string[] args, string name, int fallback)
+        {
+            int i = Array.IndexOf(args, name);
+            return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+        }
+
+        private static string StringArg(string[] args, string name, string fallback)
+        {
+            int i = Array.IndexOf(args, name);
+            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+        }
+
+        /// <summary>In-process stand-in for the EMKS (the pull is not what this benchmark measures).</summary>
+        private sealed class FixedKeys : IEmksKeySource
+        {
+            private readonly Dictionary<string, (byte[] Kid, byte[] Key, string Device)> _keys = new();
+
+            public void Add(byte[] kid, byte[] key, string device) => _keys[Convert.ToHexStringLower(kid, 0, 7)] = (kid, key, device);
+
+            public Task<EmksKeyLookup> GetKeyAsync(byte[] kid, CancellationToken cancellationToken)
+            {
+                return Task.FromResult(_keys.TryGetValue(Convert.ToHexStringLower(kid), out var k)
+                    ? EmksKeyLookup.Found(new EmksKey(k.Kid, (byte[])k.Key.Clone(), DateTimeOffset.UtcNow.AddDays(1), k.Device))
+                    : EmksKeyLookup.NotFound());
+            }
+        }
+    }
+}
