@@ -23,7 +23,7 @@ namespace E2m.Server.Hss.Tests
     /// header <see cref="ClientHeader"/> into Connection.ClientCertificate; the HSS then validates it exactly as behind
     /// Kestrel (chain to the dev CA + role). Real TLS is covered by <see cref="RealSocketTests"/>.
     /// </summary>
-    public sealed class HssFactory : WebApplicationFactory<Program>
+    public sealed class HssFactory : WebApplicationFactory<HssOptions> // any type of the HSS entry-point assembly (Program is ambiguous once EMKS/EMSE are referenced)
     {
         public const string ClientHeader = "X-Test-Client-Cert";
 
