@@ -137,5 +137,21 @@ namespace E2m.ModemSim.Tests.Modem
             DateTime expected = new DateTime(2026, 11, 28, 8, 0, 0, DateTimeKind.Utc).AddMilliseconds(rig.Clock.NowMilliseconds);
             Assert.True(Math.Abs((t.ToUtc() - expected).TotalSeconds) < 2, t.ToUtc() + " vs " + expected);
         }
+    
+        [Theory]
+        [InlineData(50, false)]
+        [InlineData(0, true)]
+        public void Sara_binary_usost_takes_data_after_the_at_prompt(int promptDelayMs, bool noted)
+        {
+            using var rig = new SimRig("sara-r4");
+            rig.BringUp();
+            AtResult r = R();
+            Assert.Equal(AtStatus.Ok, rig.Channel.Execute(new AtCommand("AT+USOCR=", 5000) { ResponsePrefix = "+USOCR:" }, "17", r));
+            var usost = new AtCommand("AT+USOST=", 10000) { Prompt = '@', PromptDelayMs = promptDelayMs, ResponsePrefix = "+USOST:" };
+            byte[] data = { 0x22, 0x0D, 0x0A };
+            Assert.Equal(AtStatus.Ok, rig.Channel.Execute(usost, "0,\"127.0.0.1\",9,3", data, 0, 3, r));
+            Assert.Equal("+USOST: 0,3", r.Lines[0]);
+            Assert.Equal(noted, rig.Transcript.Contains("ms after the prompt (manual: wait >= 50 ms)"));
+        }
     }
 }

@@ -973,7 +973,7 @@ namespace E2m.ModemSim.Modem
         internal void EnterDataMode(AtExchange x, string prompt, int count, Action<byte[]> onData)
         {
             EmitRaw(Encoding.ASCII.GetBytes(prompt), 0, prompt.Length);
-            _data = new DataModeState(x, count, onData);
+            _data = new DataModeState(x, count, onData) { PromptAt = Now, MinGapMs = prompt == "@" ? 50 : 0 };
         }
 
         private sealed class DataModeState
@@ -990,8 +990,18 @@ namespace E2m.ModemSim.Modem
                 _onData = onData;
             }
 
+            public long PromptAt { get; init; }
+
+            /// <summary>SARA-R4: "after the @ prompt reception, wait for a minimum of 50 ms before sending data" (U16 p216).</summary>
+            public int MinGapMs { get; init; }
+
             public void Add(SimulatedModem m, byte b)
             {
+                if (_buffer.Count == 0 && MinGapMs > 0 && m.Now - PromptAt < MinGapMs)
+                {
+                    m.Note("DTE sent data " + (m.Now - PromptAt) + " ms after the prompt (manual: wait >= " + MinGapMs + " ms)");
+                }
+
                 if (_count < 0)
                 {
                     if (b == 0x1B)
