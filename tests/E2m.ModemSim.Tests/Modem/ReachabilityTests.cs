@@ -66,6 +66,17 @@ namespace E2m.ModemSim.Tests.Modem
             Assert.Equal(2, server.Sessions);
         }
 
+        [Fact]
+        public void In_memory_transport_pair_in_real_time()
+        {
+            using SimulatedModem modem = RealTimeModem("sara-r4");
+            using var runtime = new ModemRuntime(modem);
+            var pair = new InMemoryTransportPair();
+            using var session = new TransportSession(modem, pair.Modem);
+            var clock = new SystemMonotonicClock();
+            Talk(new AtChannel(pair.Device, clock, clock), "SARA-R410M-02B");
+        }
+
         [SkippableFact]
         public void Pty_path_opened_as_a_file_talks_at()
         {
