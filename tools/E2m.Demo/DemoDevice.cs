@@ -42,7 +42,10 @@ namespace E2m.Demo
                 Rat = rat,
                 DeviceAddress = DeviceAddress,
                 NetworkTimeAtClockZero = DateTimeOffset.UtcNow,
-                RealIoWaitMs = 1500, // an answer from a real server may take this long before the device's CoAP timer runs on
+                // While a bridged socket is open, an idle read of the AT channel (200 ms device time per poll slice) first waits this
+                // long in real time for a datagram: device time then runs at about 2x real time, so a real server has ~2 s
+                // of real time to answer before the demo's 4 s ACK_TIMEOUT fires (DemoRunner.DeviceConfig).
+                RealIoWaitMs = 100,
                 Imei = ModemOptions.ImeiWithCheckDigit("356938035" + (64300 + index).ToString("D5", System.Globalization.CultureInfo.InvariantCulture)),
             };
             _modem = new SimulatedModem(dialect, card, _clock, options, network) { Faults = faults };

@@ -233,6 +233,8 @@ namespace E2m.Demo
                 UploadEveryCycles = 1,
                 QueueCapacity = 64,
                 BackoffBaseSeconds = 60,
+                AckTimeoutMs = 4000, // RFC 7252 §4.8 ACK_TIMEOUT in device time (LTE-M-like; the NB-IoT default 15 s would only slow the demo)
+                MaxRetransmit = 4,
             };
             // UTRAN (AcT 2) for network mode, E-UTRAN/LTE-M/NB-IoT otherwise (DESIGN.md §5 policy: no GERAN)
             config.Policy.AllowedAcTMask = (1 << 2) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9);
