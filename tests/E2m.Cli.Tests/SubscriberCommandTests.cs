@@ -1,0 +1,141 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using E2m.Crypto;
+using E2m.Hal.Host;
+using E2m.TestSupport;
+using Xunit;
+
+namespace E2m.Cli.Tests
+{
+    /// <summary>`e2m subscriber ...` and `e2m pki init` on a temp data directory (SQLite): contract options, output, exit codes.</summary>
+    public class SubscriberCommandTests
+    {
+        private const string K = "465b5ce8b199b49faa5f0a2ee238a6bc", Opc = "cd63cb71954a9f4e48a5994e37a02baf"; // TS 35.208 set 1
+
+        private static string NewDir() => Path.Combine(Path.GetTempPath(), "e2m-cli-tests", Guid.NewGuid().ToString("N"));
+
+        [Fact]
+        public void AddShowListUpdateDeleteWithTheContractOptions()
+        {
+            string d = NewDir();
+            CliRun add = Cli.Run("subscriber", "add", "--data-dir", d, "--imsi", "001010000000001", "--k", K, "--opc", Opc,
+                "--sqn", "ff9bb4d0b607", "--amf", "b9b9", "--e2m", "--emse-id", "emse.example.org", "--emse-id", "b.example.org",
+                "--key-lifetime", "86400", "--external-id", "meter-1", "--access-key-separation", "--min-gea", "3");
+            Assert.True(add.ExitCode == 0, add.StdErr);
+            var f = add.Fields();
+            Assert.Equal("001010000000001", f["imsi"]);
+            Assert.Equal("true", f["e2m"]);
+            Assert.Equal("emse.example.org,b.example.org", f["emse_ids"]);
+            Assert.Equal("b9b9", f["amf"]);
+            Assert.Equal("86400", f["key_lifetime_s"]);
+            Assert.Equal("3", f["min_gea"]);
+            Assert.Equal("true", f["access_key_separation"]);
+            Assert.Equal("meter-1", f["external_id"]);
+            Assert.Equal((0xff9bb4d0b607UL >> 5).ToString(), f["seq"]);
+            Assert.Equal("8", f["ind_next"]); // IND 7 given, next 8
+            Assert.DoesNotContain(K, add.StdOut);
+            Assert.True(File.Exists(Path.Combine(d, "dev-kek.hex")));
+
+            CliRun list = Cli.Run("subscriber", "list", "--data-dir", d);
+            Assert.StartsWith("001010000000001: e2m=yes", list.StdOut);
+
+            CliRun upd = Cli.Run("subscriber", "update", "--data-dir", d, "--imsi", "001010000000001", "--e2m", "false", "--clear-emse-ids", "--json");
+            Assert.True(upd.ExitCode == 0, upd.StdErr);
+            JsonElement j = JsonDocument.Parse(upd.StdOut).RootElement;
+            Assert.False(j.GetProperty("e2m").GetBoolean());
+            Assert.Equal(0, j.GetProperty("emseIds").GetArrayLength());
+            Assert.False(j.TryGetProperty("k", out _));
+
+            CliRun show = Cli.Run("subscriber", "show", "--data-dir", d, "--imsi", "001010000000001");
+            Assert.Equal("false", show.Fields()["e2m"]);
+            Assert.Equal(0, Cli.Run("subscriber", "delete", "--data-dir", d, "--imsi", "001010000000001").ExitCode);
+            Assert.Equal(1, Cli.Run("subscriber", "show", "--data-dir", d, "--imsi", "001010000000001").ExitCode);
+        }
+
+        [Theory]
+        [InlineData("bad IMSI", "--imsi", "0010x", 2)]
+        [InlineData("short K", "--k", "0011", 2)]
+        [InlineData("bad EMSE_Id", "--emse-id", "a b", 2)]
+        [InlineData("AMF 3 octets", "--amf", "b9b9b9", 2)]
+        [InlineData("min GEA 9", "--min-gea", "9", 2)]
+        public void BadInputIsAUsageError(string source, string option, string value, int exit)
+        {
+            string d = NewDir();
+            var args = new System.Collections.Generic.List<string> { "subscriber", "add", "--data-dir", d, "--imsi", "001010000000001", "--k", K, "--opc", Opc };
+            int i = args.IndexOf(option);
+            if (i >= 0)
+            {
+                args[i + 1] = value;
+            }
+            else
+            {
+                args.Add(option);
+                args.Add(value);
+            }
+
+            CliRun r = Cli.Run(args.ToArray());
+            Assert.True(r.ExitCode == exit, $"{source}: exit {r.ExitCode} {r.StdErr}");
+            Assert.Contains("e2m: error:", r.StdErr);
+        }
+
+        [Fact]
+        public void DuplicateIsExit1()
+        {
+            string d = NewDir();
+            Assert.Equal(0, Cli.Run("subscriber", "add", "--data-dir", d, "--imsi", "001010000000001", "--k", K, "--opc", Opc).ExitCode);
+            CliRun dup = Cli.Run("subscriber", "add", "--data-dir", d, "--imsi", "001010000000001", "--k", K, "--opc", Opc);
+            Assert.Equal(1, dup.ExitCode);
+            Assert.Contains("already exists", dup.StdErr);
+        }
+
+        /// <summary>Local vectors verify with the USIM-side AUTN check (E2m.Crypto) and continue the SQN; e2m subscribers are refused.</summary>
+        [Fact]
+        public void VectorsAreVerifiableAndE2mSubscribersAreRefused()
+        {
+            string d = NewDir();
+            Cli.Run("subscriber", "add", "--data-dir", d, "--imsi", "001010000000001", "--k", K, "--opc", Opc);
+            CliRun v = Cli.Run("subscriber", "vectors", "--data-dir", d, "--imsi", "001010000000001", "--rat", "eutran", "--plmn", "00101", "--num-vectors", "2", "--json");
+            Assert.True(v.ExitCode == 0, v.StdErr);
+            JsonElement[] vs = JsonDocument.Parse(v.StdOut).RootElement.GetProperty("vectors").EnumerateArray().ToArray();
+            Assert.Equal(2, vs.Length);
+            var m = new Milenage(new PlatformAes128());
+            m.SetKey(Hex.Decode(K), Hex.Decode(Opc));
+            foreach (JsonElement x in vs)
+            {
+                byte[] sqn = new byte[6];
+                Assert.True(Aka.TryVerifyAutn(m, Hex.Decode(x.GetProperty("rand").GetString()), Hex.Decode(x.GetProperty("autn").GetString()), sqn));
+                Assert.Equal(x.GetProperty("sqn").GetString(), Hex.Encode(sqn));
+                Assert.Equal("8000", x.GetProperty("amf").GetString());
+                Assert.Equal(64, x.GetProperty("kasme").GetString()!.Length);
+            }
+
+            Cli.Run("subscriber", "add", "--data-dir", d, "--imsi", "001010000000002", "--k", K, "--opc", Opc, "--e2m");
+            CliRun refused = Cli.Run("subscriber", "vectors", "--data-dir", d, "--imsi", "001010000000002");
+            Assert.Equal(1, refused.ExitCode);
+            Assert.Contains("EMKS", refused.StdErr);
+        }
+
+        [Fact]
+        public void PkiInitWritesTheDevPkiAndIsIdempotent()
+        {
+            string d = NewDir();
+            CliRun r = Cli.Run("pki", "init", "--data-dir", d, "--emse-id", "emse.example.org");
+            Assert.True(r.ExitCode == 0, r.StdErr);
+            var f = r.Fields();
+            Assert.Equal("22", f["written"]); // KEK + CA + 5 fixed leaves + 1 EMSE, each .crt .key .pfx
+            foreach (string name in new[] { "ca", "hss", "emks", "serving-node", "admin", "localhost", "emse-emse.example.org" })
+            {
+                Assert.True(File.Exists(Path.Combine(d, "pki", name + ".crt")), name);
+                Assert.True(File.Exists(Path.Combine(d, "pki", name + ".pfx")), name);
+            }
+
+            string caBefore = File.ReadAllText(Path.Combine(d, "pki", "ca.crt"));
+            CliRun again = Cli.Run("pki", "init", "--data-dir", d, "--emse-id", "emse2.example.org");
+            Assert.Equal("3", again.Fields()["written"]); // only the new EMSE
+            Assert.Equal(caBefore, File.ReadAllText(Path.Combine(d, "pki", "ca.crt")));
+            Assert.Equal(2, Cli.Run("pki", "init", "--data-dir", d, "--emse-id", "bad id").ExitCode);
+        }
+    }
+}
