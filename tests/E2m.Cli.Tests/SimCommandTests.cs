@@ -59,6 +59,45 @@ namespace E2m.Cli.Tests
             }
         }
 
+        [SkippableFact]
+        public async Task Pty_prints_a_path_that_talks_at_like_a_usb_modem()
+        {
+            Skip.IfNot(OperatingSystem.IsLinux(), "pseudo-terminals: Linux only");
+            string? where = null;
+            using var listening = new ManualResetEventSlim(false);
+            Action<string> onListen = w =>
+            {
+                where = w;
+                listening.Set();
+            };
+            SimCommands.Listening += onListen;
+            try
+            {
+                Task<CliRun> run = Task.Run(() => Cli.Run("sim", "--pty", "--dialect", "sara-r4", "--imsi", "001010123456789", "--k", K, "--opc", Opc, "--pin", "1234", "--network", "none"));
+                Assert.True(listening.Wait(20000), "e2m sim did not start");
+                var clock = new SystemMonotonicClock();
+                using (StreamTransport t = StreamTransport.OpenPseudoTerminal(where!))
+                {
+                    var channel = new AtChannel(t, clock, clock);
+                    var r = new AtResult(4, 128);
+                    Assert.Equal(AtStatus.Ok, channel.Execute(MobileTerminationCommands.CpinRead, r));
+                    Assert.Equal("+CPIN: SIM PIN", r.Lines[0]);
+                    Assert.Equal(AtStatus.Ok, channel.Execute(new AtCommand("AT+CPIN=", 5000), "\"1234\"", r));
+                    Assert.Equal(AtStatus.Ok, channel.Execute(GeneralCommands.Cimi, r));
+                    Assert.Equal("001010123456789", r.Lines[0]);
+                }
+
+                SimCommands.Stop.Set();
+                CliRun result = await run;
+                Assert.Equal(0, result.ExitCode);
+                Assert.Contains("pty: /dev/pts/", result.StdOut);
+            }
+            finally
+            {
+                SimCommands.Listening -= onListen;
+            }
+        }
+
         [Theory]
         [InlineData("--dialect", "bg95", "--imsi", "001010123456789", "--k", K, "--opc", Opc)]
         [InlineData("--tcp", "1", "--pty", "--dialect", "bg95", "--imsi", "001010123456789", "--k", K, "--opc", Opc)]
