@@ -596,12 +596,21 @@ namespace E2m.Modem.At
                 _transport.DiscardInput();
                 ResetFramer();
                 _syncResult.Reset();
+                long probeStarted = _clock.NowMilliseconds;
                 RunOnce(_syncCommand, null, null, 0, 0, _syncResult);
                 if (_syncResult.Status == AtStatus.Ok)
                 {
                     Drain();
                     _inSync = true;
                     return true;
+                }
+
+                // A modem that answers but is not ready yet (a BG95 answers ERROR between "RDY" and "APP RDY",
+                // modems.md §1.2 / quirk 1) must not use up every probe within milliseconds: pace the probes
+                // one SyncTimeoutMs apart, processing what arrives meanwhile (boot lines, URCs).
+                if (i + 1 < attempts)
+                {
+                    WaitFeeding(probeStarted + _syncCommand.TimeoutMs);
                 }
             }
 
@@ -612,6 +621,25 @@ namespace E2m.Modem.At
 
             _inSync = false;
             return false;
+        }
+
+        // Reads and processes input until the clock reaches untilMs.
+        private void WaitFeeding(long untilMs)
+        {
+            while (true)
+            {
+                long left = untilMs - _clock.NowMilliseconds;
+                if (left <= 0)
+                {
+                    return;
+                }
+
+                int n = _transport.Read(_rx, 0, _rx.Length, left > int.MaxValue ? int.MaxValue : (int)left);
+                if (n > 0)
+                {
+                    Feed(_rx, 0, n);
+                }
+            }
         }
 
         // Reads until the input stays quiet for DrainQuietMs (bounded by SyncTimeoutMs in total):

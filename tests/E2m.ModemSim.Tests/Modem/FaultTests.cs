@@ -48,7 +48,7 @@ namespace E2m.ModemSim.Tests.Modem
             Assert.True(rig.Channel.Reboots >= 1, Why(rig));
         }
 
-        [Fact(Skip = "firmware finding (reported): after a reboot mid-init, AtModemBase.Initialize resyncs on RDY; a BG95 answers ERROR until APP RDY and the 3 sync attempts fail at once")]
+        [Fact] // was a firmware finding: the AT sync probes now wait SyncTimeoutMs apart, so APP RDY is reached
         public void Bg95_reboot_mid_init_needs_app_rdy_wait()
         {
             using var rig = new SimRig("bg95", faults: new FaultPlan(Seed).RebootOn("AT+CEREG=", 300));
