@@ -46,8 +46,10 @@ namespace E2m.Modem.Commands
         /// <summary>
         /// False for the modems' power-on defaults ("80/01/06" on Quectel = GPS epoch, "70/01/01", or anything
         /// before 2020): the modem has no network time yet (DESIGN.md §7: records then carry relative offsets).
+        /// The two-digit year is read as 20yy, so the 1970/1980 defaults appear as 2070/2080: years from 2070 on
+        /// are treated as such defaults (a limit this firmware accepts until 2069).
         /// </summary>
-        public bool IsPlausible { get { return Year >= 2020 && Year < 2080; } }
+        public bool IsPlausible { get { return Year >= 2020 && Year < 2070; } }
     }
 
     /// <summary>TS 27.007 §8 mobile termination control: +CFUN, +CPIN, +CCLK.</summary>

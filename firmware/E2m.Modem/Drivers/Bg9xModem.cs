@@ -252,28 +252,33 @@ namespace E2m.Modem.Drivers
             length = 0;
             if (socket < 0 || socket >= MaxSockets || !_open[socket]) return ModemError.BadSocket;
             long deadline = Clock.NowMilliseconds + timeoutMs;
-            while (!_recvPending[socket])
+            while (true)
             {
-                if (RebootSeen) return ModemError.Rebooted;
-                long left = deadline - Clock.NowMilliseconds;
-                if (left <= 0) return ModemError.NoData;
-                Channel.Poll(left > 1000 ? 1000 : (int)left);
+                while (!_recvPending[socket])
+                {
+                    if (RebootSeen) return ModemError.Rebooted;
+                    long left = deadline - Clock.NowMilliseconds;
+                    if (left <= 0) return ModemError.NoData;
+                    Channel.Poll(left > 1000 ? 1000 : (int)left);
+                }
+                // Buffer mode: one URC until the buffer is drained (modems.md §1.5, §4 quirk 5): read one datagram,
+                // keep the flag while more may remain (the next read returns "+QIRD: 0" when empty).
+                AtStatus s = Channel.Execute(QuectelCommands.Qird, socket.ToString() + "," + QuectelCommands.MaxReadLength.ToString(), Result);
+                ModemError e = Map(s);
+                if (e != ModemError.Ok) return e;
+                int n = Result.PayloadLength;
+                if (n == 0)
+                {
+                    // "+QIRD: 0": drained (modems.md §4 quirk 6); wait for the next "recv" URC until the deadline
+                    // instead of giving up before the caller's timeout.
+                    _recvPending[socket] = false;
+                    continue;
+                }
+                if (Result.PayloadTruncated || n > buffer.Length - offset) return ModemError.TooLarge;
+                System.Array.Copy(Result.Payload, 0, buffer, offset, n);
+                length = n;
+                return ModemError.Ok;
             }
-            // Buffer mode: one URC until the buffer is drained (modems.md §1.5, §4 quirk 5): read one datagram,
-            // keep the flag while more may remain (the next read returns "+QIRD: 0" when empty).
-            AtStatus s = Channel.Execute(QuectelCommands.Qird, socket.ToString() + "," + QuectelCommands.MaxReadLength.ToString(), Result);
-            ModemError e = Map(s);
-            if (e != ModemError.Ok) return e;
-            int n = Result.PayloadLength;
-            if (n == 0)
-            {
-                _recvPending[socket] = false; // "+QIRD: 0": drained (modems.md §4 quirk 6)
-                return ModemError.NoData;
-            }
-            if (Result.PayloadTruncated || n > buffer.Length - offset) return ModemError.TooLarge;
-            System.Array.Copy(Result.Payload, 0, buffer, offset, n);
-            length = n;
-            return ModemError.Ok;
         }
 
         public override ModemError CloseSocket(int socket)

@@ -239,6 +239,8 @@ namespace E2m.Modem.Tests.Commands
             Assert.True(t.IsPlausible);
             NetworkTime d = MobileTerminationCommands.ParseCclk("+CCLK: \"80/01/06,00:00:12\"");
             Assert.False(d.IsPlausible);
+            Assert.False(MobileTerminationCommands.ParseCclk("+CCLK: \"70/01/01,00:00:05+00\"").IsPlausible); // Unix-epoch default, read as 2070
+            Assert.False(MobileTerminationCommands.ParseCclk("+CCLK: \"04/01/01,00:00:05+00\"").IsPlausible); // SARA default (ModemSim)
             Assert.Equal(new DateTime(2024, 3, 15, 12, 20, 30), MobileTerminationCommands.ParseCclk("+CCLK: \"24/03/15,10:20:30-08\"").ToUtc());
             Assert.ThrowsAny<MalformedInputException>(() => MobileTerminationCommands.ParseCclk("+CCLK: \"24/13/15,10:20:30+04\""));
             Assert.ThrowsAny<MalformedInputException>(() => MobileTerminationCommands.ParseCclk("+CCLK: \"24-03-15,10:20:30+04\""));
