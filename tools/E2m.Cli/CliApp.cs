@@ -35,6 +35,7 @@ namespace E2m.Cli
             root.Subcommands.Add(PkiCommands.Build());
             root.Subcommands.Add(StackCommand.Build());
             root.Subcommands.Add(DemoCommands.Build());
+            root.Subcommands.Add(DeviceCommands.Build());
             root.Subcommands.Add(SimCommands.Build());
             return root;
         }
