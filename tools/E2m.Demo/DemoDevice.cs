@@ -48,6 +48,7 @@ namespace E2m.Demo
                 RealIoWaitMs = 100,
                 Imei = ModemOptions.ImeiWithCheckDigit("356938035" + (64300 + index).ToString("D5", System.Globalization.CultureInfo.InvariantCulture)),
             };
+            Faults = faults;
             _modem = new SimulatedModem(dialect, card, _clock, options, network) { Faults = faults };
             Trace = new DeviceTrace(Name, DeviceAddress, pcap, atLog);
             _modem.AddTrace(Trace);
@@ -91,6 +92,9 @@ namespace E2m.Demo
         public IPAddress DeviceAddress { get; }
 
         public DeviceTrace Trace { get; }
+
+        /// <summary>The modem's fault plan (Injected = faults that actually happened).</summary>
+        public FaultPlan Faults { get; }
 
         public DeviceRecorder Recorder { get; }
 

@@ -382,6 +382,11 @@ namespace E2m.Demo
                 say($"keylog: {options.KeyLogPath} ({result.KeyLogLines} OSCORE contexts; one EMSE's lines at a time as -o uat:oscore_contexts:LINE)");
             }
 
+            if (!string.IsNullOrWhiteSpace(options.Faults))
+            {
+                say("faults injected: " + string.Join(", ", devices.Select(d => d.Name + " " + d.Faults.Injected)));
+            }
+
             say($"elapsed {elapsed.TotalSeconds:F1} s; check: corrupted={result.Corrupted} duplicates={result.Duplicates}");
             say(result.LastLine);
         }
