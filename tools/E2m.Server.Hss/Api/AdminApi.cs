@@ -85,22 +85,9 @@ namespace E2m.Server.Hss.Api
         public List<SubscriberDto> Subscribers { get; set; } = new();
     }
 
-    /// <summary>Body of <c>POST /v1/admin/subscribers</c>.</summary>
-    public sealed class AddSubscriberDto
+    /// <summary>The subscription policy fields shared by add and update (absent = default on add, unchanged on update).</summary>
+    public class SubscriberPolicyDto
     {
-        [JsonPropertyName("imsi")]
-        public string? Imsi { get; set; }
-
-        [JsonPropertyName("k")]
-        public string? K { get; set; }
-
-        [JsonPropertyName("opc")]
-        public string? Opc { get; set; }
-
-        /// <summary>Initial SQN_HE, up to 12 hex digits (default 0).</summary>
-        [JsonPropertyName("sqn")]
-        public string? Sqn { get; set; }
-
         /// <summary>4 hex digits (default 0000).</summary>
         [JsonPropertyName("amf")]
         public string? Amf { get; set; }
@@ -127,32 +114,26 @@ namespace E2m.Server.Hss.Api
         public long? MaxMessages { get; set; }
     }
 
-    /// <summary>Body of <c>PATCH /v1/admin/subscribers/{imsi}</c>: absent = unchanged; externalId "" clears; maxMessages 0 clears.</summary>
-    public sealed class UpdateSubscriberDto
+    /// <summary>Body of <c>POST /v1/admin/subscribers</c>.</summary>
+    public sealed class AddSubscriberDto : SubscriberPolicyDto
     {
-        [JsonPropertyName("e2m")]
-        public bool? E2m { get; set; }
+        [JsonPropertyName("imsi")]
+        public string? Imsi { get; set; }
 
-        [JsonPropertyName("emseIds")]
-        public List<string>? EmseIds { get; set; }
+        [JsonPropertyName("k")]
+        public string? K { get; set; }
 
-        [JsonPropertyName("keyLifetimeSeconds")]
-        public long? KeyLifetimeSeconds { get; set; }
+        [JsonPropertyName("opc")]
+        public string? Opc { get; set; }
 
-        [JsonPropertyName("minGea")]
-        public int? MinGea { get; set; }
+        /// <summary>Initial SQN_HE, up to 12 hex digits (default 0).</summary>
+        [JsonPropertyName("sqn")]
+        public string? Sqn { get; set; }
+    }
 
-        [JsonPropertyName("accessKeySeparation")]
-        public bool? AccessKeySeparation { get; set; }
-
-        [JsonPropertyName("externalId")]
-        public string? ExternalId { get; set; }
-
-        [JsonPropertyName("maxMessages")]
-        public long? MaxMessages { get; set; }
-
-        [JsonPropertyName("amf")]
-        public string? Amf { get; set; }
+    /// <summary>Body of <c>PATCH /v1/admin/subscribers/{imsi}</c>: absent = unchanged; externalId "" clears; maxMessages 0 clears.</summary>
+    public sealed class UpdateSubscriberDto : SubscriberPolicyDto
+    {
     }
 
     /// <summary>
