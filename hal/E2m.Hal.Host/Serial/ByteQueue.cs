@@ -11,7 +11,7 @@ namespace E2m.Hal.Host
     /// fragments on purpose). With an idle clock, a read that would block advances that fake clock
     /// by its timeout and returns 0 instead of waiting (single-threaded deterministic tests).
     /// </summary>
-    internal sealed class ByteQueue
+    public sealed class ByteQueue
     {
         private readonly object _gate = new();
         private readonly Queue<byte[]> _chunks = new();

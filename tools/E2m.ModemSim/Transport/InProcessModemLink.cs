@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Generic;
 using E2m.Hal;
 using E2m.Hal.Host;
 using E2m.ModemSim.Modem;
@@ -18,9 +17,7 @@ namespace E2m.ModemSim.Transport
     {
         private readonly SimulatedModem _modem;
         private readonly FakeClock _clock;
-        private readonly object _gate = new();
-        private readonly Queue<byte[]> _chunks = new();
-        private int _head;
+        private readonly ByteQueue _fromModem = new();
 
         public InProcessModemLink(SimulatedModem modem, FakeClock clock)
         {
@@ -32,32 +29,11 @@ namespace E2m.ModemSim.Transport
         public event EventHandler? DataAvailable;
 
         /// <summary>Bytes the modem wrote that the device has not read yet.</summary>
-        public int Available
-        {
-            get
-            {
-                lock (_gate)
-                {
-                    int n = -_head;
-                    foreach (byte[] c in _chunks)
-                    {
-                        n += c.Length;
-                    }
-
-                    return n;
-                }
-            }
-        }
+        public int Available => _fromModem.Available;
 
         private void OnModemOutput(byte[] data, int offset, int count)
         {
-            byte[] chunk = new byte[count];
-            Array.Copy(data, offset, chunk, 0, count);
-            lock (_gate)
-            {
-                _chunks.Enqueue(chunk);
-            }
-
+            _fromModem.Enqueue(data, offset, count);
             DataAvailable?.Invoke(this, EventArgs.Empty);
         }
 
@@ -106,36 +82,9 @@ namespace E2m.ModemSim.Transport
             }
         }
 
-        private int TryDequeue(byte[] buffer, int offset, int count)
-        {
-            lock (_gate)
-            {
-                if (_chunks.Count == 0 || count == 0)
-                {
-                    return 0;
-                }
+        // Timeout 0: take what the modem already wrote (at most one chunk), never block.
+        private int TryDequeue(byte[] buffer, int offset, int count) => _fromModem.Dequeue(buffer, offset, count, 0);
 
-                byte[] head = _chunks.Peek();
-                int n = Math.Min(count, head.Length - _head);
-                Array.Copy(head, _head, buffer, offset, n);
-                _head += n;
-                if (_head == head.Length)
-                {
-                    _chunks.Dequeue();
-                    _head = 0;
-                }
-
-                return n;
-            }
-        }
-
-        public void DiscardInput()
-        {
-            lock (_gate)
-            {
-                _chunks.Clear();
-                _head = 0;
-            }
-        }
+        public void DiscardInput() => _fromModem.Clear();
     }
 }
