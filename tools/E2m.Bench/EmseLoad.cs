@@ -76,7 +76,8 @@ namespace E2m.Bench
             return 0;
         }
 
-        private static (double Rate, long Retransmissions) RunEcho(int devices, int messages)
+        /// <summary>Bare UDP echo rate (msg/s) under the same load generator; also called by `e2m demo --bench`.</summary>
+        public static (double Rate, long Retransmissions) RunEcho(int devices, int messages)
         {
             using var server = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             server.ReceiveBufferSize = 8 << 20;
@@ -108,7 +109,8 @@ namespace E2m.Bench
             return result;
         }
 
-        private static (double Rate, long Retransmissions, long Stored, long Expected) RunEmse(int devices, int messages, int workers, string mode, string postgres)
+        /// <summary>EMSE rate (msg/s) in-process, same generator; also called by `e2m demo --bench`.</summary>
+        public static (double Rate, long Retransmissions, long Stored, long Expected) RunEmse(int devices, int messages, int workers, string mode, string postgres)
         {
             string dir = Path.Combine(Path.GetTempPath(), "e2m-emse-load-" + Guid.NewGuid().ToString("N"));
             byte[][][] requests = BuildRequests(devices, messages, out FixedKeys keys);
