@@ -48,6 +48,17 @@ namespace E2m.Modem.At
         private int _rawRemaining;
         private bool _rawSkipLf;
 
+        // raw bytes announced by a binary URC (direct push) go here instead of the command's AtResult
+        private bool _rawToUrc;
+        private byte[] _urcPayload;
+        private int _urcPayloadLength;
+        private int _urcPayloadDeclared;
+        private string _urcPayloadLine;
+        private IBinaryUrcHandler _urcPayloadHandler;
+        private readonly string[] _binaryPrefixes = new string[4];
+        private readonly IBinaryUrcHandler[] _binaryHandlers = new IBinaryUrcHandler[4];
+        private int _binaryCount;
+
         // in-flight command (valid while _inFlight)
         private bool _inFlight;
         private bool _done;
@@ -76,6 +87,8 @@ namespace E2m.Modem.At
         private readonly AtCommand _syncCommand;
         private readonly AtResult _syncResult = new AtResult(4, 0);
         private bool _inSync = true;
+        private bool _syncing;
+        private int _bootIndications;
 
         private int _linesHandled;
         private int _oversizeLines;
@@ -178,6 +191,24 @@ namespace E2m.Modem.At
         {
             get { return _reboots; }
         }
+
+        /// <summary>
+        /// Every sign that the modem restarted: a boot line (RDY / APP RDY / <see cref="AddRebootLine"/>), an
+        /// unsolicited "+CPIN: READY" while out of sync or resynchronising (after a timeout; Mbed's BG96 ready URC,
+        /// modems.md §1.2), and the echo of a command after the driver declared echo off (<see cref="EchoOff"/>; the
+        /// module lost its settings: ATE default 1 after boot, modems.md §1.3 / §2.3 — the only sign a SARA without
+        /// greeting gives). Drivers compare it before and after a step: any change means "run the init script again".
+        /// </summary>
+        public int BootIndications
+        {
+            get { return _bootIndications; }
+        }
+
+        /// <summary>
+        /// Set by the driver after ATE0 was answered OK (cleared before it sends ATE0): a command echo seen while true
+        /// counts as a boot indication (once; the flag is cleared then).
+        /// </summary>
+        public bool EchoOff { get; set; }
 
         /// <summary>Command attempts that ended in a timeout.</summary>
         public int Timeouts
@@ -478,6 +509,49 @@ namespace E2m.Modem.At
             }
         }
 
+        /// <summary>
+        /// Lines starting with <paramref name="prefix"/> may be followed by raw bytes: the channel asks
+        /// <see cref="IBinaryUrcHandler.PayloadLength"/> and, when it is ≥ 0, reads exactly that many bytes (they may
+        /// contain CR, LF, NUL, "OK") into a buffer of <paramref name="maxPayload"/> bytes (allocated once, here) and
+        /// hands them to <see cref="IBinaryUrcHandler.OnPayload"/>; the LF of the header's CR LF is not payload. This
+        /// works while idle (Poll) and while a command is in flight. The line also reaches the ordinary URC
+        /// subscribers of its prefix before the payload is read.
+        /// </summary>
+        public void RegisterBinaryUrc(string prefix, IBinaryUrcHandler handler, int maxPayload)
+        {
+            if (prefix == null || prefix.Length == 0)
+            {
+                throw new ArgumentException("prefix");
+            }
+
+            if (handler == null)
+            {
+                throw new ArgumentNullException("handler");
+            }
+
+            if (maxPayload < 1)
+            {
+                throw new ArgumentOutOfRangeException("maxPayload");
+            }
+
+            lock (_sync)
+            {
+                if (_binaryCount == _binaryPrefixes.Length)
+                {
+                    throw new InvalidOperationException("too many binary URC subscriptions");
+                }
+
+                if (_urcPayload == null || _urcPayload.Length < maxPayload)
+                {
+                    _urcPayload = new byte[maxPayload];
+                }
+
+                _binaryPrefixes[_binaryCount] = prefix;
+                _binaryHandlers[_binaryCount] = handler;
+                _binaryCount++;
+            }
+        }
+
         // ---------------------------------------------------------------- ownership
 
         // 0 = acquired, 1 = the calling thread already holds it (re-entry from a handler), 2 = held by another thread
@@ -588,6 +662,19 @@ namespace E2m.Modem.At
         }
 
         private bool SyncLocked()
+        {
+            _syncing = true;
+            try
+            {
+                return SyncProbes();
+            }
+            finally
+            {
+                _syncing = false;
+            }
+        }
+
+        private bool SyncProbes()
         {
             int attempts = SyncAttempts < 1 ? 1 : SyncAttempts;
             _syncCommand.TimeoutMs = SyncTimeoutMs < 1 ? 1 : SyncTimeoutMs;
@@ -741,6 +828,7 @@ namespace E2m.Modem.At
             _discarding = false;
             _rawRemaining = 0;
             _rawSkipLf = false;
+            _rawToUrc = false;
         }
 
         private void Feed(byte[] buffer, int offset, int count)
@@ -767,9 +855,22 @@ namespace E2m.Modem.At
                         take = _rawRemaining;
                     }
 
-                    StorePayload(buffer, i, take);
+                    if (_rawToUrc)
+                    {
+                        StoreUrcPayload(buffer, i, take);
+                    }
+                    else
+                    {
+                        StorePayload(buffer, i, take);
+                    }
+
                     _rawRemaining -= take;
                     i += take - 1;
+                    if (_rawRemaining == 0 && _rawToUrc)
+                    {
+                        CompleteUrcPayload();
+                    }
+
                     continue;
                 }
 
@@ -849,6 +950,107 @@ namespace E2m.Modem.At
             }
         }
 
+        private void StoreUrcPayload(byte[] buffer, int offset, int count)
+        {
+            int room = _urcPayload.Length - _urcPayloadLength;
+            int n = count < room ? count : room;
+            if (n > 0)
+            {
+                Array.Copy(buffer, offset, _urcPayload, _urcPayloadLength, n);
+                _urcPayloadLength += n;
+            }
+        }
+
+        private void CompleteUrcPayload()
+        {
+            _rawToUrc = false;
+            IBinaryUrcHandler h = _urcPayloadHandler;
+            string line = _urcPayloadLine;
+            _urcPayloadHandler = null;
+            _urcPayloadLine = null;
+            if (_log != null && _log.IsEnabled(LogLevel.Trace))
+            {
+                _log.Write(LogLevel.Trace, "at", "urc payload " + _urcPayloadLength.ToString() + " of " + _urcPayloadDeclared.ToString() + " bytes");
+            }
+
+            try
+            {
+                h.OnPayload(line, _urcPayload, 0, _urcPayloadLength, _urcPayloadDeclared);
+            }
+            catch (Exception e)
+            {
+                _handlerFaults++;
+                if (_log != null && _log.IsEnabled(LogLevel.Error))
+                {
+                    _log.Write(LogLevel.Error, "at", "binary URC handler failed: " + e.Message);
+                }
+            }
+        }
+
+        // A binary URC subscription for this line that announces raw bytes starts the raw read (true).
+        private bool TryBinaryUrc(int length, string line, bool endedWithCr)
+        {
+            for (int i = 0; ; i++)
+            {
+                IBinaryUrcHandler h;
+                lock (_sync)
+                {
+                    if (i >= _binaryCount)
+                    {
+                        return false;
+                    }
+
+                    if (!StartsWith(length, _binaryPrefixes[i]))
+                    {
+                        continue;
+                    }
+
+                    h = _binaryHandlers[i];
+                }
+
+                if (line == null)
+                {
+                    line = MakeString(0, length);
+                }
+
+                int n;
+                try
+                {
+                    n = h.PayloadLength(line);
+                }
+                catch (Exception e)
+                {
+                    _handlerFaults++;
+                    if (_log != null && _log.IsEnabled(LogLevel.Error))
+                    {
+                        _log.Write(LogLevel.Error, "at", "binary URC handler failed: " + e.Message);
+                    }
+
+                    continue;
+                }
+
+                if (n < 0)
+                {
+                    continue;
+                }
+
+                _urcPayloadHandler = h;
+                _urcPayloadLine = line;
+                _urcPayloadLength = 0;
+                _urcPayloadDeclared = n;
+                if (n == 0)
+                {
+                    CompleteUrcPayload();
+                    return true;
+                }
+
+                _rawToUrc = true;
+                _rawRemaining = n;
+                _rawSkipLf = endedWithCr; // the LF of the header's CR LF is not payload
+                return true;
+            }
+        }
+
         private void HandleLine(int length, bool endedWithCr)
         {
             while (length > 0 && (_line[length - 1] == (byte)' ' || _line[length - 1] == 9))
@@ -868,6 +1070,16 @@ namespace E2m.Modem.At
                 return;
             }
 
+            if ((_syncing || !_inSync) && LineEquals(length, "+CPIN: READY"))
+            {
+                // after a timeout the SIM turning ready unasked means the module booted (modems.md §1.2, Mbed BG96)
+                _bootIndications++;
+                if (_log != null && _log.IsEnabled(LogLevel.Info))
+                {
+                    _log.Write(LogLevel.Info, "at", "unsolicited +CPIN: READY while resynchronising: modem restarted");
+                }
+            }
+
             if (_inFlight && !_done)
             {
                 HandleInFlight(length, endedWithCr);
@@ -881,7 +1093,7 @@ namespace E2m.Modem.At
                 return;
             }
 
-            if (!DispatchUrc(length))
+            if (!DispatchUrc(length, endedWithCr))
             {
                 _unhandledUrcs++;
                 Trace("<< (unhandled) ", length);
@@ -894,6 +1106,17 @@ namespace E2m.Modem.At
             AtResult result = _result;
             if (IsEcho(length))
             {
+                if (EchoOff)
+                {
+                    // echo is back although ATE0 was answered: the module restarted with its defaults
+                    EchoOff = false;
+                    _bootIndications++;
+                    if (_log != null && _log.IsEnabled(LogLevel.Info))
+                    {
+                        _log.Write(LogLevel.Info, "at", "command echo after ATE0: modem restarted");
+                    }
+                }
+
                 return;
             }
 
@@ -923,7 +1146,7 @@ namespace E2m.Modem.At
                 return;
             }
 
-            if (DispatchUrc(length))
+            if (DispatchUrc(length, endedWithCr))
             {
                 return;
             }
@@ -1122,6 +1345,7 @@ namespace E2m.Modem.At
         private void OnReboot(int length)
         {
             _reboots++;
+            _bootIndications++;
             _rawRemaining = 0;
             string line = MakeString(0, length);
             if (_log != null && _log.IsEnabled(LogLevel.Info))
@@ -1153,7 +1377,7 @@ namespace E2m.Modem.At
             }
         }
 
-        private bool DispatchUrc(int length)
+        private bool DispatchUrc(int length, bool endedWithCr)
         {
             string line = null;
             for (int i = 0; ; i++)
@@ -1184,6 +1408,11 @@ namespace E2m.Modem.At
                 }
 
                 Invoke(h, line);
+            }
+
+            if (_binaryCount > 0 && TryBinaryUrc(length, line, endedWithCr))
+            {
+                return true;
             }
 
             return line != null;

@@ -74,13 +74,46 @@ namespace E2m.Modem.Commands
         /// <summary>Boot line after AT+QPOWD (modems.md §1.2).</summary>
         public const string PoweredDown = "POWERED DOWN";
 
+        /// <summary>&lt;access_mode&gt; 0: buffer access mode, data read with AT+QIRD (modems.md §1.5, Q96-TCP p19).</summary>
+        public const int AccessModeBuffer = 0;
+
+        /// <summary>
+        /// &lt;access_mode&gt; 1: direct push, data pushed in the URC <c>+QIURC: "recv",&lt;id&gt;,&lt;len&gt;&lt;CR&gt;&lt;LF&gt;&lt;data&gt;</c>
+        /// (modems.md §1.5, Q96-TCP p19 and p34–35; 1NCE BG95-M3 example <c>AT+QIOPEN=1,0,"UDP",...,4445,0,1</c>).
+        /// </summary>
+        public const int AccessModeDirectPush = 1;
+
         /// <summary>Arguments of AT+QIOPEN for a UDP client in buffer mode: ctx,id,"UDP","ip",port,0,0.</summary>
         public static string QiopenUdpArguments(int contextId, int connectId, string remoteIp, int remotePort)
         {
+            return QiopenUdpArguments(contextId, connectId, remoteIp, remotePort, AccessModeBuffer);
+        }
+
+        /// <summary>Arguments of AT+QIOPEN for a UDP client: ctx,id,"UDP","ip",port,0,&lt;access_mode&gt; (local port 0 = any).</summary>
+        public static string QiopenUdpArguments(int contextId, int connectId, string remoteIp, int remotePort, int accessMode)
+        {
             if (connectId < 0 || connectId > 11) throw new System.ArgumentOutOfRangeException("connectId");
             if (remotePort < 1 || remotePort > 65535) throw new System.ArgumentOutOfRangeException("remotePort");
+            if (accessMode != AccessModeBuffer && accessMode != AccessModeDirectPush) throw new System.ArgumentOutOfRangeException("accessMode");
             CheckHost(remoteIp);
-            return contextId.ToString() + "," + connectId.ToString() + ",\"UDP\",\"" + remoteIp + "\"," + remotePort.ToString() + ",0,0";
+            return contextId.ToString() + "," + connectId.ToString() + ",\"UDP\",\"" + remoteIp + "\"," + remotePort.ToString() + ",0," + accessMode.ToString();
+        }
+
+        /// <summary>
+        /// Direct-push header <c>+QIURC: "recv",&lt;id&gt;,&lt;len&gt;</c> (UDP/TCP client, Q96-TCP p34–35): returns &lt;len&gt; and
+        /// the connect id, or -1 when the line is not a "recv" with a length (buffer-mode "recv", "closed", ...).
+        /// The UDP SERVICE form (…,&lt;len&gt;,"&lt;ip&gt;",&lt;port&gt;) is accepted too; ip/port are not returned.
+        /// </summary>
+        public static int ParseQiurcRecvLength(string line, out int connectId)
+        {
+            connectId = -1;
+            AtLineReader r = new AtLineReader(line);
+            r.ExpectPrefix(UrcQiurc);
+            if (r.ReadString() != "recv") return -1;
+            if (!r.NextField()) return -1;
+            connectId = r.ReadInt(0, 11);
+            if (!r.NextField()) return -1;
+            return r.ReadInt(0, MaxReadLength);
         }
 
         /// <summary>Throws ArgumentException for a host string that cannot be put in an AT string.</summary>

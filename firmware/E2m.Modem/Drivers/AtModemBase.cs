@@ -99,29 +99,76 @@ namespace E2m.Modem.Drivers
 
         // ------------------------------------------------------------------ init, SIM, registration
 
+        /// <summary>Init script passes before Initialize gives up when the modem keeps restarting under it.</summary>
+        public const int MaxInitPasses = 3;
+
+        private int _bootMark;
+        private bool _initialized;
+
+        /// <summary>
+        /// True when the channel saw a sign of a modem restart (<see cref="AtChannel.BootIndications"/>: RDY / APP RDY,
+        /// a returned echo, an unsolicited +CPIN: READY after a timeout) since the last successful init script.
+        /// </summary>
+        public bool RebootedSinceInit { get { return _initialized && Channel.BootIndications != _bootMark; } }
+
         public ModemError Initialize()
         {
             ModemError e = ModemError.Rebooted;
-            for (int pass = 0; pass < 2 && e == ModemError.Rebooted; pass++)
+            for (int pass = 0; pass < MaxInitPasses; pass++)
             {
                 if (pass > 0)
                 {
-                    // The modem rebooted under the script (modems.md §1.2 / §4 quirk 2): resync and start over.
-                    Channel.Resync();
+                    // The modem restarted under the script (modems.md §1.2 / §4 quirk 2), possibly unseen by the failed
+                    // command (a reboot longer than its timeout is absorbed by the resync): let it finish booting, then
+                    // run the whole script again (ATE0, +CMEE, ...: a rebooted module is back at its defaults).
+                    ModemError w = AwaitBootComplete();
+                    if (w != ModemError.Ok) return w;
                 }
                 _rebootSeen = false;
+                int mark = Channel.BootIndications;
                 e = InitializeOnce();
+                if (e != ModemError.Rebooted && Channel.BootIndications == mark) break;
+                e = ModemError.Rebooted;
+            }
+            if (e == ModemError.Ok)
+            {
+                _bootMark = Channel.BootIndications;
+                _initialized = true;
             }
             return e;
         }
 
+        /// <summary>
+        /// Vendor: after a detected restart, wait until the module accepts commands again (BG95: APP RDY; SARA: AT
+        /// answered) and resynchronise. Default: one resynchronisation.
+        /// </summary>
+        protected virtual ModemError AwaitBootComplete()
+        {
+            return Channel.Resync() ? ModemError.Ok : ModemError.Timeout;
+        }
+
+        /// <summary>Runs the init script again when the modem restarted since the last one (see <see cref="RebootedSinceInit"/>).</summary>
+        protected ModemError ReinitIfRebooted()
+        {
+            if (!RebootedSinceInit) return ModemError.Ok;
+            ModemError e = AwaitBootComplete();
+            if (e != ModemError.Ok) return e;
+            return Initialize();
+        }
+
         private ModemError InitializeOnce()
         {
+            Channel.EchoOff = false;
             ModemError e = Run(GeneralCommands.Ate0, null);
             if (e != ModemError.Ok) return e;
+            Channel.EchoOff = true;
             e = Run(GeneralCommands.Cmee, GeneralCommands.CmeeNumeric);
             if (e != ModemError.Ok) return e;
             e = Run(NetworkCommands.CeregSet, CeregMode);
+            if (e == ModemError.CommandError && CeregMode != NetworkCommands.RegUrcLocation)
+            {
+                e = Run(NetworkCommands.CeregSet, NetworkCommands.RegUrcLocation); // n=4 refused: URCs without PSM timers
+            }
             if (e != ModemError.Ok) return e;
             e = Run(NetworkCommands.CgregSet, NetworkCommands.RegUrcLocation);
             if (e == ModemError.CommandError) e = ModemError.Ok; // +CGREG is optional on LTE-only modules
@@ -131,6 +178,8 @@ namespace E2m.Modem.Drivers
 
         public ModemError WaitSimReady(int timeoutMs)
         {
+            ModemError r = ReinitIfRebooted();
+            if (r != ModemError.Ok) return r;
             long deadline = Clock.NowMilliseconds + timeoutMs;
             while (true)
             {
@@ -164,7 +213,9 @@ namespace E2m.Modem.Drivers
         public ModemError ReadImsi(out string imsi)
         {
             imsi = null;
-            ModemError e = RunSim(GeneralCommands.Cimi, null);
+            ModemError e = ReinitIfRebooted();
+            if (e != ModemError.Ok) return e;
+            e = RunSim(GeneralCommands.Cimi, null);
             if (e != ModemError.Ok) return e;
             if (Result.LineCount == 0) return ModemError.MalformedResponse;
             try
@@ -180,6 +231,12 @@ namespace E2m.Modem.Drivers
 
         public ModemError WaitRegistered(int timeoutMs, out RegistrationInfo info)
         {
+            ModemError r = ReinitIfRebooted();
+            if (r != ModemError.Ok)
+            {
+                info = _eps;
+                return r;
+            }
             long start = Clock.NowMilliseconds;
             long deadline = start + timeoutMs;
             long deniedSince = -1;
@@ -190,10 +247,23 @@ namespace E2m.Modem.Drivers
                 if (now >= nextRead)
                 {
                     AtStatus s = Channel.Execute(NetworkCommands.CeregRead, Result);
-                    if (s == AtStatus.Rebooted)
+                    if (s == AtStatus.Rebooted && !_initialized)
                     {
                         info = _eps;
                         return ModemError.Rebooted;
+                    }
+                    if (s == AtStatus.Rebooted || RebootedSinceInit)
+                    {
+                        // restarted while we wait: init script again, then keep waiting (the module re-attaches by itself)
+                        ModemError e = ReinitIfRebooted();
+                        if (e != ModemError.Ok)
+                        {
+                            info = _eps;
+                            return e;
+                        }
+                        _eps.Stat = RegistrationState.Unknown;
+                        nextRead = Clock.NowMilliseconds;
+                        continue;
                     }
                     if (s == AtStatus.Ok && Result.LineCount > 0)
                     {
@@ -211,6 +281,17 @@ namespace E2m.Modem.Drivers
                     nextRead = Clock.NowMilliseconds + RegistrationPollMs;
                 }
 
+                if (_initialized ? RebootedSinceInit : _rebootSeen)
+                {
+                    if (!_initialized)
+                    {
+                        info = _eps;
+                        return ModemError.Rebooted;
+                    }
+                    _eps.Stat = RegistrationState.Unknown;
+                    nextRead = Clock.NowMilliseconds; // the next pass re-runs the init script and reads +CEREG? again
+                    continue;
+                }
                 if (_eps.IsRegistered)
                 {
                     info = _eps;
@@ -237,11 +318,6 @@ namespace E2m.Modem.Drivers
                     deniedSince = -1;
                 }
 
-                if (_rebootSeen)
-                {
-                    info = _eps;
-                    return ModemError.Rebooted;
-                }
                 if (now >= deadline)
                 {
                     info = _eps;
@@ -257,7 +333,7 @@ namespace E2m.Modem.Drivers
             }
         }
 
-        public ModemError RequestPsm(long periodicTauSeconds, long activeTimeSeconds)
+        public virtual ModemError RequestPsm(long periodicTauSeconds, long activeTimeSeconds)
         {
             int tau;
             int active;
@@ -271,6 +347,34 @@ namespace E2m.Modem.Drivers
                 return ModemError.CommandError;
             }
             return Run(NetworkCommands.CpsmsSet, NetworkCommands.CpsmsArguments(tau, active));
+        }
+
+        /// <summary>
+        /// The PSM timers the network assigned (TS 27.007 §10.1.22: +CEREG n=4 reports Active-Time and Periodic-TAU):
+        /// a +CEREG? read, falling back to the last URC. Vendors with their own report override (SARA-R4 +UCPSMS?).
+        /// </summary>
+        public virtual ModemError ReadAssignedPsm(out PsmAssignment assigned)
+        {
+            assigned = new PsmAssignment();
+            assigned.PeriodicTau = -1;
+            assigned.ActiveTime = -1;
+            ModemError e = Run(NetworkCommands.CeregRead, null);
+            if (e != ModemError.Ok) return e;
+            if (Result.LineCount > 0)
+            {
+                try
+                {
+                    _eps = RegistrationParser.ParseRead(Result.Lines[0], RegistrationDomain.Eps);
+                }
+                catch (MalformedInputException)
+                {
+                    return ModemError.MalformedResponse;
+                }
+            }
+            assigned.PeriodicTau = _eps.PeriodicUpdate;
+            assigned.ActiveTime = _eps.ActiveTime;
+            assigned.Active = _eps.ActiveTime >= 0;
+            return ModemError.Ok;
         }
 
         public ModemError ReadNetworkTime(out NetworkTime time)

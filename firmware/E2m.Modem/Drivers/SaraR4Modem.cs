@@ -6,14 +6,11 @@ using E2m.Modem.Usim;
 namespace E2m.Modem.Drivers
 {
     /// <summary>
-    /// u-blox SARA-R410M/R412M (and, with the same commands, SARA-R5; R5-specific timings are not in modems.md)
-    /// (modems.md §2). Pins: <c>pwrOn</c> written true asserts PWR_ON (module pin low; inversion in the HAL
-    /// adapter); <c>vInt</c> (optional) reads true while V_INT is high (module on).
-    /// No boot greeting is printed by default (modems.md §2.2): readiness = an answered "AT".
-    /// Sockets: +USOCR=17 / +USOST / +USORF / +USOCL with the <c>+UUSORF: &lt;socket&gt;,&lt;length&gt;</c> URC, in
-    /// HEX mode (see <see cref="UbloxCommands"/>). PDP: +CGDCONT then +CGACT (R4 has no +UPSD profile, modems.md §2.4).
+    /// u-blox SARA-R410M/R412M (modems.md §2): the SARA-R4 delta over <see cref="UbloxModemBase"/> — pin timings,
+    /// +CEREG n=2 (R410M-02B allows n ≤ 3), PDP with +CGDCONT then +CGACT (R4 has no +UPSD profile, modems.md §2.4),
+    /// and the vendor PSM sequence (U16 p182–186): deregister, +CPSMS, +CFUN=15 reboot, wait, init again.
     /// </summary>
-    public sealed class SaraR4Modem : AtModemBase
+    public sealed class SaraR4Modem : UbloxModemBase
     {
         /// <summary>
         /// PWR_ON switch-on low pulse: 150–3200 ms for SARA-R410 (modems.md §2.1, PT-S "R410 Low pulse 150-3200ms").
@@ -27,126 +24,27 @@ namespace E2m.Modem.Drivers
         /// <summary>Startup time 10 s before AT answers (modems.md §2.1, Z-CELL SARA_R4 startup 10000 ms).</summary>
         public const int StartupTimeoutMs = 10000;
 
-        /// <summary>Interval of the blind "AT" probes during startup (Zephyr: 4× AT at 100 ms; old driver every 2 s; modems.md §2.1).</summary>
-        public const int StartupProbeIntervalMs = 1000;
-
         /// <summary>V_INT low after +CPWROFF: response "&lt; 40 s" (modems.md §2.1, U16 p30).</summary>
         public const int ShutdownTimeoutMs = 40000;
-
-        /// <summary>Socket ids 0–6 (modems.md §2.5, U09 §18.3).</summary>
-        public const int MaxSockets = 7;
 
         /// <summary>PDP context id used with +CGDCONT / +CGACT.</summary>
         public const int ContextId = 1;
 
-        private readonly IDigitalOutput _pwrOn;
-        private readonly IDigitalInput _vInt;
-        private readonly bool[] _open = new bool[MaxSockets];
-        private readonly int[] _pending = new int[MaxSockets];
-        private readonly string[] _remoteIp = new string[MaxSockets];
-        private readonly int[] _remotePort = new int[MaxSockets];
-
         public SaraR4Modem(AtChannel channel, IMonotonicClock clock, IDelay delay, IDigitalOutput pwrOn, IDigitalInput vInt)
-            : base(channel, clock, delay)
+            : base(channel, clock, delay, pwrOn, vInt)
         {
-            _pwrOn = pwrOn;
-            _vInt = vInt;
-            channel.RegisterUrc(UbloxCommands.UrcUusorf + ":", this);
-            channel.RegisterUrc(UbloxCommands.UrcUusocl + ":", this);
         }
+
+        protected override int PowerOnPulse { get { return PowerOnPulseMs; } }
+
+        protected override int PowerOffPulse { get { return PowerOffPulseMs; } }
+
+        protected override int StartupTimeout { get { return StartupTimeoutMs; } }
+
+        protected override int ShutdownTimeout { get { return ShutdownTimeoutMs; } }
 
         /// <summary>R410M-02B accepts +CEREG n up to 3 only (modems.md §2.3): ask for n=2 (no PSM timers in URCs).</summary>
         protected override string CeregMode { get { return NetworkCommands.RegUrcLocation; } }
-
-        public override ModemError PowerOn()
-        {
-            if (_vInt != null && _vInt.Read())
-            {
-                return Channel.Resync() ? ModemError.Ok : ModemError.PowerOnFailed;
-            }
-            if (_pwrOn == null) return ModemError.PowerOnFailed;
-            _pwrOn.Write(true);
-            Delay.Sleep(PowerOnPulseMs);
-            _pwrOn.Write(false);
-
-            long deadline = Clock.NowMilliseconds + StartupTimeoutMs;
-            while (true)
-            {
-                if (Channel.Resync())
-                {
-                    RebootSeen = false;
-                    return ModemError.Ok;
-                }
-                if (Clock.NowMilliseconds >= deadline) return ModemError.PowerOnFailed;
-                Delay.Sleep(StartupProbeIntervalMs);
-            }
-        }
-
-        public override ModemError PowerOff()
-        {
-            ModemError e = Run(UbloxCommands.Cpwroff, null);
-            if (e == ModemError.Ok && WaitVIntLow()) return ModemError.Ok;
-            if (_pwrOn == null) return e == ModemError.Ok ? ModemError.Timeout : e;
-            _pwrOn.Write(true);
-            Delay.Sleep(PowerOffPulseMs);
-            _pwrOn.Write(false);
-            return WaitVIntLow() ? ModemError.Ok : ModemError.Timeout;
-        }
-
-        private bool WaitVIntLow()
-        {
-            if (_vInt == null) return true;
-            long deadline = Clock.NowMilliseconds + ShutdownTimeoutMs;
-            while (_vInt.Read())
-            {
-                if (Clock.NowMilliseconds >= deadline) return false;
-                Delay.Sleep(100);
-            }
-            return true;
-        }
-
-        protected override ModemError InitializeVendor()
-        {
-            return Run(UbloxCommands.UdconfHex, null);
-        }
-
-        protected override void OnReboot(string line)
-        {
-            for (int i = 0; i < MaxSockets; i++)
-            {
-                _open[i] = false;
-                _pending[i] = 0;
-            }
-        }
-
-        public override void OnUrc(string line)
-        {
-            try
-            {
-                if (AtLineReader.HasPrefix(line, UbloxCommands.UrcUusorf))
-                {
-                    int s;
-                    int n;
-                    UbloxCommands.ParseUusorf(line, out s, out n);
-                    _pending[s] = n;
-                    return;
-                }
-                if (AtLineReader.HasPrefix(line, UbloxCommands.UrcUusocl))
-                {
-                    AtLineReader r = new AtLineReader(line);
-                    r.ExpectPrefix(UbloxCommands.UrcUusocl);
-                    int s = r.ReadInt(0, MaxSockets - 1);
-                    _open[s] = false;
-                    _pending[s] = 0;
-                    return;
-                }
-            }
-            catch (MalformedInputException)
-            {
-                return;
-            }
-            base.OnUrc(line);
-        }
 
         public override ModemError ActivatePdp(string apn)
         {
@@ -158,90 +56,77 @@ namespace E2m.Modem.Drivers
             return e;
         }
 
-        public override ModemError OpenUdpSocket(string remoteIp, int remotePort, out int socket)
+        /// <summary>
+        /// SARA-R410M-02B PSM (modems.md §2.3, U16 p182–186): the request only takes effect after deregistration and a
+        /// reboot — AT+CFUN=0, AT+CPSMS=1,,,"&lt;T3412&gt;","&lt;T3324&gt;", AT+CFUN=15, wait until AT is answered, init
+        /// script again, AT+CFUN=1. Skipped (no reboot) when +CPSMS? already holds exactly this request: the setting is
+        /// kept in NVM and u-blox's ubxlib reboots a SARA-R4 only when the values changed (u_cell_pwr.c). After a
+        /// reboot the module registers again and sockets / PDP are gone: the caller re-activates them.
+        /// </summary>
+        public override ModemError RequestPsm(long periodicTauSeconds, long activeTimeSeconds)
         {
-            socket = -1;
-            QuectelCommands.CheckHost(remoteIp);
-            if (remotePort < 1 || remotePort > 65535) throw new System.ArgumentOutOfRangeException("remotePort");
-            ModemError e = Run(UbloxCommands.Usocr, "17"); // 17 = UDP (modems.md §2.5)
-            if (e != ModemError.Ok) return e == ModemError.CommandError ? ModemError.SocketOpenFailed : e;
-            if (Result.LineCount == 0) return ModemError.MalformedResponse;
-            int s;
+            int tau;
+            int active;
             try
             {
-                s = UbloxCommands.ParseUsocr(Result.Lines[0]);
+                tau = PsmTimers.EncodePeriodicTau(periodicTauSeconds);
+                active = PsmTimers.EncodeActiveTime(activeTimeSeconds);
             }
-            catch (MalformedInputException)
+            catch (System.ArgumentOutOfRangeException)
             {
-                return ModemError.MalformedResponse;
+                return ModemError.CommandError;
             }
-            _open[s] = true;
-            _pending[s] = 0;
-            _remoteIp[s] = remoteIp;
-            _remotePort[s] = remotePort;
-            socket = s;
-            return ModemError.Ok;
+
+            ModemError e = Run(NetworkCommands.CpsmsRead, null);
+            if (e == ModemError.Ok && Result.LineCount > 0)
+            {
+                try
+                {
+                    PsmSettings now = NetworkCommands.ParseCpsms(Result.Lines[0]);
+                    if (now.Mode == 1 && now.RequestedPeriodicTau == tau && now.RequestedActiveTime == active) return ModemError.Ok;
+                }
+                catch (MalformedInputException)
+                {
+                    // unreadable: set it anyway
+                }
+            }
+            else if (e == ModemError.Rebooted || e == ModemError.Timeout)
+            {
+                return e;
+            }
+
+            e = Run(MobileTerminationCommands.Cfun, MobileTerminationCommands.FunMinimum); // deregister (U16 p182)
+            if (e != ModemError.Ok) return e;
+            e = Run(NetworkCommands.CpsmsSet, NetworkCommands.CpsmsArguments(tau, active));
+            if (e != ModemError.Ok)
+            {
+                Run(MobileTerminationCommands.Cfun, MobileTerminationCommands.FunFull); // back to service, PSM not requested
+                return e;
+            }
+            return RestartAndReinitialize();
         }
 
-        public override ModemError SendDatagram(int socket, byte[] data, int offset, int count)
+        /// <summary>The network-assigned timers from AT+UCPSMS? (modems.md §2.3: "assigned values via AT+UCPSMS?").</summary>
+        public override ModemError ReadAssignedPsm(out PsmAssignment assigned)
         {
-            if (socket < 0 || socket >= MaxSockets || !_open[socket]) return ModemError.BadSocket;
-            if (count < 1 || count > UbloxCommands.MaxHexSendLength) return ModemError.TooLarge;
-            string args = socket.ToString() + ",\"" + _remoteIp[socket] + "\"," + _remotePort[socket].ToString() + ","
-                + count.ToString() + ",\"" + HexString.Encode(data, offset, count) + "\"";
-            ModemError e = Run(UbloxCommands.Usost, args);
-            if (e == ModemError.CommandError) return ModemError.SendFailed;
+            assigned = new PsmAssignment();
+            assigned.PeriodicTau = -1;
+            assigned.ActiveTime = -1;
+            ModemError e = Run(UbloxPowerCommands.UcpsmsRead, null);
             if (e != ModemError.Ok) return e;
             if (Result.LineCount == 0) return ModemError.MalformedResponse;
             try
             {
-                if (UbloxCommands.ParseUsost(Result.Lines[0]) != count) return ModemError.SendFailed;
+                PsmSettings s = UbloxPowerCommands.ParseUcpsms(Result.Lines[0]);
+                assigned.Active = s.Mode == 1;
+                assigned.PeriodicTau = s.RequestedPeriodicTau;
+                assigned.ActiveTime = s.RequestedActiveTime;
             }
             catch (MalformedInputException)
             {
                 return ModemError.MalformedResponse;
             }
             return ModemError.Ok;
-        }
-
-        public override ModemError ReceiveDatagram(int socket, byte[] buffer, int offset, int timeoutMs, out int length)
-        {
-            length = 0;
-            if (socket < 0 || socket >= MaxSockets || !_open[socket]) return ModemError.BadSocket;
-            long deadline = Clock.NowMilliseconds + timeoutMs;
-            while (_pending[socket] <= 0)
-            {
-                if (RebootSeen) return ModemError.Rebooted;
-                long left = deadline - Clock.NowMilliseconds;
-                if (left <= 0) return ModemError.NoData;
-                Channel.Poll(left > 1000 ? 1000 : (int)left);
-            }
-            ModemError e = Run(UbloxCommands.Usorf, socket.ToString() + "," + UbloxCommands.MaxReadLength.ToString());
-            if (e != ModemError.Ok) return e;
-            if (Result.LineCount == 0) return ModemError.MalformedResponse;
-            int n;
-            try
-            {
-                n = UbloxCommands.ParseUsorfHex(Result.Lines[0], buffer, offset);
-            }
-            catch (MalformedInputException)
-            {
-                return ModemError.MalformedResponse;
-            }
-            // One datagram per read (U16 p220); no URC says when the rest is gone (UBX comment): keep what the
-            // URC announced minus what we read, and let a "+USORF: <s>,0"-style empty read clear it.
-            _pending[socket] = n == 0 ? 0 : _pending[socket] - n;
-            if (n == 0) return ModemError.NoData;
-            length = n;
-            return ModemError.Ok;
-        }
-
-        public override ModemError CloseSocket(int socket)
-        {
-            if (socket < 0 || socket >= MaxSockets) return ModemError.BadSocket;
-            _open[socket] = false;
-            _pending[socket] = 0;
-            return Run(UbloxCommands.Usocl, socket.ToString());
         }
     }
 }
