@@ -31,7 +31,7 @@ namespace E2m.Server.Emks.Tests
     /// The EMKS hosted in-process on real sockets (Kestrel HTTPS with mTLS on 127.0.0.1:0, CoAP/UDP on 127.0.0.1:0),
     /// a fresh data directory with the dev PKI, a fake clock and a fake HSS. One per test class (IClassFixture) or per test.
     /// </summary>
-    public sealed class EmksTestHost : IAsyncLifetime
+    public sealed class EmksTestHost : IAsyncLifetime, IAsyncDisposable
     {
         public static readonly string[] EmseIds = { "emse.example.org", "meters.utility.example", "other.example" };
 
@@ -43,17 +43,24 @@ namespace E2m.Server.Emks.Tests
         {
         }
 
-        public EmksTestHost(Action<EmksOptions>? configure, Action<IServiceCollection>? overrides = null)
+        public EmksTestHost(Action<EmksOptions>? configure, Action<IServiceCollection>? overrides = null, string? dataDirectory = null, FakeTimeProvider? clock = null)
         {
             _configure = configure;
             _overrides = overrides;
-            DataDirectory = Path.Combine(Path.GetTempPath(), "e2m-emks-tests-" + Guid.NewGuid().ToString("N"));
+            _keepDataDirectory = dataDirectory != null;
+            DataDirectory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "e2m-emks-tests-" + Guid.NewGuid().ToString("N"));
+            Clock = clock ?? new FakeTimeProvider(new DateTimeOffset(2026, 11, 28, 8, 0, 0, TimeSpan.Zero));
         }
+
+        private readonly bool _keepDataDirectory;
+
+        /// <summary>Every log line of the host (category: message), to check that no key material is logged.</summary>
+        public CapturingLoggerProvider Logs { get; } = new();
 
         public string DataDirectory { get; }
 
         /// <summary>Starts at a fixed instant so expiry arithmetic is exact.</summary>
-        public FakeTimeProvider Clock { get; } = new(new DateTimeOffset(2026, 11, 28, 8, 0, 0, TimeSpan.Zero));
+        public FakeTimeProvider Clock { get; }
 
         public WebApplication App { get; private set; } = null!;
 
@@ -90,6 +97,7 @@ namespace E2m.Server.Emks.Tests
                 services.RemoveAll<IHssAirClient>();
                 services.AddSingleton<FakeHss>();
                 services.AddSingleton<IHssAirClient>(sp => sp.GetRequiredService<FakeHss>());
+                services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(Logs);
                 _overrides?.Invoke(services);
             });
             await App.StartAsync();
@@ -100,10 +108,13 @@ namespace E2m.Server.Emks.Tests
             Trust = App.Services.GetRequiredService<E2mTrustAnchor>();
         }
 
+        async ValueTask IAsyncDisposable.DisposeAsync() => await DisposeAsync();
+
         public async Task DisposeAsync()
         {
             await App.StopAsync();
             await App.DisposeAsync();
+            if (_keepDataDirectory) return;
             try
             {
                 Directory.Delete(DataDirectory, recursive: true);
@@ -194,6 +205,40 @@ namespace E2m.Server.Emks.Tests
             long maxAge = i < 0 ? -1 : m.GetOptionUInt(i, 4);
             byte[] payload = m.PayloadLength == 0 ? Array.Empty<byte>() : m.PayloadBuffer.AsSpan(m.PayloadOffset, m.PayloadLength).ToArray();
             return (m.Code, m.Type, m.MessageId, maxAge, payload, m.Token.AsSpan(0, m.TokenLength).ToArray());
+        }
+    }
+
+    /// <summary>Collects formatted log lines (with level and category) in memory.</summary>
+    public sealed class CapturingLoggerProvider : Microsoft.Extensions.Logging.ILoggerProvider
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<string> Lines { get; } = new();
+
+        public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger : Microsoft.Extensions.Logging.ILogger
+        {
+            private readonly CapturingLoggerProvider _owner;
+            private readonly string _category;
+
+            public Logger(CapturingLoggerProvider owner, string category)
+            {
+                _owner = owner;
+                _category = category;
+            }
+
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => logLevel >= Microsoft.Extensions.Logging.LogLevel.Debug;
+
+            public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                _owner.Lines.Enqueue($"{logLevel} {_category}: {formatter(state, exception)}" + (exception is null ? string.Empty : " " + exception));
+            }
         }
     }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Data.Common;
 using System.IO;
+using System.Linq;
 using System.Security.Cryptography;
 using System.Threading.Tasks;
 using E2m.Server.Common;
@@ -145,14 +146,52 @@ namespace E2m.Server.Emks.Tests
         }
 
         [SkippableFact]
-        public async Task Callback_registrations()
+        public async Task Push_registrations_device_index_and_outbox_written_with_the_key()
         {
-            await Store.UpsertCallbackAsync(new CallbackRegistration("a.example", "https://a.example/keys", T0));
-            await Store.UpsertCallbackAsync(new CallbackRegistration("a.example", "https://a.example/v2/keys", T0));
-            Assert.Equal("https://a.example/v2/keys", (await Store.FindCallbackAsync("a.example"))!.Url);
-            Assert.True(await Store.DeleteCallbackAsync("a.example"));
-            Assert.False(await Store.DeleteCallbackAsync("a.example"));
-            Assert.Null(await Store.FindCallbackAsync("a.example"));
+            // device index: written with the push, replaced per subscription by the next push (policy follows the latest)
+            var devices = new[] { new DeviceIndexEntry("a.example", "ext-1", "sub-1"), new DeviceIndexEntry("b.example", "ext-1", "sub-1") };
+            Assert.Equal(0, await Store.UpsertKeysAsync(new[] { Key(1, T0.AddDays(1), new[] { "a.example", "b.example" }) }, devices));
+            Assert.Equal("sub-1", await Store.FindSubscriptionOfDeviceAsync("a.example", "ext-1"));
+            Assert.Null(await Store.FindSubscriptionOfDeviceAsync("c.example", "ext-1"));
+
+            await Store.UpsertPushRegistrationsAsync(new[]
+            {
+                new PushRegistration("a.example", "sub-1", "https://a.example/keys", T0),
+                new PushRegistration("b.example", "sub-1", "https://b.example/keys", T0),
+                new PushRegistration("a.example", "sub-3", "https://a.example/keys", T0),
+            });
+            await Store.UpsertPushRegistrationsAsync(new[] { new PushRegistration("a.example", "sub-1", "https://a.example/v2/keys", T0) });
+            Assert.Equal("https://a.example/v2/keys", (await Store.FindPushRegistrationAsync("a.example", "sub-1"))!.Url);
+            Assert.Equal(2, (await Store.ListPushRegistrationsAsync("a.example")).Count);
+
+            // a new key of sub-1 now allowing only a.example: one outbox row (b.example registered but no longer allowed)
+            KeyRecord k = Key(1, T0.AddDays(1), new[] { "a.example" });
+            Assert.Equal(1, await Store.UpsertKeysAsync(new[] { k }, new[] { new DeviceIndexEntry("a.example", "ext-1", "sub-1") }));
+            Assert.Null(await Store.FindSubscriptionOfDeviceAsync("b.example", "ext-1"));
+            Assert.Equal(1, await Store.CountOutboxAsync());
+            long t0ms = T0.ToUnixTimeMilliseconds();
+            Assert.Empty(await Store.DueOutboxAsync(t0ms - 1, 10));
+            OutboxItem item = Assert.Single(await Store.DueOutboxAsync(t0ms, 10));
+            Assert.Equal(k.Kid, item.Kid);
+            Assert.Equal("a.example", item.EmseId);
+            Assert.Equal(0, item.Attempts);
+            Assert.Equal(t0ms, await Store.NextOutboxDueAsync());
+
+            // claims are exclusive (a second instance holding the same read loses) and count the attempt
+            Assert.True(await Store.ClaimOutboxAsync(item, t0ms + 60_000));
+            Assert.False(await Store.ClaimOutboxAsync(item, t0ms + 60_000));
+            Assert.Empty(await Store.DueOutboxAsync(t0ms + 59_999, 10));
+            await Store.RescheduleOutboxAsync(item.Id, t0ms + 1000);
+            OutboxItem again = Assert.Single(await Store.DueOutboxAsync(t0ms + 1000, 10));
+            Assert.Equal(1, again.Attempts);
+            await Store.DeleteOutboxAsync(item.Id);
+            Assert.Equal(0, await Store.CountOutboxAsync());
+            Assert.Null(await Store.NextOutboxDueAsync());
+
+            Assert.Equal(1, await Store.DeletePushRegistrationsAsync("a.example", "sub-3"));
+            Assert.Equal(1, await Store.DeletePushRegistrationsAsync("a.example", null));
+            Assert.Equal(0, await Store.DeletePushRegistrationsAsync("a.example", null));
+            Assert.Null(await Store.FindPushRegistrationAsync("a.example", "sub-1"));
         }
 
         [SkippableFact]
@@ -180,6 +219,99 @@ namespace E2m.Server.Emks.Tests
             catch (IOException)
             {
             }
+        }
+    }
+
+    /// <summary>The hot-key cache in front of the store: serves sealed rows, invalidated by writes through this instance.</summary>
+    public sealed class KeyCacheTests : IDisposable
+    {
+        private static readonly DateTimeOffset T0 = new(2026, 11, 28, 8, 0, 0, TimeSpan.Zero);
+        private readonly string _dir = Path.Combine(Path.GetTempPath(), "e2m-emks-cache-" + Guid.NewGuid().ToString("N"));
+
+        public void Dispose()
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            try
+            {
+                Directory.Delete(_dir, true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        private static KeyRecord Key(byte fill, string emse) => new()
+        {
+            Kid = new byte[] { 1, 2, 3, 4, 5, 6, 7, fill },
+            IntKey = Enumerable.Repeat(fill, 32).ToArray(),
+            Expires = T0.AddDays(1),
+            SubscriptionId = "sub",
+            AllowedEmseIds = new[] { emse },
+            Created = T0,
+        };
+
+        [Fact]
+        public async Task Cached_rows_stay_sealed_and_writes_through_this_instance_invalidate()
+        {
+            var db = E2mDatabase.Sqlite(Path.Combine(_dir, "emks.db"));
+            var cache = new KeyCache(new KeyCacheOptions { Ttl = TimeSpan.FromHours(1), Capacity = 10 });
+            var store = new SqlEmksStore(db, new AtRestProtector(RandomNumberGenerator.GetBytes(32)), cache);
+            store.EnsureSchema();
+            await store.UpsertKeyAsync(Key(1, "a.example"));
+            KeyRecord first = (await store.FindKeyAsync(Key(1, "x").Kid))!;
+            Assert.Equal(1, cache.Count);
+            KeyRecord second = (await store.FindKeyAsync(Key(1, "x").Kid))!;
+            Assert.Equal(1, cache.Hits);
+            Assert.NotSame(first.IntKey, second.IntKey); // a fresh plaintext copy per lookup: zeroising one leaves the cache intact
+            CryptographicOperations.ZeroMemory(first.IntKey);
+            Assert.Equal(Enumerable.Repeat((byte)1, 32).ToArray(), (await store.FindKeyAsync(Key(1, "x").Kid))!.IntKey);
+            Assert.Single(await store.FindKeysByPrefixAsync(new byte[] { 1, 2, 3, 4, 5, 6, 7 })); // same entry for the 7-octet kid
+
+            // a write behind the cache's back is not seen (that is what the TTL bounds) ...
+            await using (DbConnection c = await db.OpenAsync())
+            {
+                db.Execute(c, null, "UPDATE emks_key SET allowed_emse = '[\"b.example\"]'");
+            }
+
+            Assert.Equal(new[] { "a.example" }, (await store.FindKeyAsync(Key(1, "x").Kid))!.AllowedEmseIds);
+            // ... a write through the store is
+            await store.UpsertKeyAsync(Key(1, "c.example"));
+            Assert.Equal(new[] { "c.example" }, (await store.FindKeyAsync(Key(1, "x").Kid))!.AllowedEmseIds);
+            await store.MarkUsedAsync(Key(1, "x").Kid);
+            Assert.True((await store.FindKeyAsync(Key(1, "x").Kid))!.Used);
+            await store.DeleteKeyAsync(Key(1, "x").Kid);
+            Assert.Null(await store.FindKeyAsync(Key(1, "x").Kid));
+
+            // bounded
+            for (byte i = 0; i < 30; i++)
+            {
+                var k = new KeyRecord { Kid = new byte[] { 9, i, 0, 0, 0, 0, 0, 1 }, IntKey = new byte[32], Expires = T0.AddDays(1), SubscriptionId = "s", AllowedEmseIds = new[] { "a.example" }, Created = T0 };
+                await store.UpsertKeyAsync(k);
+                Assert.NotNull(await store.FindKeyAsync(k.Kid));
+                Assert.True(cache.Count <= 10, "cache above its capacity");
+            }
+        }
+
+        [Fact]
+        public async Task Sqlite_pragmas_run_once_per_native_connection_not_per_open()
+        {
+            var db = E2mDatabase.Sqlite(Path.Combine(_dir, "pragmas.db"));
+            await using (DbConnection c = await db.OpenAsync())
+            {
+                Assert.Equal("wal", (string)db.Scalar(c, null, "PRAGMA journal_mode")!);
+                Assert.Equal(1L, (long)db.Scalar(c, null, "PRAGMA foreign_keys")!);
+            }
+
+            long before = E2mDatabase.SqliteConnectionsInitialised;
+            for (int i = 0; i < 50; i++)
+            {
+                await using DbConnection c = await db.OpenAsync();
+                Assert.Equal(1L, (long)db.Scalar(c, null, "PRAGMA foreign_keys")!); // still set on the pooled connection
+                Assert.Equal(30000L, (long)db.Scalar(c, null, "PRAGMA busy_timeout")!);
+            }
+
+            // other tests in this process may open their own databases meanwhile: allow a few, not one per open
+            Assert.True(E2mDatabase.SqliteConnectionsInitialised - before < 25, "PRAGMAs ran on (almost) every open");
         }
     }
 

@@ -35,7 +35,8 @@ namespace E2m.Server.Common
     /// A tiny ADO.NET abstraction over SQLite (Microsoft.Data.Sqlite) and PostgreSQL (Npgsql). No ORM.
     /// SQL is written once with <c>@name</c> parameters (both providers accept them) and the dialect tokens of
     /// <see cref="Sql"/> (<c>{blob}</c>, <c>{autoid}</c>, <c>{bigint}</c>, <c>{text}</c>).
-    /// Thread-safe: each call opens its own pooled connection.
+    /// Thread-safe: each call opens its own pooled connection (SQLite: the per-connection PRAGMAs run once per native
+    /// connection, not per Open).
     /// </summary>
     public sealed class E2mDatabase
     {
@@ -151,14 +152,37 @@ namespace E2m.Server.Common
             ? new SqliteConnection(ConnectionString)
             : new NpgsqlConnection(ConnectionString);
 
+        // SQLite connections are pooled by Microsoft.Data.Sqlite (Pooling=true): Close() returns the native handle to
+        // the pool and the next Open() gets it back. Per-connection PRAGMAs therefore need to run only when a native
+        // handle is seen for the first time; the handles already set up are remembered here (weakly: a handle the pool
+        // disposes drops out). journal_mode=WAL is persistent in the database file, foreign_keys and busy_timeout are
+        // per connection. Running the PRAGMAs on every Open() cost a statement round per request on the hot paths.
+        private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> s_initialisedHandles = new();
+
+        /// <summary>Native SQLite connections set up by this process so far (PRAGMAs run once each; tests check the reuse).</summary>
+        public static long SqliteConnectionsInitialised => Interlocked.Read(ref s_sqliteInitialised);
+
+        private static long s_sqliteInitialised;
+
         private static void OnOpened(DbConnection c)
         {
-            if (c is SqliteConnection)
+            if (c is SqliteConnection s)
             {
+                object? handle = s.Handle;
+                if (handle != null && s_initialisedHandles.TryGetValue(handle, out _))
+                {
+                    return;
+                }
+
                 // WAL: readers do not block the writer, several processes share the file; FKs on.
                 using DbCommand cmd = c.CreateCommand();
                 cmd.CommandText = "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;";
                 cmd.ExecuteNonQuery();
+                if (handle != null)
+                {
+                    s_initialisedHandles.AddOrUpdate(handle, s_initialisedHandles);
+                    Interlocked.Increment(ref s_sqliteInitialised);
+                }
             }
         }
 

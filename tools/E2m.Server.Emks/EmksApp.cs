@@ -55,16 +55,18 @@ namespace E2m.Server.Emks
             EmksMaterial material = EmksMaterial.Load(options);
             builder.Services.AddSingleton(options);
             builder.Services.AddSingleton(material);
-            builder.Services.AddSingleton(new E2mTrustAnchor(material.Ca));
+            var trust = new E2mTrustAnchor(material.Ca);
+            builder.Services.AddSingleton(trust);
             builder.Services.TryAddSingleton(TimeProvider.System);
 
-            // HTTPS with mutual TLS (client certificates requested; each endpoint requires its role)
+            // HTTPS with mutual TLS (client certificates requested; each endpoint requires its role, validated once per
+            // connection by Common's Mtls.RequireClientRole). HTTP/1.1 and HTTP/2 (ALPN).
             builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Parse(options.ListenAddress), options.HttpsPort,
-                l => l.UseE2mHttps(material.ServerCertificate, new E2mTrustAnchor(material.Ca), ClientCertificateMode.AllowCertificate)));
+                l => l.UseE2mHttps(material.ServerCertificate, trust, ClientCertificateMode.AllowCertificate)));
 
             // Storage, key logic, purge, callbacks, bootstrap, health
             builder.Services.AddEmksKeyStore(options, material);
-            builder.Services.AddEmksCallbacks(material);
+            builder.Services.AddEmksCallbacks(options, material);
             builder.Services.AddEmksBootstrap(options, material);
             builder.Services.AddE2mHealth();
 
@@ -83,9 +85,10 @@ namespace E2m.Server.Emks
         {
             services.TryAddSingleton(_ => E2mDatabase.Create(options.StorageProvider, options.ConnectionString, options.ResolvedDataDirectory, "emks.db"));
             services.TryAddSingleton(_ => new AtRestProtector(material.Kek));
+            services.TryAddSingleton(_ => new KeyCache(options.KeyCache));
             services.TryAddSingleton<IEmksStore>(sp =>
             {
-                var store = new SqlEmksStore(sp.GetRequiredService<E2mDatabase>(), sp.GetRequiredService<AtRestProtector>());
+                var store = new SqlEmksStore(sp.GetRequiredService<E2mDatabase>(), sp.GetRequiredService<AtRestProtector>(), sp.GetRequiredService<KeyCache>());
                 store.EnsureSchema();
                 return store;
             });
@@ -97,14 +100,15 @@ namespace E2m.Server.Emks
             return services;
         }
 
-        /// <summary>Push variant: EMSE callback registrations and the delivery queue (mTLS client = the EMKS certificate).</summary>
-        public static IServiceCollection AddEmksCallbacks(this IServiceCollection services, EmksMaterial material)
+        /// <summary>Push variant: per-subscriber registrations, durable outbox dispatcher with retry (mTLS client = the EMKS certificate).</summary>
+        public static IServiceCollection AddEmksCallbacks(this IServiceCollection services, EmksOptions options, EmksMaterial material)
         {
-            services.AddHttpClient(CallbackNotifier.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10))
+            services.AddHttpClient(PushDispatcher.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10))
                 .ConfigurePrimaryHttpMessageHandler(sp => Mtls.CreateClientHandler(material.ServerCertificate, sp.GetRequiredService<E2mTrustAnchor>()));
-            services.TryAddSingleton<CallbackNotifier>();
-            services.TryAddSingleton<ICallbackNotifier>(sp => sp.GetRequiredService<CallbackNotifier>());
-            services.AddHostedService(sp => sp.GetRequiredService<CallbackNotifier>());
+            services.TryAddSingleton(options.Push);
+            services.TryAddSingleton<PushDispatcher>();
+            services.TryAddSingleton<ICallbackNotifier>(sp => sp.GetRequiredService<PushDispatcher>());
+            services.AddHostedService(sp => sp.GetRequiredService<PushDispatcher>());
             return services;
         }
 

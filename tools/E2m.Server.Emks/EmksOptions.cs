@@ -51,6 +51,12 @@ namespace E2m.Server.Emks
 
         public BootstrapOptions Bootstrap { get; set; } = new();
 
+        /// <summary>In-memory cache of sealed key rows on the pull path (<c>KeyCache:Ttl</c>, <c>KeyCache:Capacity</c>).</summary>
+        public Storage.KeyCacheOptions KeyCache { get; set; } = new();
+
+        /// <summary>Push variant delivery: retries, backoff, polling (<c>Push:MaxAttempts</c>, ...).</summary>
+        public Callbacks.PushOptions Push { get; set; } = new();
+
         public IEnumerable<string> Validate()
         {
             if (string.IsNullOrWhiteSpace(DataDirectory)) yield return "DataDirectory: required";
@@ -59,6 +65,9 @@ namespace E2m.Server.Emks
             if (string.IsNullOrWhiteSpace(CertificateName)) yield return "CertificateName: required";
             if (PurgeInterval <= TimeSpan.Zero) yield return "PurgeInterval: must be positive";
             if (!string.IsNullOrEmpty(PseudonymSecret) && !IsHex(PseudonymSecret, 64)) yield return "PseudonymSecret: must be 64 hex digits (32 octets)";
+            if (KeyCache.Ttl < TimeSpan.Zero) yield return "KeyCache:Ttl: must not be negative (0 disables the cache)";
+            if (KeyCache.Capacity < 1) yield return "KeyCache:Capacity: at least 1";
+            foreach (string p in Push.Validate()) yield return p;
             if (Bootstrap.Enabled)
             {
                 if (Bootstrap.UdpPort is < 0 or > 65535) yield return "Bootstrap:UdpPort: 0..65535";

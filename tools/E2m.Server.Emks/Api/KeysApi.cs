@@ -19,19 +19,24 @@ namespace E2m.Server.Emks.Api
     /// <item><c>POST /v1/keys</c> — HSS push (<see cref="E2mKeyPushRequest"/>), role <c>hss</c> only: 204 stored, 400 contract violation.</item>
     /// <item><c>GET /v1/keys/{kid}</c> — EMSE pull (<see cref="E2mKeyPullResponse"/>), role <c>emse</c>: 200, 404 (unknown, expired
     /// or not allowed — indistinguishable on purpose), 409 ambiguous 7-octet kid, 400 malformed kid.</item>
-    /// <item><c>POST /v1/subscriptions</c> <c>{"callback_url": "https://..."}</c> / <c>DELETE /v1/subscriptions</c> — push-variant
-    /// registration of the calling EMSE.</item>
+    /// <item><c>POST /v1/subscriptions</c> <c>{"callback_url": "https://...", "device_ids": [...]}</c>, <c>DELETE /v1/subscriptions[/{device_id}]</c>
+    /// — push-variant registration of the calling EMSE per subscriber (403 for a device whose subscription does not allow it).</item>
     /// </list>
-    /// Without a client certificate: 401; with a certificate of another role or CA: 403 (<see cref="ClientRoleFilter"/>, the rule of Mtls.RequireClientRole with per-connection caching).
+    /// Without a client certificate: 401; with a certificate of another role or CA: 403 (Common's <see cref="Mtls.RequireClientRole{TBuilder}"/>,
+    /// chain validated once per TLS connection).
     /// </summary>
     public static class KeysApi
     {
         public const int MaxPushBodyBytes = 64 * 1024;
 
+        public const int MaxRegistrationBodyBytes = 32 * 1024;
+
+        public const int MaxDeviceIdLength = 256;
+
         public static IEndpointConventionBuilder MapEmksPush(this IEndpointRouteBuilder app)
         {
             return app.MapPost(HssEmksContract.PushPath, PushAsync)
-                .RequireEmksClientRole(CertificateIdentity.RoleHss)
+                .RequireClientRole(CertificateIdentity.RoleHss)
                 .WithName("EmksPush")
                 .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(MaxPushBodyBytes));
         }
@@ -39,14 +44,16 @@ namespace E2m.Server.Emks.Api
         public static IEndpointConventionBuilder MapEmksPull(this IEndpointRouteBuilder app)
         {
             return app.MapGet(EmksEmseContract.PullRoute, PullAsync)
-                .RequireEmksClientRole(CertificateIdentity.RoleEmse)
+                .RequireClientRole(CertificateIdentity.RoleEmse)
                 .WithName("EmksPull");
         }
 
         public static IEndpointRouteBuilder MapEmksSubscriptions(this IEndpointRouteBuilder app)
         {
-            app.MapPost(EmksEmseContract.SubscriptionsPath, RegisterAsync).RequireEmksClientRole(CertificateIdentity.RoleEmse).WithName("EmksRegisterCallback");
-            app.MapDelete(EmksEmseContract.SubscriptionsPath, UnregisterAsync).RequireEmksClientRole(CertificateIdentity.RoleEmse).WithName("EmksUnregisterCallback");
+            app.MapPost(EmksEmseContract.SubscriptionsPath, RegisterAsync).RequireClientRole(CertificateIdentity.RoleEmse).WithName("EmksRegisterCallback")
+                .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(MaxRegistrationBodyBytes));
+            app.MapDelete(EmksEmseContract.SubscriptionsPath, UnregisterAllAsync).RequireClientRole(CertificateIdentity.RoleEmse).WithName("EmksUnregisterCallbacks");
+            app.MapDelete(EmksEmseContract.SubscriptionRoute, UnregisterAsync).RequireClientRole(CertificateIdentity.RoleEmse).WithName("EmksUnregisterCallback");
             return app;
         }
 
@@ -67,7 +74,7 @@ namespace E2m.Server.Emks.Api
         internal static async Task<Results<Ok<E2mKeyPullResponse>, NotFound, Conflict, ProblemHttpResult>> PullAsync(
             string kid, HttpContext http, KeyService keys, CancellationToken ct)
         {
-            string? emseId = CertificateIdentity.GetEmseId(http.Connection.ClientCertificate);
+            string? emseId = http.GetE2mClient()?.EmseId;
             if (emseId is null) return TypedResults.Problem(statusCode: 403, title: "EMSE certificate without a single EMSE_Id");
             if (!KidText.TryParse(kid, out byte[] kidBytes)) return TypedResults.Problem(statusCode: 400, title: "kid: 14 or 16 hex digits");
             http.Response.Headers.CacheControl = "no-store";
@@ -83,22 +90,58 @@ namespace E2m.Server.Emks.Api
         internal static async Task<Results<NoContent, ProblemHttpResult>> RegisterAsync(
             EmseCallbackRegistration? body, HttpContext http, IEmksStore store, TimeProvider time, CancellationToken ct)
         {
-            string? emseId = CertificateIdentity.GetEmseId(http.Connection.ClientCertificate);
+            string? emseId = http.GetE2mClient()?.EmseId;
             if (emseId is null) return TypedResults.Problem(statusCode: 403, title: "EMSE certificate without a single EMSE_Id");
-            if (body is null || !Uri.TryCreate(body.CallbackUrl, UriKind.Absolute, out Uri? url) || url.Scheme != Uri.UriSchemeHttps || body.CallbackUrl.Length > 2048)
+            if (body is null || body.CallbackUrl is null || body.CallbackUrl.Length > 2048
+                || !Uri.TryCreate(body.CallbackUrl, UriKind.Absolute, out Uri? url) || url.Scheme != Uri.UriSchemeHttps)
             {
                 return TypedResults.Problem(statusCode: 400, title: "callback_url: an absolute https URL is required");
             }
 
-            await store.UpsertCallbackAsync(new CallbackRegistration(emseId, url.ToString(), time.GetUtcNow()), ct).ConfigureAwait(false);
+            if (body.DeviceIds is null || body.DeviceIds.Count == 0 || body.DeviceIds.Count > EmksEmseContract.MaxDeviceIdsPerRegistration)
+            {
+                return TypedResults.Problem(statusCode: 400, title: $"device_ids: 1..{EmksEmseContract.MaxDeviceIdsPerRegistration} device ids required");
+            }
+
+            var registrations = new System.Collections.Generic.List<PushRegistration>(body.DeviceIds.Count);
+            DateTimeOffset now = time.GetUtcNow();
+            for (int i = 0; i < body.DeviceIds.Count; i++)
+            {
+                string? deviceId = body.DeviceIds[i];
+                if (string.IsNullOrEmpty(deviceId) || deviceId.Length > MaxDeviceIdLength)
+                {
+                    return TypedResults.Problem(statusCode: 400, title: $"device_ids[{i}]: 1..{MaxDeviceIdLength} characters");
+                }
+
+                // Unknown and not allowed are one answer: an EMSE learns nothing about subscriptions that do not allow it.
+                string? subscription = await store.FindSubscriptionOfDeviceAsync(emseId.ToLowerInvariant(), deviceId, ct).ConfigureAwait(false);
+                if (subscription is null)
+                {
+                    return TypedResults.Problem(statusCode: 403, title: $"device_ids[{i}]: not a device of a subscription that allows this EMSE");
+                }
+
+                registrations.Add(new PushRegistration(emseId, subscription, url.ToString(), now));
+            }
+
+            await store.UpsertPushRegistrationsAsync(registrations, ct).ConfigureAwait(false);
             return TypedResults.NoContent();
         }
 
-        internal static async Task<Results<NoContent, NotFound, ProblemHttpResult>> UnregisterAsync(HttpContext http, IEmksStore store, CancellationToken ct)
+        internal static async Task<Results<NoContent, NotFound, ProblemHttpResult>> UnregisterAllAsync(HttpContext http, IEmksStore store, CancellationToken ct)
         {
-            string? emseId = CertificateIdentity.GetEmseId(http.Connection.ClientCertificate);
+            string? emseId = http.GetE2mClient()?.EmseId;
             if (emseId is null) return TypedResults.Problem(statusCode: 403, title: "EMSE certificate without a single EMSE_Id");
-            return await store.DeleteCallbackAsync(emseId, ct).ConfigureAwait(false) ? TypedResults.NoContent() : TypedResults.NotFound();
+            return await store.DeletePushRegistrationsAsync(emseId, null, ct).ConfigureAwait(false) > 0 ? TypedResults.NoContent() : TypedResults.NotFound();
+        }
+
+        internal static async Task<Results<NoContent, NotFound, ProblemHttpResult>> UnregisterAsync(string deviceId, HttpContext http, IEmksStore store, CancellationToken ct)
+        {
+            string? emseId = http.GetE2mClient()?.EmseId;
+            if (emseId is null) return TypedResults.Problem(statusCode: 403, title: "EMSE certificate without a single EMSE_Id");
+            if (deviceId.Length > MaxDeviceIdLength) return TypedResults.Problem(statusCode: 400, title: $"device id: 1..{MaxDeviceIdLength} characters");
+            string? subscription = await store.FindSubscriptionOfDeviceAsync(emseId.ToLowerInvariant(), deviceId, ct).ConfigureAwait(false);
+            if (subscription is null) return TypedResults.NotFound();
+            return await store.DeletePushRegistrationsAsync(emseId, subscription, ct).ConfigureAwait(false) > 0 ? TypedResults.NoContent() : TypedResults.NotFound();
         }
     }
 }

@@ -71,14 +71,30 @@ namespace E2m.Server.Emks.Keys
                     records.Add(Validate(push.Keys[i], i, now));
                 }
 
-                await _store.UpsertKeysAsync(records, ct).ConfigureAwait(false);
+                var devices = new List<DeviceIndexEntry>();
                 foreach (KeyRecord r in records)
                 {
-                    _log.LogInformation("stored key kid={Kid} subscription={SubscriptionId} expires={Expires:O} emses={EmseCount}",
+                    foreach (string emse in r.AllowedEmseIds)
+                    {
+                        devices.Add(new DeviceIndexEntry(emse.ToLowerInvariant(), _pseudonym.DeviceIdFor(emse, r.SubscriptionId, r.ExternalId), r.SubscriptionId));
+                    }
+                }
+
+                int outbox = await _store.UpsertKeysAsync(records, devices, ct).ConfigureAwait(false);
+                foreach (KeyRecord r in records)
+                {
+                    _log.LogDebug("stored key kid={Kid} subscription={SubscriptionId} expires={Expires:O} emses={EmseCount}",
                         KidText.Format(r.Kid), r.SubscriptionId, r.Expires, r.AllowedEmseIds.Count);
                 }
 
-                _callbacks.KeysStored(records);
+                if (_log.IsEnabled(LogLevel.Information))
+                {
+                    _log.LogInformation("stored {Count} key(s) from the HSS, first kid={Kid}, {Outbox} push deliveries queued",
+                        records.Count, KidText.Format(records[0].Kid), outbox);
+                }
+
+                _callbacks.OutboxWritten(outbox);
+                foreach (KeyRecord r in records) CryptographicOperations.ZeroMemory(r.IntKey);
                 return records.Count;
             }
             catch
@@ -199,14 +215,16 @@ namespace E2m.Server.Emks.Keys
 
             if (found == null)
             {
-                _log.LogInformation("pull by {EmseId}: kid {Kid} not found, expired or not allowed", emseId, KidText.Format(kid));
+                // Debug, not Information: the pull path must not be bound by the log sink (issue 6 point 6), and a
+                // scanning client must not be able to flood the log. Counted in the logs of the HTTP layer at Debug too.
+                if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("pull by {EmseId}: kid {Kid} not found, expired or not allowed", emseId, KidText.Format(kid));
                 return (PullOutcome.NotFound, null);
             }
 
             E2mKeyPullResponse response = BuildResponse(found, emseId);
             CryptographicOperations.ZeroMemory(found.IntKey);
             if (!found.Used) await _store.MarkUsedAsync(found.Kid, ct).ConfigureAwait(false);
-            _log.LogInformation("pull by {EmseId}: kid {Kid} delivered", emseId, KidText.Format(found.Kid));
+            if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("pull by {EmseId}: kid {Kid} delivered", emseId, KidText.Format(found.Kid));
             return (PullOutcome.Ok, response);
         }
 

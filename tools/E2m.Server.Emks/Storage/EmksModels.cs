@@ -73,6 +73,21 @@ namespace E2m.Server.Emks.Storage
         public int FailedAttempts { get; init; }
     }
 
-    /// <summary>An EMSE's callback for the push variant (keys of subscriptions allowing it are POSTed there).</summary>
-    public sealed record CallbackRegistration(string EmseId, string Url, DateTimeOffset Created);
+    /// <summary>
+    /// Push variant (issue 6 point 2): the EMSE <see cref="EmseId"/> (lowercase) wants every new key of subscription
+    /// <see cref="SubscriptionId"/> POSTed to <see cref="Url"/>. Accepted only while that subscription allows the EMSE.
+    /// </summary>
+    public sealed record PushRegistration(string EmseId, string SubscriptionId, string Url, DateTimeOffset Created);
+
+    /// <summary>
+    /// Which subscription a device identifier names for one EMSE (the id that EMSE receives: the external id or its
+    /// per-EMSE pseudonym). Written at each push for every allowed EMSE; lets an EMSE register by the ids it knows.
+    /// </summary>
+    public sealed record DeviceIndexEntry(string EmseId, string DeviceId, string SubscriptionId);
+
+    /// <summary>
+    /// One pending delivery of the push variant (durable outbox, written in the transaction that stores the key): no key
+    /// material, only which KID goes to which EMSE registration. Times are unix milliseconds.
+    /// </summary>
+    public sealed record OutboxItem(long Id, byte[] Kid, string EmseId, string SubscriptionId, int Attempts, long NextAttemptMs);
 }

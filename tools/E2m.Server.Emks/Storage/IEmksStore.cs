@@ -15,8 +15,12 @@ namespace E2m.Server.Emks.Storage
         /// <summary>Inserts or replaces the key with this KID (a KID names one e2m_int_key, so a re-push is idempotent).</summary>
         Task UpsertKeyAsync(KeyRecord key, CancellationToken ct = default);
 
-        /// <summary>Inserts or replaces all keys in one transaction (a push is stored entirely or not at all).</summary>
-        Task UpsertKeysAsync(IReadOnlyList<KeyRecord> keys, CancellationToken ct = default);
+        /// <summary>
+        /// Inserts or replaces all keys in one transaction (a push is stored entirely or not at all), together with the
+        /// device index entries (<paramref name="devices"/>) and one outbox row per push registration of an allowed EMSE
+        /// for the key's subscription (push variant: a restart loses no pending delivery). Returns the outbox rows written.
+        /// </summary>
+        Task<int> UpsertKeysAsync(IReadOnlyList<KeyRecord> keys, IReadOnlyList<DeviceIndexEntry>? devices = null, CancellationToken ct = default);
 
         /// <summary>The key with this 8-octet KID, whatever its expiry (callers check <see cref="KeyRecord.IsLive"/>).</summary>
         Task<KeyRecord?> FindKeyAsync(byte[] kid, CancellationToken ct = default);
@@ -49,10 +53,37 @@ namespace E2m.Server.Emks.Storage
 
         Task DeleteChallengeAsync(byte[] kid, CancellationToken ct = default);
 
-        Task UpsertCallbackAsync(CallbackRegistration registration, CancellationToken ct = default);
+        /// <summary>The subscription that <paramref name="deviceId"/> names for <paramref name="emseId"/> (lowercase), if a push
+        /// allowing that EMSE has been seen; else null.</summary>
+        Task<string?> FindSubscriptionOfDeviceAsync(string emseId, string deviceId, CancellationToken ct = default);
 
-        Task<bool> DeleteCallbackAsync(string emseId, CancellationToken ct = default);
+        /// <summary>Inserts or updates (URL) the registrations in one transaction.</summary>
+        Task UpsertPushRegistrationsAsync(IReadOnlyList<PushRegistration> registrations, CancellationToken ct = default);
 
-        Task<CallbackRegistration?> FindCallbackAsync(string emseId, CancellationToken ct = default);
+        /// <summary>Deletes the registration of <paramref name="emseId"/> for one subscription, or all of its registrations
+        /// (<paramref name="subscriptionId"/> null). Returns the number deleted.</summary>
+        Task<int> DeletePushRegistrationsAsync(string emseId, string? subscriptionId, CancellationToken ct = default);
+
+        Task<PushRegistration?> FindPushRegistrationAsync(string emseId, string subscriptionId, CancellationToken ct = default);
+
+        Task<IReadOnlyList<PushRegistration>> ListPushRegistrationsAsync(string emseId, CancellationToken ct = default);
+
+        /// <summary>Outbox rows due at <paramref name="nowMs"/> (oldest first), at most <paramref name="max"/>.</summary>
+        Task<IReadOnlyList<OutboxItem>> DueOutboxAsync(long nowMs, int max, CancellationToken ct = default);
+
+        /// <summary>
+        /// Claims a due row for one delivery attempt: counts the attempt and leases the row until
+        /// <paramref name="leaseUntilMs"/>, only if nobody (another instance) claimed it since it was read. True = ours.
+        /// </summary>
+        Task<bool> ClaimOutboxAsync(OutboxItem item, long leaseUntilMs, CancellationToken ct = default);
+
+        Task RescheduleOutboxAsync(long id, long nextAttemptMs, CancellationToken ct = default);
+
+        Task DeleteOutboxAsync(long id, CancellationToken ct = default);
+
+        /// <summary>Earliest next attempt of any row (unix ms), or null when the outbox is empty.</summary>
+        Task<long?> NextOutboxDueAsync(CancellationToken ct = default);
+
+        Task<int> CountOutboxAsync(CancellationToken ct = default);
     }
 }

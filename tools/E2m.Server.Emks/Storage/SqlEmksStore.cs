@@ -53,18 +53,53 @@ namespace E2m.Server.Emks.Storage
               created {bigint} NOT NULL
             )
             """,
+            // 1 -> 2: push variant per subscriber (issue 6 point 2) with a durable outbox; the per-EMSE callbacks of
+            // version 1 named no subscriber and cannot be carried over (EMSEs register again).
+            """
+            DROP TABLE emks_callback;
+            CREATE TABLE emks_device (
+              emse_id TEXT NOT NULL,
+              device_id TEXT NOT NULL,
+              subscription_id TEXT NOT NULL,
+              updated {bigint} NOT NULL,
+              PRIMARY KEY (emse_id, device_id)
+            );
+            CREATE TABLE emks_push_registration (
+              emse_id TEXT NOT NULL,
+              subscription_id TEXT NOT NULL,
+              url TEXT NOT NULL,
+              created {bigint} NOT NULL,
+              PRIMARY KEY (emse_id, subscription_id)
+            );
+            CREATE INDEX emks_push_registration_sub ON emks_push_registration (subscription_id);
+            CREATE TABLE emks_outbox (
+              id {autoid},
+              kid {blob} NOT NULL,
+              emse_id TEXT NOT NULL,
+              subscription_id TEXT NOT NULL,
+              attempts INTEGER NOT NULL DEFAULT 0,
+              next_attempt {bigint} NOT NULL,
+              created {bigint} NOT NULL
+            );
+            CREATE INDEX emks_outbox_due ON emks_outbox (next_attempt)
+            """,
         };
 
         private const string KeyColumns = "kid, sealed_key, expires, grace_deadline, used, subscription_id, external_id, allowed_emse, rand, created, max_messages";
 
         private readonly E2mDatabase _db;
         private readonly AtRestProtector _protector;
+        private readonly KeyCache? _cache;
 
-        public SqlEmksStore(E2mDatabase db, AtRestProtector protector)
+        /// <param name="cache">Hot-key cache of the pull path (<see cref="KeyCache"/>); null = every lookup reads the database.</param>
+        public SqlEmksStore(E2mDatabase db, AtRestProtector protector, KeyCache? cache = null)
         {
             _db = db;
             _protector = protector;
+            _cache = cache;
         }
+
+        public KeyCache? Cache => _cache;
 
         public E2mDatabase Database => _db;
 
@@ -79,9 +114,9 @@ namespace E2m.Server.Emks.Storage
 
         private static DateTimeOffset FromUnix(long s) => DateTimeOffset.FromUnixTimeSeconds(s);
 
-        public Task UpsertKeyAsync(KeyRecord key, CancellationToken ct = default) => UpsertKeysAsync(new[] { key }, ct);
+        public Task UpsertKeyAsync(KeyRecord key, CancellationToken ct = default) => UpsertKeysAsync(new[] { key }, null, ct);
 
-        public async Task UpsertKeysAsync(IReadOnlyList<KeyRecord> keys, CancellationToken ct = default)
+        public async Task<int> UpsertKeysAsync(IReadOnlyList<KeyRecord> keys, IReadOnlyList<DeviceIndexEntry>? devices = null, CancellationToken ct = default)
         {
             var sealedKeys = new byte[keys.Count][];
             for (int i = 0; i < keys.Count; i++)
@@ -90,78 +125,178 @@ namespace E2m.Server.Emks.Storage
                 sealedKeys[i] = _protector.Protect(keys[i].IntKey, KeyAd(keys[i].Kid));
             }
 
+            int outbox = 0;
             await using DbConnection c = await _db.OpenAsync(ct).ConfigureAwait(false);
-            await using DbTransaction t = _db.BeginWrite(c);
-            for (int i = 0; i < keys.Count; i++)
+            await using (DbTransaction t = _db.BeginWrite(c))
             {
-                KeyRecord key = keys[i];
-                await using DbCommand cmd = _db.Command(c, t,
-                    "INSERT INTO emks_key (kid, kid7, sealed_key, expires, grace_deadline, used, subscription_id, external_id, allowed_emse, rand, max_messages, created) " +
-                    "VALUES (@kid, @kid7, @k, @e, @g, @u, @s, @x, @a, @r, @m, @c) " +
-                    "ON CONFLICT (kid) DO UPDATE SET sealed_key = excluded.sealed_key, expires = excluded.expires, " +
-                    "subscription_id = excluded.subscription_id, external_id = excluded.external_id, allowed_emse = excluded.allowed_emse, " +
-                    "max_messages = excluded.max_messages, rand = COALESCE(excluded.rand, emks_key.rand)",
-                    ("kid", key.Kid), ("kid7", key.Kid.AsSpan(0, 7).ToArray()), ("k", sealedKeys[i]), ("e", Unix(key.Expires)),
-                    ("g", key.GraceDeadline is { } g ? Unix(g) : null), ("u", key.Used ? 1 : 0), ("s", key.SubscriptionId),
-                    ("x", key.ExternalId), ("a", JsonSerializer.Serialize(key.AllowedEmseIds)), ("r", key.Rand), ("m", key.MaxMessages),
-                    ("c", Unix(key.Created)));
-                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                for (int i = 0; i < keys.Count; i++)
+                {
+                    KeyRecord key = keys[i];
+                    await using DbCommand cmd = _db.Command(c, t,
+                        "INSERT INTO emks_key (kid, kid7, sealed_key, expires, grace_deadline, used, subscription_id, external_id, allowed_emse, rand, max_messages, created) " +
+                        "VALUES (@kid, @kid7, @k, @e, @g, @u, @s, @x, @a, @r, @m, @c) " +
+                        "ON CONFLICT (kid) DO UPDATE SET sealed_key = excluded.sealed_key, expires = excluded.expires, " +
+                        "subscription_id = excluded.subscription_id, external_id = excluded.external_id, allowed_emse = excluded.allowed_emse, " +
+                        "max_messages = excluded.max_messages, rand = COALESCE(excluded.rand, emks_key.rand)",
+                        ("kid", key.Kid), ("kid7", key.Kid.AsSpan(0, 7).ToArray()), ("k", sealedKeys[i]), ("e", Unix(key.Expires)),
+                        ("g", key.GraceDeadline is { } g ? Unix(g) : null), ("u", key.Used ? 1 : 0), ("s", key.SubscriptionId),
+                        ("x", key.ExternalId), ("a", JsonSerializer.Serialize(key.AllowedEmseIds)), ("r", key.Rand), ("m", key.MaxMessages),
+                        ("c", Unix(key.Created)));
+                    await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                // The device index follows the policy of the latest push: a subscription's entries are replaced, so an
+                // EMSE removed from allowed_emse_ids can no longer register for it.
+                if (devices != null)
+                {
+                    var subscriptions = new HashSet<string>(StringComparer.Ordinal);
+                    foreach (KeyRecord key in keys) subscriptions.Add(key.SubscriptionId);
+                    foreach (string sub in subscriptions)
+                    {
+                        await using DbCommand del = _db.Command(c, t, "DELETE FROM emks_device WHERE subscription_id = @s", ("s", sub));
+                        await del.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                    }
+                }
+
+                foreach (DeviceIndexEntry d in devices ?? Array.Empty<DeviceIndexEntry>())
+                {
+                    await using DbCommand cmd = _db.Command(c, t,
+                        "INSERT INTO emks_device (emse_id, device_id, subscription_id, updated) VALUES (@e, @d, @s, @u) " +
+                        "ON CONFLICT (emse_id, device_id) DO UPDATE SET subscription_id = excluded.subscription_id, updated = excluded.updated",
+                        ("e", d.EmseId), ("d", d.DeviceId), ("s", d.SubscriptionId), ("u", keys.Count > 0 ? Unix(keys[0].Created) : 0L));
+                    await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                // Push variant: one outbox row per registration of an EMSE that this key's subscription allows, in the
+                // same transaction as the key (no key material in the outbox: the dispatcher re-reads the key).
+                foreach (KeyRecord key in keys)
+                {
+                    var targets = new List<string>();
+                    await using (DbCommand q = _db.Command(c, t, "SELECT emse_id FROM emks_push_registration WHERE subscription_id = @s", ("s", key.SubscriptionId)))
+                    await using (DbDataReader r = await q.ExecuteReaderAsync(ct).ConfigureAwait(false))
+                    {
+                        while (await r.ReadAsync(ct).ConfigureAwait(false))
+                        {
+                            string emse = r.GetString(0);
+                            if (key.Allows(emse)) targets.Add(emse);
+                        }
+                    }
+
+                    foreach (string emse in targets)
+                    {
+                        long created = key.Created.ToUnixTimeMilliseconds();
+                        await using DbCommand ins = _db.Command(c, t,
+                            "INSERT INTO emks_outbox (kid, emse_id, subscription_id, attempts, next_attempt, created) VALUES (@k, @e, @s, 0, @n, @n)",
+                            ("k", key.Kid), ("e", emse), ("s", key.SubscriptionId), ("n", created));
+                        await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                        outbox++;
+                    }
+                }
+
+                await t.CommitAsync(ct).ConfigureAwait(false);
             }
 
-            await t.CommitAsync(ct).ConfigureAwait(false);
+            foreach (KeyRecord key in keys) _cache?.Invalidate(key.Kid);
+            return outbox;
         }
 
         public async Task<KeyRecord?> FindKeyAsync(byte[] kid, CancellationToken ct = default)
         {
-            IReadOnlyList<KeyRecord> list = await QueryKeysAsync("kid = @p", kid, ct).ConfigureAwait(false);
-            return list.Count == 0 ? null : list[0];
+            if (kid.Length != 8) throw new ArgumentException("KID is 8 octets", nameof(kid));
+            IReadOnlyList<SealedKeyRow> rows = await RowsByPrefixAsync(kid.AsSpan(0, 7).ToArray(), ct).ConfigureAwait(false);
+            foreach (SealedKeyRow row in rows)
+            {
+                if (row.Kid.AsSpan().SequenceEqual(kid)) return Unseal(row);
+            }
+
+            return null;
         }
 
-        public Task<IReadOnlyList<KeyRecord>> FindKeysByPrefixAsync(byte[] kid7, CancellationToken ct = default) =>
-            QueryKeysAsync("kid7 = @p", kid7, ct);
+        public async Task<IReadOnlyList<KeyRecord>> FindKeysByPrefixAsync(byte[] kid7, CancellationToken ct = default)
+        {
+            IReadOnlyList<SealedKeyRow> rows = await RowsByPrefixAsync(kid7, ct).ConfigureAwait(false);
+            var result = new List<KeyRecord>(rows.Count);
+            foreach (SealedKeyRow row in rows) result.Add(Unseal(row));
+            return result;
+        }
 
         public async Task<KeyRecord?> FindKeyByRandAsync(byte[] rand, CancellationToken ct = default)
         {
-            IReadOnlyList<KeyRecord> list = await QueryKeysAsync("rand = @p", rand, ct).ConfigureAwait(false);
-            return list.Count == 0 ? null : list[0];
+            IReadOnlyList<SealedKeyRow> list = await QueryRowsAsync("rand = @p", rand, ct).ConfigureAwait(false);
+            return list.Count == 0 ? null : Unseal(list[0]);
         }
 
-        private async Task<IReadOnlyList<KeyRecord>> QueryKeysAsync(string where, byte[] p, CancellationToken ct)
+        // Pull hot path: the cached rows of this prefix, else one indexed read (cached when nothing was invalidated meanwhile).
+        private async Task<IReadOnlyList<SealedKeyRow>> RowsByPrefixAsync(byte[] kid7, CancellationToken ct)
         {
-            var result = new List<KeyRecord>(1);
+            if (kid7.Length != 7) throw new ArgumentException("kid prefix is 7 octets", nameof(kid7));
+            IReadOnlyList<SealedKeyRow>? cached = _cache?.TryGet(kid7);
+            if (cached != null) return cached;
+            long generation = _cache?.Generation ?? 0;
+            SealedKeyRow[] rows = await QueryRowsAsync("kid7 = @p", kid7, ct).ConfigureAwait(false);
+            _cache?.Put(kid7, rows, generation);
+            return rows;
+        }
+
+        /// <summary>A fresh plaintext copy of the key (the caller zeroises it); the cached row stays sealed.</summary>
+        private KeyRecord Unseal(SealedKeyRow row) => new()
+        {
+            Kid = (byte[])row.Kid.Clone(),
+            IntKey = _protector.Unprotect(row.SealedKey, KeyAd(row.Kid)),
+            Expires = row.Expires,
+            GraceDeadline = row.GraceDeadline,
+            Used = row.Used,
+            SubscriptionId = row.SubscriptionId,
+            ExternalId = row.ExternalId,
+            AllowedEmseIds = row.AllowedEmseIds,
+            Rand = row.Rand,
+            Created = row.Created,
+            MaxMessages = row.MaxMessages,
+        };
+
+        private async Task<SealedKeyRow[]> QueryRowsAsync(string where, byte[] p, CancellationToken ct)
+        {
+            var result = new List<SealedKeyRow>(1);
             await using DbConnection c = await _db.OpenAsync(ct).ConfigureAwait(false);
             await using DbCommand cmd = _db.Command(c, null, $"SELECT {KeyColumns} FROM emks_key WHERE {where}", ("p", p));
             await using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
-                byte[] kid = E2mDatabase.GetBytes(r, 0);
-                result.Add(new KeyRecord
-                {
-                    Kid = kid,
-                    IntKey = _protector.Unprotect(E2mDatabase.GetBytes(r, 1), KeyAd(kid)),
-                    Expires = FromUnix(r.GetInt64(2)),
-                    GraceDeadline = r.IsDBNull(3) ? null : FromUnix(r.GetInt64(3)),
-                    Used = Convert.ToInt64(r.GetValue(4), System.Globalization.CultureInfo.InvariantCulture) != 0,
-                    SubscriptionId = r.GetString(5),
-                    ExternalId = r.IsDBNull(6) ? null : r.GetString(6),
-                    AllowedEmseIds = JsonSerializer.Deserialize<string[]>(r.GetString(7)) ?? Array.Empty<string>(),
-                    Rand = r.IsDBNull(8) ? null : E2mDatabase.GetBytes(r, 8),
-                    Created = FromUnix(r.GetInt64(9)),
-                    MaxMessages = r.IsDBNull(10) ? null : r.GetInt64(10),
-                });
+                result.Add(new SealedKeyRow(
+                    E2mDatabase.GetBytes(r, 0),
+                    E2mDatabase.GetBytes(r, 1),
+                    FromUnix(r.GetInt64(2)),
+                    r.IsDBNull(3) ? null : FromUnix(r.GetInt64(3)),
+                    Convert.ToInt64(r.GetValue(4), System.Globalization.CultureInfo.InvariantCulture) != 0,
+                    r.GetString(5),
+                    r.IsDBNull(6) ? null : r.GetString(6),
+                    JsonSerializer.Deserialize<string[]>(r.GetString(7)) ?? Array.Empty<string>(),
+                    r.IsDBNull(8) ? null : E2mDatabase.GetBytes(r, 8),
+                    FromUnix(r.GetInt64(9)),
+                    r.IsDBNull(10) ? null : r.GetInt64(10)));
             }
 
-            return result;
+            return result.ToArray();
         }
 
-        public Task MarkUsedAsync(byte[] kid, CancellationToken ct = default) =>
-            ExecAsync("UPDATE emks_key SET used = 1, grace_deadline = NULL WHERE kid = @kid AND used = 0", ct, ("kid", kid));
+        public async Task MarkUsedAsync(byte[] kid, CancellationToken ct = default)
+        {
+            await ExecAsync("UPDATE emks_key SET used = 1, grace_deadline = NULL WHERE kid = @kid AND used = 0", ct, ("kid", kid)).ConfigureAwait(false);
+            _cache?.Update(kid, row => row with { Used = true, GraceDeadline = null });
+        }
 
-        public Task SetGraceDeadlineAsync(byte[] kid, DateTimeOffset deadline, CancellationToken ct = default) =>
-            ExecAsync("UPDATE emks_key SET grace_deadline = @g WHERE kid = @kid AND used = 0", ct, ("kid", kid), ("g", Unix(deadline)));
+        public async Task SetGraceDeadlineAsync(byte[] kid, DateTimeOffset deadline, CancellationToken ct = default)
+        {
+            await ExecAsync("UPDATE emks_key SET grace_deadline = @g WHERE kid = @kid AND used = 0", ct, ("kid", kid), ("g", Unix(deadline))).ConfigureAwait(false);
+            _cache?.Invalidate(kid);
+        }
 
-        public async Task<bool> DeleteKeyAsync(byte[] kid, CancellationToken ct = default) =>
-            await ExecAsync("DELETE FROM emks_key WHERE kid = @kid", ct, ("kid", kid)).ConfigureAwait(false) > 0;
+        public async Task<bool> DeleteKeyAsync(byte[] kid, CancellationToken ct = default)
+        {
+            bool deleted = await ExecAsync("DELETE FROM emks_key WHERE kid = @kid", ct, ("kid", kid)).ConfigureAwait(false) > 0;
+            _cache?.Invalidate(kid);
+            return deleted;
+        }
 
         public async Task<int> PurgeAsync(DateTimeOffset now, CancellationToken ct = default)
         {
@@ -169,6 +304,7 @@ namespace E2m.Server.Emks.Storage
             int keys = await ExecAsync(
                 "DELETE FROM emks_key WHERE expires <= @n OR (grace_deadline IS NOT NULL AND grace_deadline <= @n)", ct, ("n", n)).ConfigureAwait(false);
             await ExecAsync("DELETE FROM emks_challenge WHERE expires <= @n", ct, ("n", n)).ConfigureAwait(false);
+            if (keys > 0) _cache?.Clear();
             return keys;
         }
 
@@ -214,21 +350,97 @@ namespace E2m.Server.Emks.Storage
         public Task DeleteChallengeAsync(byte[] kid, CancellationToken ct = default) =>
             ExecAsync("DELETE FROM emks_challenge WHERE kid = @kid", ct, ("kid", kid));
 
-        public Task UpsertCallbackAsync(CallbackRegistration registration, CancellationToken ct = default) =>
-            ExecAsync(
-                "INSERT INTO emks_callback (emse_id, url, created) VALUES (@e, @u, @c) ON CONFLICT (emse_id) DO UPDATE SET url = excluded.url, created = excluded.created",
-                ct, ("e", registration.EmseId), ("u", registration.Url), ("c", Unix(registration.Created)));
-
-        public async Task<bool> DeleteCallbackAsync(string emseId, CancellationToken ct = default) =>
-            await ExecAsync("DELETE FROM emks_callback WHERE emse_id = @e", ct, ("e", emseId)).ConfigureAwait(false) > 0;
-
-        public async Task<CallbackRegistration?> FindCallbackAsync(string emseId, CancellationToken ct = default)
+        public async Task<string?> FindSubscriptionOfDeviceAsync(string emseId, string deviceId, CancellationToken ct = default)
         {
             await using DbConnection c = await _db.OpenAsync(ct).ConfigureAwait(false);
-            await using DbCommand cmd = _db.Command(c, null, "SELECT emse_id, url, created FROM emks_callback WHERE emse_id = @e", ("e", emseId));
+            object? v = _db.Scalar(c, null, "SELECT subscription_id FROM emks_device WHERE emse_id = @e AND device_id = @d", ("e", emseId), ("d", deviceId));
+            return v as string;
+        }
+
+        public async Task UpsertPushRegistrationsAsync(IReadOnlyList<PushRegistration> registrations, CancellationToken ct = default)
+        {
+            await using DbConnection c = await _db.OpenAsync(ct).ConfigureAwait(false);
+            await using DbTransaction t = _db.BeginWrite(c);
+            foreach (PushRegistration reg in registrations)
+            {
+                await using DbCommand cmd = _db.Command(c, t,
+                    "INSERT INTO emks_push_registration (emse_id, subscription_id, url, created) VALUES (@e, @s, @u, @c) " +
+                    "ON CONFLICT (emse_id, subscription_id) DO UPDATE SET url = excluded.url",
+                    ("e", reg.EmseId), ("s", reg.SubscriptionId), ("u", reg.Url), ("c", Unix(reg.Created)));
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            await t.CommitAsync(ct).ConfigureAwait(false);
+        }
+
+        public Task<int> DeletePushRegistrationsAsync(string emseId, string? subscriptionId, CancellationToken ct = default) =>
+            subscriptionId is null
+                ? ExecAsync("DELETE FROM emks_push_registration WHERE emse_id = @e", ct, ("e", emseId))
+                : ExecAsync("DELETE FROM emks_push_registration WHERE emse_id = @e AND subscription_id = @s", ct, ("e", emseId), ("s", subscriptionId));
+
+        public async Task<PushRegistration?> FindPushRegistrationAsync(string emseId, string subscriptionId, CancellationToken ct = default)
+        {
+            IReadOnlyList<PushRegistration> list = await QueryRegistrationsAsync(
+                "emse_id = @e AND subscription_id = @s", ct, ("e", emseId), ("s", subscriptionId)).ConfigureAwait(false);
+            return list.Count == 0 ? null : list[0];
+        }
+
+        public Task<IReadOnlyList<PushRegistration>> ListPushRegistrationsAsync(string emseId, CancellationToken ct = default) =>
+            QueryRegistrationsAsync("emse_id = @e", ct, ("e", emseId));
+
+        private async Task<IReadOnlyList<PushRegistration>> QueryRegistrationsAsync(string where, CancellationToken ct, params (string Name, object? Value)[] parameters)
+        {
+            var result = new List<PushRegistration>();
+            await using DbConnection c = await _db.OpenAsync(ct).ConfigureAwait(false);
+            await using DbCommand cmd = _db.Command(c, null,
+                $"SELECT emse_id, subscription_id, url, created FROM emks_push_registration WHERE {where} ORDER BY subscription_id", parameters);
             await using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
-            return new CallbackRegistration(r.GetString(0), r.GetString(1), FromUnix(r.GetInt64(2)));
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                result.Add(new PushRegistration(r.GetString(0), r.GetString(1), r.GetString(2), FromUnix(r.GetInt64(3))));
+            }
+
+            return result;
+        }
+
+        public async Task<IReadOnlyList<OutboxItem>> DueOutboxAsync(long nowMs, int max, CancellationToken ct = default)
+        {
+            var result = new List<OutboxItem>();
+            await using DbConnection c = await _db.OpenAsync(ct).ConfigureAwait(false);
+            await using DbCommand cmd = _db.Command(c, null,
+                "SELECT id, kid, emse_id, subscription_id, attempts, next_attempt FROM emks_outbox WHERE next_attempt <= @n ORDER BY next_attempt, id LIMIT @m",
+                ("n", nowMs), ("m", max));
+            await using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                result.Add(new OutboxItem(r.GetInt64(0), E2mDatabase.GetBytes(r, 1), r.GetString(2), r.GetString(3),
+                    Convert.ToInt32(r.GetValue(4), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(5)));
+            }
+
+            return result;
+        }
+
+        public async Task<bool> ClaimOutboxAsync(OutboxItem item, long leaseUntilMs, CancellationToken ct = default) =>
+            await ExecAsync("UPDATE emks_outbox SET attempts = attempts + 1, next_attempt = @l WHERE id = @i AND next_attempt = @o AND attempts = @a",
+                ct, ("l", leaseUntilMs), ("i", item.Id), ("o", item.NextAttemptMs), ("a", item.Attempts)).ConfigureAwait(false) == 1;
+
+        public Task RescheduleOutboxAsync(long id, long nextAttemptMs, CancellationToken ct = default) =>
+            ExecAsync("UPDATE emks_outbox SET next_attempt = @n WHERE id = @i", ct, ("n", nextAttemptMs), ("i", id));
+
+        public Task DeleteOutboxAsync(long id, CancellationToken ct = default) =>
+            ExecAsync("DELETE FROM emks_outbox WHERE id = @i", ct, ("i", id));
+
+        public async Task<long?> NextOutboxDueAsync(CancellationToken ct = default)
+        {
+            await using DbConnection c = await _db.OpenAsync(ct).ConfigureAwait(false);
+            object? v = _db.Scalar(c, null, "SELECT MIN(next_attempt) FROM emks_outbox");
+            return v is null ? null : Convert.ToInt64(v, System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        public async Task<int> CountOutboxAsync(CancellationToken ct = default)
+        {
+            await using DbConnection c = await _db.OpenAsync(ct).ConfigureAwait(false);
+            return Convert.ToInt32(_db.Scalar(c, null, "SELECT COUNT(*) FROM emks_outbox"), System.Globalization.CultureInfo.InvariantCulture);
         }
 
         private async Task<int> ExecAsync(string sql, CancellationToken ct, params (string Name, object? Value)[] parameters)
