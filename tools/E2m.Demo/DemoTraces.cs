@@ -53,7 +53,7 @@ namespace E2m.Demo
         private readonly IPAddress _deviceAddress;
         private readonly SharedPcap? _pcap;
         private readonly TextWriter? _atLog;
-        private long _up, _down, _datagrams;
+        private long _up, _down, _datagrams, _bsUp, _bsDown, _bsDatagrams;
 
         public DeviceTrace(string name, IPAddress deviceAddress, SharedPcap? pcap, TextWriter? atLog)
         {
@@ -67,17 +67,31 @@ namespace E2m.Demo
 
         public long DownlinkOctets => Interlocked.Read(ref _down);
 
+        /// <summary>All datagrams on the air (both directions, every server).</summary>
         public long Datagrams => Interlocked.Read(ref _datagrams);
+
+        /// <summary>UDP port of the EMKS home-mode bootstrap (0 = none): its datagrams are also counted apart as key establishment.</summary>
+        public int BootstrapPort { get; set; }
+
+        /// <summary>UDP payload octets device → EMKS bootstrap (subset of <see cref="UplinkOctets"/>).</summary>
+        public long BootstrapUplinkOctets => Interlocked.Read(ref _bsUp);
+
+        /// <summary>UDP payload octets EMKS bootstrap → device (subset of <see cref="DownlinkOctets"/>).</summary>
+        public long BootstrapDownlinkOctets => Interlocked.Read(ref _bsDown);
+
+        /// <summary>Datagrams to or from the EMKS bootstrap (subset of <see cref="Datagrams"/>).</summary>
+        public long BootstrapDatagrams => Interlocked.Read(ref _bsDatagrams);
 
         public void Udp(long timeMs, IPEndPoint source, IPEndPoint destination, byte[] payload)
         {
-            if (source.Address.Equals(_deviceAddress))
+            bool up = source.Address.Equals(_deviceAddress);
+            IPEndPoint server = up ? destination : source;
+            bool bootstrap = BootstrapPort != 0 && server.Port == BootstrapPort;
+            Interlocked.Add(ref up ? ref _up : ref _down, payload.Length);
+            if (bootstrap)
             {
-                Interlocked.Add(ref _up, payload.Length);
-            }
-            else
-            {
-                Interlocked.Add(ref _down, payload.Length);
+                Interlocked.Add(ref up ? ref _bsUp : ref _bsDown, payload.Length);
+                Interlocked.Increment(ref _bsDatagrams);
             }
 
             Interlocked.Increment(ref _datagrams);

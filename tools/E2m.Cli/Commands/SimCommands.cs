@@ -37,6 +37,8 @@ namespace E2m.Cli.Commands
         private static readonly Option<string> Faults = new("--faults") { Description = "Fault script FILE (drop/delay/sim-busy/cme/reboot-on/garble/at .../udp ...)" };
         private static readonly Option<bool> NoLogicalChannels = new("--no-logical-channels") { Description = "Answer ERROR to +CCHO/+CGLA/+CCHC (the TE must use +CSIM)" };
         private static readonly Option<string> NetworkOpt = new("--network") { Description = "local (default: serving node with a local AuC for this K/OPc, AKA on attach) or none (attach without AKA)" };
+        private static readonly Option<string> Hss = new("--hss") { Description = "HSS base URL (https://127.0.0.1:PORT of `e2m stack`): the serving node asks its AIR API for vectors (mTLS with the dev PKI's serving-node certificate from --data-dir), so the HSS pushes e2m_int_key to the EMKS (network mode). Default --rat gprs (device-config.json has no umts; GPRS PS AKA with a USIM refreshes EF_KeysPS too)" };
+        private static readonly Option<string> DataDir = new("--data-dir") { Description = "Data directory of `e2m stack` (its dev PKI: serving-node certificate and CA), with --hss" };
         private static readonly Option<double?> Duration = new("--duration") { Description = "Stop after SECONDS instead of waiting for Ctrl-C" };
 
         /// <summary>Set by tests to stop a running `e2m sim` (Ctrl-C does the same interactively).</summary>
@@ -48,7 +50,7 @@ namespace E2m.Cli.Commands
         public static Command Build()
         {
             var sim = new Command("sim", "Simulated modem (BG95/BG96, SARA-R4) + USIM reachable over TCP or a pseudo-terminal (issue 5)");
-            foreach (Option o in new Option[] { Tcp, Pty, Dialect, Imsi, K, Opc, Sqn, Pin, Rat, Pcap, AtLog, AtLogSim, ApduTrace, Seed, Faults, NoLogicalChannels, NetworkOpt, Duration })
+            foreach (Option o in new Option[] { Tcp, Pty, Dialect, Imsi, K, Opc, Sqn, Pin, Rat, Pcap, AtLog, AtLogSim, ApduTrace, Seed, Faults, NoLogicalChannels, NetworkOpt, Hss, DataDir, Duration })
             {
                 sim.Options.Add(o);
             }
@@ -119,7 +121,7 @@ namespace E2m.Cli.Commands
             {
                 StartPoweredOn = true,
                 LogicalChannelCommands = !parsed.GetValue(NoLogicalChannels),
-                Rat = (parsed.GetValue(Rat) ?? "lte-m") switch
+                Rat = (parsed.GetValue(Rat) ?? (parsed.GetValue(Hss) != null ? "gprs" : "lte-m")) switch
                 {
                     "lte-m" => SimRat.LteM,
                     "nb-iot" => SimRat.NbIot,
@@ -158,18 +160,60 @@ namespace E2m.Cli.Commands
             }
 
             IServingNetwork network;
-            switch (parsed.GetValue(NetworkOpt) ?? "local")
+            string? hss = parsed.GetValue(Hss);
+            string? dataDir = parsed.GetValue(DataDir);
+            if (hss != null)
             {
-                case "local":
-                    var auc = new E2m.ModemSim.Network.LocalAuc();
-                    auc.AddSubscriber(new E2m.ModemSim.Network.AucSubscriber { Imsi = imsi, K = profile.K, Opc = profile.Opc });
-                    network = new E2m.ModemSim.Network.ServingNode(auc, new E2m.ModemSim.Network.ServingNodeOptions { Plmn = imsi.Substring(0, 5) });
-                    break;
-                case "none":
-                    network = new AlwaysAttachNetwork();
-                    break;
-                default:
-                    throw new UsageException("--network: local or none");
+                // DESIGN.md §3 network mode: vectors from our HSS (issue 6 AIR API) exactly as the demo's serving node gets them
+                if (parsed.GetValue(NetworkOpt) != null)
+                {
+                    throw new UsageException("give either --hss or --network");
+                }
+
+                if (dataDir == null)
+                {
+                    throw new UsageException("--hss needs --data-dir (the stack's dev PKI: serving-node certificate)");
+                }
+
+                if (!Uri.TryCreate(hss.TrimEnd('/') + "/", UriKind.Absolute, out Uri? hssUri) || hssUri.Scheme != Uri.UriSchemeHttps)
+                {
+                    throw new UsageException("--hss: an https:// URL");
+                }
+
+                System.Security.Cryptography.X509Certificates.X509Certificate2 cert, ca;
+                try
+                {
+                    cert = E2m.Server.Common.DevPki.LoadCertificate(dataDir, E2m.Server.Common.DevPki.ServingNode);
+                    ca = E2m.Server.Common.DevPki.LoadCaCertificate(dataDir);
+                }
+                catch (Exception e) when (e is IOException || e is System.Security.Cryptography.CryptographicException || e is InvalidOperationException)
+                {
+                    throw new UsageException("--data-dir: no dev PKI (run `e2m stack --data-dir DIR` or `e2m pki init` first): " + e.Message);
+                }
+
+                var source = new E2m.ModemSim.Network.HssAuthVectorSource(hssUri, E2m.Server.Common.Mtls.CreateClientHandler(cert, new E2m.Server.Common.E2mTrustAnchor(ca)));
+                disposables.Add(source);
+                network = new E2m.ModemSim.Network.ServingNode(source, new E2m.ModemSim.Network.ServingNodeOptions { Plmn = imsi.Substring(0, 5) });
+            }
+            else if (dataDir != null)
+            {
+                throw new UsageException("--data-dir is used with --hss");
+            }
+            else
+            {
+                switch (parsed.GetValue(NetworkOpt) ?? "local")
+                {
+                    case "local":
+                        var auc = new E2m.ModemSim.Network.LocalAuc();
+                        auc.AddSubscriber(new E2m.ModemSim.Network.AucSubscriber { Imsi = imsi, K = profile.K, Opc = profile.Opc });
+                        network = new E2m.ModemSim.Network.ServingNode(auc, new E2m.ModemSim.Network.ServingNodeOptions { Plmn = imsi.Substring(0, 5) });
+                        break;
+                    case "none":
+                        network = new AlwaysAttachNetwork();
+                        break;
+                    default:
+                        throw new UsageException("--network: local or none");
+                }
             }
 
             var modem = new SimulatedModem(dialect, card, clock, options, network);
@@ -229,6 +273,7 @@ namespace E2m.Cli.Commands
                 output.WriteLine("imei: " + options.Imei);
                 output.WriteLine("sim: " + (pin == null ? "ready" : "SIM PIN (AT+CPIN=\"" + new string('*', pin.Length) + "\")"));
                 output.WriteLine("seed: " + seed);
+                output.WriteLine("network: " + (hss != null ? "serving node with vectors from the HSS " + hss + " (rat " + options.Rat + ")" : (parsed.GetValue(NetworkOpt) ?? "local") + " (rat " + options.Rat + ")"));
                 output.Flush();
                 Listening?.Invoke(where);
                 using (endpoint)
