@@ -54,8 +54,38 @@ namespace E2m.Modem.Commands
         /// <summary>+CRSM &lt;command&gt; READ BINARY (TS 27.007 §8.18; INS 'B0').</summary>
         public const int CrsmReadBinary = 176;
 
+        /// <summary>+CRSM &lt;command&gt; READ RECORD (TS 27.007 §8.18; INS 'B2').</summary>
+        public const int CrsmReadRecord = 178;
+
         /// <summary>+CRSM &lt;command&gt; GET RESPONSE (TS 27.007 §8.18).</summary>
         public const int CrsmGetResponse = 192;
+
+        /// <summary>READ RECORD P2 '04': absolute mode, record number in P1 (TS 102 221 §11.1.5).</summary>
+        public const int ReadRecordAbsolute = 4;
+
+        /// <summary>
+        /// Arguments of +CRSM READ RECORD: 178,&lt;fileid&gt;,&lt;record&gt;,4,&lt;record length&gt; (TS 27.007 §8.18,
+        /// TS 102 221 §11.1.5 absolute mode); e.g. "178,12032,1,4,32" reads record 1 of EF_DIR.
+        /// </summary>
+        public static string CrsmReadRecordArguments(int fileId, int record, int length)
+        {
+            if (fileId < 0 || fileId > 0xFFFF) throw new System.ArgumentOutOfRangeException("fileId");
+            if (record < 1 || record > 254) throw new System.ArgumentOutOfRangeException("record");
+            if (length < 1 || length > 255) throw new System.ArgumentOutOfRangeException("length");
+            return CrsmReadRecord.ToString() + "," + fileId.ToString() + "," + record.ToString() + ","
+                + ReadRecordAbsolute.ToString() + "," + length.ToString();
+        }
+
+        /// <summary>
+        /// Arguments of +CRSM GET RESPONSE: 192,&lt;fileid&gt; — the MT selects the file and returns its FCP
+        /// (TS 102 221 §11.1.1.3). P1..P3 are left out: TS 27.007 §8.18 makes them mandatory for every command
+        /// except GET RESPONSE and STATUS. (Whether every BG9x/SARA firmware accepts the short form is NOT ESTABLISHED.)
+        /// </summary>
+        public static string CrsmGetResponseArguments(int fileId)
+        {
+            if (fileId < 0 || fileId > 0xFFFF) throw new System.ArgumentOutOfRangeException("fileId");
+            return CrsmGetResponse.ToString() + "," + fileId.ToString();
+        }
 
         /// <summary>Arguments of +CSIM: &lt;length&gt;,"&lt;hex&gt;" with length = 2 × octets (TS 27.007 §8.17).</summary>
         public static string CsimArguments(byte[] apdu, int offset, int count)

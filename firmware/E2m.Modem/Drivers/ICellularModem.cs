@@ -62,6 +62,24 @@ namespace E2m.Modem.Drivers
         public const int Csim = 2;
         /// <summary>+CRSM restricted access (TS 27.007 §8.18): READ BINARY only, cannot AUTHENTICATE.</summary>
         public const int Crsm = 4;
+        /// <summary>+CSIM on the basic channel only (MANAGE CHANNEL refused with 6881/6D00/6E00/6A81 or +CME ERROR):
+        /// SELECT ADF USIM + AUTHENTICATE with CLA 00 (Usim/UsimAccess, risks in E2m.Modem/README.md).</summary>
+        public const int CsimBasicChannel = 8;
+        /// <summary>Not a path: the USIM AID used by the paths is the full AID read from EF_DIR (TS 102 221 §13.1);
+        /// absent = the 7-octet prefix A0000000871002 (partial AID selection).</summary>
+        public const int UsimAidFromEfDir = 16;
+
+        /// <summary>Fixed text for logs, e.g. "ccho+csim+crsm+efdir" ("none" when empty).</summary>
+        public static string Describe(int paths)
+        {
+            string s = "";
+            if ((paths & LogicalChannel) != 0) s += "+ccho";
+            if ((paths & Csim) != 0) s += "+csim";
+            if ((paths & CsimBasicChannel) != 0) s += "+csim-basic";
+            if ((paths & Crsm) != 0) s += "+crsm";
+            if ((paths & UsimAidFromEfDir) != 0) s += "+efdir-aid";
+            return s.Length == 0 ? "none" : s.Substring(1);
+        }
     }
 
     /// <summary>

@@ -18,6 +18,9 @@ namespace E2m.Modem.Usim
         /// <summary>INS SELECT (TS 102 221 §11.1.1).</summary>
         public const byte InsSelect = 0xA4;
 
+        /// <summary>INS STATUS (TS 102 221 §11.1.2), sent with CLA '80'.</summary>
+        public const byte InsStatus = 0xF2;
+
         /// <summary>INS GET RESPONSE (TS 102 221 §11.1.7).</summary>
         public const byte InsGetResponse = 0xC0;
 
@@ -120,10 +123,10 @@ namespace E2m.Modem.Usim
         /// SELECT by DF name (AID) on <paramref name="channel"/> (TS 102 221 §11.1.1): CLA 'A4' '04' '04' Lc AID.
         /// P1 '04' = select by DF name; P2 '04' = b2..b1 '00' first or only occurrence, b4..b3 '01' return the FCP
         /// template, b8..b5 application session control '0' = activation.
-        /// Selecting by the 7-octet prefix A0000000871002 relies on right-truncated DF-name selection
-        /// (ISO/IEC 7816-4 selection by DF name with a right-truncated name; TS 102 221 application selection by
-        /// partial AID — exact clause numbers not re-checked here: treat as a lead). Cards with more than one USIM, or cards that refuse
-        /// partial selection ('6A 82'), need the full AID from EF_DIR; pass it instead of the prefix.
+        /// Selecting by the 7-octet prefix A0000000871002 relies on right-truncated AID selection (TS 102 221
+        /// §11.1.1.2: "When P1 = '04' ... a right truncated AID can be specified in the data field"). Cards with more
+        /// than one USIM, or cards that refuse partial selection ('6A 82'), need the full AID from EF_DIR, which
+        /// <see cref="UsimAccess"/> reads first (TS 102 221 §13.1).
         /// </summary>
         public static int BuildSelectByAid(int channel, byte[] aid, int aidOffset, int aidLength, byte[] dest, int destOffset)
         {

@@ -80,6 +80,34 @@ namespace E2m.Modem.Usim
 
         /// <summary>An AT response carries a value outside the set the specification allows (e.g. an unknown +CPIN code).</summary>
         UnknownAtValue = 584,
+
+        /// <summary>A BER-TLV object (ISO/IEC 8825-1 as used by TS 102 221 §11.1.1.3 / §13.1) has a bad tag or length,
+        /// or its value runs past the data.</summary>
+        BadTlv = 585,
+
+        /// <summary>SELECT / GET RESPONSE answer is not an FCP template '62' or lacks the file descriptor '82'
+        /// (TS 102 221 §11.1.1.3), or has octets after the template or a repeated mandatory object.</summary>
+        BadFcp = 586,
+
+        /// <summary>FCP file descriptor '82': reserved coding, or a length that does not fit the structure
+        /// (2 octets, or 5 for linear fixed / cyclic EFs; TS 102 221 §11.1.1.4.3).</summary>
+        BadFileDescriptor = 587,
+
+        /// <summary>The EF does not have the structure the caller needs (EF_DIR must be linear fixed with a record
+        /// length 1..255 and at least one record, TS 102 221 §13.1).</summary>
+        WrongFileStructure = 588,
+
+        /// <summary>EF_DIR record that is neither an application template '61' nor empty ('FF' padding) (TS 102 221 §13.1).</summary>
+        BadDirRecord = 589,
+
+        /// <summary>EF_DIR application template without exactly one application identifier '4F' (TS 102 221 §13.1).</summary>
+        MissingAid = 590,
+
+        /// <summary>AID length outside 1..16 octets (TS 102 221 §13.1 Table 13.2).</summary>
+        BadAidLength = 591,
+
+        /// <summary>EF_DIR record: octets other than 'FF' after the application template (TS 102 221 §13.1).</summary>
+        DirTrailingData = 592,
     }
 
     /// <summary>
@@ -134,6 +162,14 @@ namespace E2m.Modem.Usim
                 case UsimError.MissingAtField: return "AT: mandatory field missing";
                 case UsimError.AtLengthMismatch: return "AT: length field disagrees with the data";
                 case UsimError.UnknownAtValue: return "AT: value outside the specified set";
+                case UsimError.BadTlv: return "SIM: BER-TLV tag or length malformed";
+                case UsimError.BadFcp: return "FCP: not a valid '62' template";
+                case UsimError.BadFileDescriptor: return "FCP: file descriptor malformed";
+                case UsimError.WrongFileStructure: return "EF: not the expected file structure";
+                case UsimError.BadDirRecord: return "EF_DIR: record is not an application template";
+                case UsimError.MissingAid: return "EF_DIR: template without exactly one AID";
+                case UsimError.BadAidLength: return "AID length outside 1..16";
+                case UsimError.DirTrailingData: return "EF_DIR: non-FF octets after the template";
             }
             return "malformed SIM/AT input";
         }

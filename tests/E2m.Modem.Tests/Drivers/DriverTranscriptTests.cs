@@ -180,6 +180,7 @@ namespace E2m.Modem.Tests.Drivers
             string path = Path.Combine(Path.GetTempPath(), "e2m-cme3-" + Environment.ProcessId + ".txt");
             File.WriteAllText(path, string.Join("\n", new[]
             {
+                ">> AT+CRSM=192,12032", "<< +CRSM: 106,130", "<< OK",
                 ">> AT+CCHO=\"A0000000871002\"", "<< +CME ERROR: 4",
                 ">> AT+CSIM=10,\"0070000001\"", "<< +CSIM: 6,\"019000\"", "<< OK",
                 ">> AT+CSIM=10,\"0070800100\"", "<< +CSIM: 4,\"9000\"", "<< OK",

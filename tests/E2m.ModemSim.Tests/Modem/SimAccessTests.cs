@@ -47,7 +47,7 @@ namespace E2m.ModemSim.Tests.Modem
             using var rig = new SimRig(dialect, t0: t0Card);
             rig.BringUp();
             rig.Check(rig.Driver.ProbeCapabilities(), "Probe");
-            Assert.Equal(SimAccessPaths.LogicalChannel | SimAccessPaths.Csim | SimAccessPaths.Crsm, rig.Driver.SimPaths);
+            Assert.Equal(SimAccessPaths.LogicalChannel | SimAccessPaths.Csim | SimAccessPaths.Crsm | SimAccessPaths.UsimAidFromEfDir, rig.Driver.SimPaths);
 
             var v = Vector(0x40);
             var result = new AuthenticateResult();
@@ -89,7 +89,7 @@ namespace E2m.ModemSim.Tests.Modem
             using var rig = new SimRig("bg96", new ModemOptions { LogicalChannelCommands = false });
             rig.BringUp();
             rig.Check(rig.Driver.ProbeCapabilities(), "Probe");
-            Assert.Equal(SimAccessPaths.Csim | SimAccessPaths.Crsm, rig.Driver.SimPaths);
+            Assert.Equal(SimAccessPaths.Csim | SimAccessPaths.Crsm | SimAccessPaths.UsimAidFromEfDir, rig.Driver.SimPaths);
             var v = Vector(0x80);
             var result = new AuthenticateResult();
             rig.Check(rig.Driver.Authenticate(Rand, v.Autn, result), "Authenticate");
