@@ -71,6 +71,7 @@ namespace E2m.Server.Emse.Coap
         private ContextCache? _cache;
         private ITimer? _purge;
         private Sender? _sender;
+        private GroupCommitWriter? _writer;
 
         public EmseCoapServer(IOptions<EmseOptions> options, EmseStore store, IEmksKeySource keys, TimeProvider time, ILogger<EmseCoapServer> log)
         {
@@ -119,9 +120,11 @@ namespace E2m.Server.Emse.Coap
             int n = _options.EffectiveWorkers;
             _shards = new EmseShard[n];
             _shardTasks = new Task[n];
+            _writer = new GroupCommitWriter(_store, _sender, _time, _options, Stats, _log);
+            _writer.Start();
             for (int i = 0; i < n; i++)
             {
-                _shards[i] = new EmseShard(i, _cache, _store, _sender, _time, _options, Stats, _log);
+                _shards[i] = new EmseShard(i, _cache, _store, _sender, _time, _options, Stats, _log, _writer);
             }
 
             for (int i = 0; i < n; i++)
@@ -165,6 +168,7 @@ namespace E2m.Server.Emse.Coap
             }
 
             _receiver?.Join(TimeSpan.FromSeconds(5));
+            _writer?.Complete(TimeSpan.FromSeconds(10)); // what the shards queued is committed (its responses may not leave)
             _cache?.Dispose();
             _socket = null;
         }

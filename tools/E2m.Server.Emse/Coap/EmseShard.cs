@@ -25,6 +25,23 @@ namespace E2m.Server.Emse.Coap
         public SocketAddress Remote = null!;
         public int Attempts;
         public bool Parked;
+        /// <summary>Handed to the group commit: counted as handled once its response is sent (or its group failed).</summary>
+        public bool Deferred;
+    }
+
+    /// <summary>A verified request on its way through the group commit, with what is needed to answer it.</summary>
+    internal sealed class PendingWrite : ExchangeWrite
+    {
+        public ContextEntry Entry = null!;
+        public RecentExchange Recent = null!;
+        public SocketAddress Remote = null!;
+        public EmseShard Shard = null!;
+        /// <summary>Outer header of the request, for an unprotected 4.01 "Replay detected" (RFC 8613 §8.2, §7.4).</summary>
+        public int MessageId;
+        public bool Confirmable;
+        public byte[] Token = Array.Empty<byte>();
+        /// <summary>True when the group failed (nothing stored): the shard forgets the exchange, reloads the window.</summary>
+        public bool Failed;
     }
 
     internal interface IDatagramSender
@@ -75,17 +92,17 @@ namespace E2m.Server.Emse.Coap
         private readonly byte[] _plain;
         private readonly byte[] _out;
         private readonly List<InboundDatagram> _batch = new();
-        private readonly List<Pending> _pending = new();
-        private readonly Dictionary<ulong, Snapshot> _snapshots = new();
-        private readonly List<ExchangeWrite> _writes = new();
-        private readonly List<ReplayState> _replay = new();
+        private readonly List<PendingWrite> _pending = new();
+        private readonly GroupCommitWriter _writer;
+        private readonly System.Collections.Concurrent.ConcurrentQueue<PendingWrite> _completions = new();
         private ushort _nextMessageId = (ushort)Random.Shared.Next(65536);
-        private EmseStore.WriteSession? _db;
+        private DbConnection? _db; // reads only (stored exchanges, replay windows); writes go through the group commit
 
         public EmseShard(int index, ContextCache cache, EmseStore store, IDatagramSender sender, TimeProvider time, EmseOptions options,
-            EmseCoapStats stats, ILogger log)
+            EmseCoapStats stats, ILogger log, GroupCommitWriter writer)
         {
             _index = index;
+            _writer = writer;
             _cache = cache;
             _store = store;
             _sender = sender;
@@ -138,12 +155,23 @@ namespace E2m.Server.Emse.Coap
                             if (!d.Parked)
                             {
                                 ArrayPool<byte>.Shared.Return(d.Buffer);
-                                Interlocked.Increment(ref _stats.Handled);
+                                if (!d.Deferred)
+                                {
+                                    Interlocked.Increment(ref _stats.Handled);
+                                }
                             }
                         }
 
                         _batch.Clear();
                     }
+
+                    // Verified requests go to the single writer (group commit); their responses leave after the commit.
+                    foreach (PendingWrite p in _pending)
+                    {
+                        await _writer.SubmitAsync(p, ct).ConfigureAwait(false);
+                    }
+
+                    _pending.Clear();
                 }
             }
             catch (OperationCanceledException)
@@ -165,7 +193,7 @@ namespace E2m.Server.Emse.Coap
         private void ProcessBatch()
         {
             _pending.Clear();
-            _snapshots.Clear();
+            DrainCompletions();
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             DateTimeOffset now = _time.GetUtcNow();
             foreach (InboundDatagram d in _batch)
@@ -182,13 +210,32 @@ namespace E2m.Server.Emse.Coap
                 }
             }
 
-            long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
-            Interlocked.Add(ref _stats.ProcessTicks, t1 - t0);
-            if (_pending.Count > 0)
+            Interlocked.Add(ref _stats.ProcessTicks, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
+        }
+
+        /// <summary>Called by the writer (any thread) for a request whose group failed or that the database called a replay.</summary>
+        public void Complete(PendingWrite p) => _completions.Enqueue(p);
+
+        /// <summary>
+        /// On this shard's thread, before a batch: a failed group's exchanges are forgotten (their retransmissions are
+        /// processed afresh) and the kid's in-memory window is reloaded from the database (the authority) before its
+        /// next request; a database-detected replay merges the persisted window into the in-memory one.
+        /// </summary>
+        private void DrainCompletions()
+        {
+            while (_completions.TryDequeue(out PendingWrite? p))
             {
-                Commit(now);
-                Interlocked.Increment(ref _stats.Commits);
-                Interlocked.Add(ref _stats.CommitTicks, System.Diagnostics.Stopwatch.GetTimestamp() - t1);
+                p.Entry.RemoveRecent(p.Recent);
+                if (p.Failed)
+                {
+                    p.Entry.WindowStale = true;
+                }
+                else if (p.Entry.Context != null)
+                {
+                    p.Entry.Context.GetReplayWindow(out long h, out uint m);
+                    ReplayMath.Union(ref h, ref m, p.WindowHighest, p.WindowMask);
+                    p.Entry.Context.RestoreReplayWindow(h, m);
+                }
             }
         }
 
@@ -322,10 +369,29 @@ namespace E2m.Server.Emse.Coap
                 }
             }
 
-            if (!_snapshots.ContainsKey(key))
+            if (entry.WindowStale)
             {
-                context.GetReplayWindow(out long h, out uint m);
-                _snapshots[key] = new Snapshot(entry, h, m);
+                // A group holding this kid failed: its in-memory window may hold PIVs that were never stored.
+                try
+                {
+                    _db ??= _store.Open();
+                    if (!_store.TryLoadReplay(_db, entry.KidHex, out long h, out uint m))
+                    {
+                        h = -1;
+                        m = 0;
+                    }
+
+                    context.RestoreReplayWindow(h, m);
+                    entry.WindowStale = false;
+                }
+                catch (Exception e) when (e is DbException || e is InvalidOperationException)
+                {
+                    _log.LogError("shard {Shard}: replay window reload failed: {Error}", _index, e.Message);
+                    _db?.Dispose();
+                    _db = null;
+                    SendError(d, CoapCode.ServiceUnavailable, DiagUnavailable, maxAge: 5);
+                    return;
+                }
             }
 
             try
@@ -381,7 +447,8 @@ namespace E2m.Server.Emse.Coap
             byte[] protectedResponse = _out.AsSpan(0, n).ToArray();
             var rec = new RecentExchange { Piv = piv, RequestHash = hash, Response = null, CreatedMs = nowMs };
             entry.AddRecent(rec);
-            _pending.Add(new Pending(entry, rec, protectedResponse, d.Remote, new ExchangeWrite
+            d.Deferred = true;
+            _pending.Add(new PendingWrite
             {
                 Kid = entry.KidHex,
                 Piv = piv,
@@ -389,7 +456,14 @@ namespace E2m.Server.Emse.Coap
                 Response = protectedResponse,
                 DeviceId = entry.DeviceId,
                 Readings = readings,
-            }));
+                Entry = entry,
+                Recent = rec,
+                Remote = d.Remote,
+                Shard = this,
+                MessageId = _outer.MessageId,
+                Confirmable = _outer.Type == CoapType.Confirmable,
+                Token = _outer.TokenLength == 0 ? Array.Empty<byte>() : _outer.Token.AsSpan(0, _outer.TokenLength).ToArray(),
+            });
         }
 
         /// <summary>POST /r with Content-Format 112 (DESIGN.md §4); returns the response code.</summary>
@@ -539,72 +613,12 @@ namespace E2m.Server.Emse.Coap
         // 9999-12-31T23:59:59Z: keeps time_ms in range and DateTimeOffset printable.
         private const long MaxSenmlSeconds = 253402300799;
 
-        private void Commit(DateTimeOffset now)
-        {
-            _writes.Clear();
-            _replay.Clear();
-            foreach (Pending p in _pending)
-            {
-                _writes.Add(p.Write);
-            }
-
-            foreach (Snapshot s in _snapshots.Values)
-            {
-                if (s.Entry.Context != null)
-                {
-                    s.Entry.Context.GetReplayWindow(out long h, out uint m);
-                    if (h != s.Highest || m != s.Mask)
-                    {
-                        _replay.Add(new ReplayState(s.Entry.KidHex, h, m));
-                    }
-                }
-            }
-
-            try
-            {
-                _db ??= _store.OpenSession();
-                _store.CommitBatch(_db, _writes, _replay, now.ToUnixTimeMilliseconds());
-            }
-            catch (Exception e)
-            {
-                // Nothing was stored: undo the replay-window moves so the retransmissions are processed afresh.
-                Interlocked.Increment(ref _stats.CommitFailures);
-                _log.LogError("shard {Shard}: commit of {Count} exchanges failed, no response sent: {Error}", _index, _pending.Count,
-                    e.GetType().Name + ": " + e.Message);
-                foreach (Snapshot s in _snapshots.Values)
-                {
-                    s.Entry.Context?.RestoreReplayWindow(s.Highest, s.Mask);
-                }
-
-                foreach (Pending p in _pending)
-                {
-                    p.Entry.RemoveRecent(p.Recent);
-                }
-
-                _db?.Dispose();
-                _db = null;
-                return;
-            }
-
-            foreach (Pending p in _pending)
-            {
-                p.Recent.Response = p.Response;
-                if (p.Write.Inserted && p.Write.Readings != null)
-                {
-                    Interlocked.Add(ref _stats.ReadingsStored, p.Write.Readings.Count);
-                }
-
-                Interlocked.Increment(ref _stats.Accepted);
-                Send(p.Response, p.Response.Length, p.Remote);
-            }
-        }
-
         private bool TryStoredResponse(ContextEntry entry, long piv, byte[] hash, long nowMs, InboundDatagram d)
         {
             try
             {
-                _db ??= _store.OpenSession();
-                if (_store.TryLoadExchange(_db.Connection, entry.KidHex, piv, nowMs - (long)_options.ExchangeLifetime.TotalMilliseconds,
+                _db ??= _store.Open();
+                if (_store.TryLoadExchange(_db, entry.KidHex, piv, nowMs - (long)_options.ExchangeLifetime.TotalMilliseconds,
                     out byte[] storedHash, out byte[] response) && storedHash.AsSpan().SequenceEqual(hash))
                 {
                     Interlocked.Increment(ref _stats.Retransmissions);
@@ -709,8 +723,5 @@ namespace E2m.Server.Emse.Coap
             return d;
         }
 
-        private readonly record struct Snapshot(ContextEntry Entry, long Highest, uint Mask);
-
-        private sealed record Pending(ContextEntry Entry, RecentExchange Recent, byte[] Response, SocketAddress Remote, ExchangeWrite Write);
     }
 }

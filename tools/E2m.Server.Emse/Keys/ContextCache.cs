@@ -59,7 +59,7 @@ namespace E2m.Server.Emse.Keys
     {
         public long Piv;
         public byte[] RequestHash = Array.Empty<byte>();
-        public byte[]? Response;   // null while the batch holding it is not committed yet
+        public volatile byte[]? Response;   // null while the group holding it is not committed yet (set by the writer)
         public long CreatedMs;
     }
 
@@ -92,6 +92,8 @@ namespace E2m.Server.Emse.Keys
         public string DeviceId { get; }
         public DateTimeOffset RetryAfter { get; }
         public readonly RecentExchange?[] Recent = new RecentExchange?[RecentSize];
+        /// <summary>Set when a group holding this kid failed: reload the window from the database before the next request.</summary>
+        public volatile bool WindowStale;
         public int RecentNext;
 
         public RecentExchange? FindRecent(long piv)

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Data.Common;
 using System.Globalization;
+using E2m.Oscore;
 using E2m.Server.Common;
 
 namespace E2m.Server.Emse.Storage
@@ -28,8 +29,22 @@ namespace E2m.Server.Emse.Storage
         public long ReceivedMs { get; set; }
     }
 
+    /// <summary>What the group commit decided for one verified request (the database replay window is authoritative).</summary>
+    internal enum WriteOutcome
+    {
+        /// <summary>Not committed (yet), or the transaction failed: nothing of it is stored.</summary>
+        None,
+        /// <summary>New (kid, PIV): exchange, readings and replay window committed.</summary>
+        Stored,
+        /// <summary>(kid, PIV) was already stored with the same request hash (a retransmission seen by this or another
+        /// instance): <see cref="ExchangeWrite.StoredResponse"/> is the response sent the first time.</summary>
+        Duplicate,
+        /// <summary>(kid, PIV) already in the persisted replay window with other content, or too old: 4.01 Replay detected.</summary>
+        Replay,
+    }
+
     /// <summary>One successfully verified request: its protected response and, if valid, its readings.</summary>
-    internal sealed class ExchangeWrite
+    internal class ExchangeWrite
     {
         public string Kid = "";
         public long Piv;
@@ -39,6 +54,13 @@ namespace E2m.Server.Emse.Storage
         public List<StoredReading>? Readings;
         /// <summary>Set by the store: false when the (kid, piv) exchange existed already (readings not stored again).</summary>
         public bool Inserted;
+        /// <summary>Set by <see cref="EmseStore.CommitGroup"/> once the transaction committed.</summary>
+        public WriteOutcome Outcome;
+        /// <summary><see cref="WriteOutcome.Duplicate"/>: the stored response of the first request.</summary>
+        public byte[]? StoredResponse;
+        /// <summary>The persisted replay window of <see cref="Kid"/> after the group (to refresh an in-memory window).</summary>
+        public long WindowHighest;
+        public uint WindowMask;
     }
 
     internal readonly struct ReplayState
@@ -179,10 +201,49 @@ namespace E2m.Server.Emse.Storage
                     "ON CONFLICT (kid) DO UPDATE SET highest = excluded.highest, mask = excluded.mask, updated_ms = excluded.updated_ms " +
                     "WHERE emse_replay.highest <= excluded.highest",
                     ("k", ""), ("h", 0L), ("m", 0L), ("t", 0L));
+
+                // The group commit (CommitGroup) computes the new window from the persisted one under a lock, so it writes it as is.
+                ReplaySet = db.Command(Connection, null,
+                    "INSERT INTO emse_replay (kid, highest, mask, updated_ms) VALUES (@k, @h, @m, @t) " +
+                    "ON CONFLICT (kid) DO UPDATE SET highest = excluded.highest, mask = excluded.mask, updated_ms = excluded.updated_ms",
+                    ("k", ""), ("h", 0L), ("m", 0L), ("t", 0L));
+                ReplayGet = db.Command(Connection, null, "SELECT highest, mask FROM emse_replay WHERE kid = @k", ("k", ""));
+                ExchangeGet = db.Command(Connection, null,
+                    "SELECT request_hash, response FROM emse_exchanges WHERE kid = @k AND piv = @p AND created_ms >= @t",
+                    ("k", ""), ("p", 0L), ("t", 0L));
+                if (db.Dialect == DbDialect.Postgres)
+                {
+                    // PostgreSQL: the per-kid rows are created if missing, then locked in kid order (no deadlock between
+                    // instances locking overlapping sets) for the rest of the transaction: the authoritative replay check.
+                    ReplayEnsure = db.Command(Connection, null,
+                        "INSERT INTO emse_replay (kid, highest, mask, updated_ms) SELECT k, -1, 0, @t FROM unnest(@ks) AS u(k) ORDER BY k " +
+                        "ON CONFLICT (kid) DO NOTHING", ("t", 0L), ("ks", Array.Empty<string>()));
+                    ReplayLock = db.Command(Connection, null,
+                        "SELECT kid, highest, mask FROM emse_replay WHERE kid = ANY(@ks) ORDER BY kid FOR UPDATE", ("ks", Array.Empty<string>()));
+                }
+                else
+                {
+                    DataVersion = db.Command(Connection, null, "PRAGMA data_version");
+                }
             }
 
             public EmseStore Store { get; }
             public DbConnection Connection { get; }
+            public DbCommand ReplaySet { get; }
+            public DbCommand ReplayGet { get; }
+            public DbCommand ExchangeGet { get; }
+            public DbCommand? ReplayEnsure { get; }
+            public DbCommand? ReplayLock { get; }
+            public DbCommand? DataVersion { get; }
+
+            /// <summary>
+            /// Replay windows as last committed by this session. SQLite only: valid while PRAGMA data_version shows no
+            /// commit by another connection since this session's previous transaction; cleared on any failure.
+            /// </summary>
+            public Dictionary<string, ReplayWindow> Windows { get; } = new(StringComparer.Ordinal);
+            public long LastDataVersion = -1;
+            public readonly List<string> GroupKids = new();
+            public readonly HashSet<string> ChangedKids = new(StringComparer.Ordinal);
             public DbCommand Exchange { get; }
             public DbCommand Reading { get; }
             public DbCommand Device { get; }
@@ -197,11 +258,282 @@ namespace E2m.Server.Emse.Storage
                 Reading.Dispose();
                 Device.Dispose();
                 Replay.Dispose();
+                ReplaySet.Dispose();
+                ReplayGet.Dispose();
+                ExchangeGet.Dispose();
+                ReplayEnsure?.Dispose();
+                ReplayLock?.Dispose();
+                DataVersion?.Dispose();
                 Connection.Dispose();
             }
         }
 
         internal WriteSession OpenSession() => new(this);
+
+        /// <summary>Test seam: called inside the group transaction just before COMMIT; throwing aborts the group.</summary>
+        internal Action<IReadOnlyList<ExchangeWrite>>? BeforeGroupCommit { get; set; }
+
+        /// <summary>
+        /// The group commit of issue 6 point 3 (one transaction for many verified requests, in arrival order). The replay
+        /// check is authoritative HERE, not in memory: the persisted window of every kid in the group is read under the
+        /// writer lock (SQLite: BEGIN IMMEDIATE, the single writer of the database file; PostgreSQL: the per-kid rows
+        /// <c>SELECT ... FOR UPDATE</c> in kid order), each PIV is checked and accepted against it (RFC 8613 §7.4), and
+        /// only accepted PIVs store their exchange and readings; the new windows are written in the same transaction.
+        /// So two EMSE processes sharing one database never accept the same (kid, PIV) twice. A PIV already in the
+        /// window is a <see cref="WriteOutcome.Duplicate"/> when its stored exchange has the same request hash and is
+        /// younger than <paramref name="exchangeNotBeforeMs"/> (RFC 7252 §4.5: answer again, store nothing), else a
+        /// <see cref="WriteOutcome.Replay"/>. On any exception nothing is stored and every outcome stays None.
+        /// </summary>
+        internal void CommitGroup(WriteSession s, List<ExchangeWrite> writes, long nowMs, long exchangeNotBeforeMs)
+        {
+            if (Database.Dialect == DbDialect.Sqlite)
+            {
+                lock (_sqliteWriteLock)
+                {
+                    CommitGroupCore(s, writes, nowMs, exchangeNotBeforeMs);
+                }
+            }
+            else
+            {
+                CommitGroupCore(s, writes, nowMs, exchangeNotBeforeMs);
+            }
+        }
+
+        private void CommitGroupCore(WriteSession s, List<ExchangeWrite> writes, long nowMs, long exchangeNotBeforeMs)
+        {
+            foreach (ExchangeWrite w in writes)
+            {
+                w.Outcome = WriteOutcome.None;
+                w.Inserted = false;
+                w.StoredResponse = null;
+            }
+
+            var touched = new List<string>();
+            s.GroupKids.Clear();
+            s.ChangedKids.Clear();
+            using DbTransaction t = Database.BeginWrite(s.Connection);
+            try
+            {
+                SetTransaction(s, t);
+                foreach (ExchangeWrite w in writes)
+                {
+                    if (!s.GroupKids.Contains(w.Kid))
+                    {
+                        s.GroupKids.Add(w.Kid);
+                    }
+                }
+
+                LoadWindows(s, nowMs);
+                foreach (ExchangeWrite w in writes)
+                {
+                    ReplayWindow window = s.Windows[w.Kid];
+                    if (!window.Check(w.Piv))
+                    {
+                        continue; // decided below: duplicate or replay
+                    }
+
+                    window.Accept(w.Piv); // RFC 8613 §7.4, against the persisted window
+                    s.ChangedKids.Add(w.Kid);
+                    InsertExchange(s, w, nowMs, touched);
+                    w.Outcome = w.Inserted ? WriteOutcome.Stored : WriteOutcome.None;
+                }
+
+                foreach (ExchangeWrite w in writes)
+                {
+                    if (w.Outcome == WriteOutcome.Stored)
+                    {
+                        continue;
+                    }
+
+                    // Seen before (this group, an earlier one, or another instance): a retransmission gets the stored response.
+                    DbCommand get = s.ExchangeGet;
+                    get.Parameters[0].Value = w.Kid;
+                    get.Parameters[1].Value = w.Piv;
+                    get.Parameters[2].Value = exchangeNotBeforeMs;
+                    using DbDataReader r = get.ExecuteReader();
+                    if (r.Read() && E2mDatabase.GetBytes(r, 0).AsSpan().SequenceEqual(w.RequestHash))
+                    {
+                        w.StoredResponse = E2mDatabase.GetBytes(r, 1);
+                        w.Outcome = WriteOutcome.Duplicate;
+                    }
+                    else
+                    {
+                        w.Outcome = WriteOutcome.Replay;
+                    }
+                }
+
+                foreach (string kid in s.ChangedKids)
+                {
+                    ReplayWindow window = s.Windows[kid];
+                    s.ReplaySet.Parameters[0].Value = kid;
+                    s.ReplaySet.Parameters[1].Value = window.Highest;
+                    s.ReplaySet.Parameters[2].Value = (long)window.Mask;
+                    s.ReplaySet.Parameters[3].Value = nowMs;
+                    s.ReplaySet.ExecuteNonQuery();
+                }
+
+                BeforeGroupCommit?.Invoke(writes);
+                t.Commit();
+            }
+            catch
+            {
+                foreach (string d in touched)
+                {
+                    s.DeviceSeen.Remove(d); // not written after all
+                }
+
+                foreach (ExchangeWrite w in writes)
+                {
+                    w.Outcome = WriteOutcome.None;
+                    w.Inserted = false;
+                    w.StoredResponse = null;
+                }
+
+                s.Windows.Clear(); // they hold uncommitted moves
+                s.LastDataVersion = -1;
+                throw;
+            }
+            finally
+            {
+                SetTransaction(s, null);
+            }
+
+            foreach (ExchangeWrite w in writes)
+            {
+                ReplayWindow window = s.Windows[w.Kid];
+                w.WindowHighest = window.Highest;
+                w.WindowMask = window.Mask;
+            }
+
+            if (Database.Dialect == DbDialect.Postgres)
+            {
+                s.Windows.Clear(); // another instance may move them once the row locks are released
+            }
+        }
+
+        /// <summary>The persisted windows of the group's kids, under the writer lock (see <see cref="CommitGroup"/>).</summary>
+        private void LoadWindows(WriteSession s, long nowMs)
+        {
+            if (Database.Dialect == DbDialect.Postgres)
+            {
+                string[] kids = s.GroupKids.ToArray();
+                Array.Sort(kids, StringComparer.Ordinal);
+                s.ReplayEnsure!.Parameters[0].Value = nowMs;
+                s.ReplayEnsure.Parameters[1].Value = kids;
+                s.ReplayEnsure.ExecuteNonQuery();
+                s.ReplayLock!.Parameters[0].Value = kids;
+                s.Windows.Clear();
+                using DbDataReader r = s.ReplayLock.ExecuteReader();
+                while (r.Read())
+                {
+                    var w = new ReplayWindow();
+                    w.Restore(r.GetInt64(1), unchecked((uint)r.GetInt64(2)));
+                    s.Windows[r.GetString(0)] = w;
+                }
+
+                return;
+            }
+
+            // SQLite: BEGIN IMMEDIATE holds the file's write lock. PRAGMA data_version changes only when ANOTHER connection
+            // committed since this connection last looked: unchanged → the windows this session committed are current.
+            long version = Convert.ToInt64(s.DataVersion!.ExecuteScalar(), CultureInfo.InvariantCulture);
+            if (version != s.LastDataVersion)
+            {
+                s.Windows.Clear();
+                s.LastDataVersion = version;
+            }
+
+            foreach (string kid in s.GroupKids)
+            {
+                if (s.Windows.ContainsKey(kid))
+                {
+                    continue;
+                }
+
+                var w = new ReplayWindow();
+                s.ReplayGet.Parameters[0].Value = kid;
+                using (DbDataReader r = s.ReplayGet.ExecuteReader())
+                {
+                    if (r.Read())
+                    {
+                        w.Restore(r.GetInt64(0), unchecked((uint)r.GetInt64(1)));
+                    }
+                }
+
+                s.Windows[kid] = w;
+            }
+        }
+
+        private static void SetTransaction(WriteSession s, DbTransaction? t)
+        {
+            s.Exchange.Transaction = t;
+            s.Reading.Transaction = t;
+            s.Device.Transaction = t;
+            s.Replay.Transaction = t;
+            s.ReplaySet.Transaction = t;
+            s.ReplayGet.Transaction = t;
+            s.ExchangeGet.Transaction = t;
+            if (s.ReplayEnsure != null)
+            {
+                s.ReplayEnsure.Transaction = t;
+            }
+
+            if (s.ReplayLock != null)
+            {
+                s.ReplayLock.Transaction = t;
+            }
+
+            if (s.DataVersion != null)
+            {
+                s.DataVersion.Transaction = t;
+            }
+        }
+
+        /// <summary>The exchange row (no-op when (kid, piv) exists: then nothing else), the device's last-seen and the readings.</summary>
+        private static void InsertExchange(WriteSession s, ExchangeWrite w, long nowMs, List<string> touched)
+        {
+            DbCommand ex = s.Exchange;
+            DbCommand rd = s.Reading;
+            ex.Parameters[0].Value = w.Kid;
+            ex.Parameters[1].Value = w.Piv;
+            ex.Parameters[2].Value = w.RequestHash;
+            ex.Parameters[3].Value = w.Response;
+            ex.Parameters[4].Value = nowMs;
+            w.Inserted = ex.ExecuteNonQuery() == 1;
+            if (!w.Inserted || w.Readings == null || w.Readings.Count == 0)
+            {
+                return;
+            }
+
+            if (!s.DeviceSeen.TryGetValue(w.DeviceId, out long seen) || nowMs - seen >= DeviceSeenRefreshMs)
+            {
+                s.Device.Parameters[0].Value = w.DeviceId;
+                s.Device.Parameters[1].Value = w.Kid;
+                s.Device.Parameters[2].Value = nowMs;
+                s.Device.ExecuteNonQuery();
+                s.DeviceSeen[w.DeviceId] = nowMs;
+                touched.Add(w.DeviceId);
+            }
+
+            foreach (StoredReading r in w.Readings)
+            {
+                rd.Parameters[0].Value = r.DeviceId;
+                rd.Parameters[1].Value = r.Kid;
+                rd.Parameters[2].Value = r.Piv;
+                rd.Parameters[3].Value = r.Index;
+                rd.Parameters[4].Value = r.Name;
+                rd.Parameters[5].Value = (object?)r.Unit ?? DBNull.Value;
+                rd.Parameters[6].Value = r.ValueKind;
+                rd.Parameters[7].Value = r.Number.HasValue ? r.Number.Value : DBNull.Value;
+                rd.Parameters[8].Value = r.Integer.HasValue ? r.Integer.Value : DBNull.Value;
+                rd.Parameters[9].Value = (object?)r.Text ?? DBNull.Value;
+                rd.Parameters[10].Value = r.Boolean.HasValue ? (r.Boolean.Value ? 1 : 0) : DBNull.Value;
+                rd.Parameters[11].Value = r.TimeMs;
+                rd.Parameters[12].Value = r.TimeSource;
+                rd.Parameters[13].Value = r.ReceivedMs;
+                rd.ExecuteNonQuery();
+            }
+        }
 
         /// <summary>
         /// Stores a batch in one transaction: per exchange an insert into emse_exchanges that is a no-op when (kid, piv)
@@ -232,56 +564,15 @@ namespace E2m.Server.Emse.Storage
         private void CommitBatchCore(WriteSession s, List<ExchangeWrite> writes, List<ReplayState> replay, long nowMs)
         {
             var touched = new List<string>();
+            s.Windows.Clear(); // explicit window writes bypass the group commit's cache
+            s.LastDataVersion = -1;
             using DbTransaction t = Database.BeginWrite(s.Connection);
             try
             {
-                s.Exchange.Transaction = t;
-                s.Reading.Transaction = t;
-                s.Device.Transaction = t;
-                s.Replay.Transaction = t;
-                DbCommand ex = s.Exchange;
-                DbCommand rd = s.Reading;
+                SetTransaction(s, t);
                 foreach (ExchangeWrite w in writes)
                 {
-                    ex.Parameters[0].Value = w.Kid;
-                    ex.Parameters[1].Value = w.Piv;
-                    ex.Parameters[2].Value = w.RequestHash;
-                    ex.Parameters[3].Value = w.Response;
-                    ex.Parameters[4].Value = nowMs;
-                    w.Inserted = ex.ExecuteNonQuery() == 1;
-                    if (!w.Inserted || w.Readings == null || w.Readings.Count == 0)
-                    {
-                        continue;
-                    }
-
-                    if (!s.DeviceSeen.TryGetValue(w.DeviceId, out long seen) || nowMs - seen >= DeviceSeenRefreshMs)
-                    {
-                        s.Device.Parameters[0].Value = w.DeviceId;
-                        s.Device.Parameters[1].Value = w.Kid;
-                        s.Device.Parameters[2].Value = nowMs;
-                        s.Device.ExecuteNonQuery();
-                        s.DeviceSeen[w.DeviceId] = nowMs;
-                        touched.Add(w.DeviceId);
-                    }
-
-                    foreach (StoredReading r in w.Readings)
-                    {
-                        rd.Parameters[0].Value = r.DeviceId;
-                        rd.Parameters[1].Value = r.Kid;
-                        rd.Parameters[2].Value = r.Piv;
-                        rd.Parameters[3].Value = r.Index;
-                        rd.Parameters[4].Value = r.Name;
-                        rd.Parameters[5].Value = (object?)r.Unit ?? DBNull.Value;
-                        rd.Parameters[6].Value = r.ValueKind;
-                        rd.Parameters[7].Value = r.Number.HasValue ? r.Number.Value : DBNull.Value;
-                        rd.Parameters[8].Value = r.Integer.HasValue ? r.Integer.Value : DBNull.Value;
-                        rd.Parameters[9].Value = (object?)r.Text ?? DBNull.Value;
-                        rd.Parameters[10].Value = r.Boolean.HasValue ? (r.Boolean.Value ? 1 : 0) : DBNull.Value;
-                        rd.Parameters[11].Value = r.TimeMs;
-                        rd.Parameters[12].Value = r.TimeSource;
-                        rd.Parameters[13].Value = r.ReceivedMs;
-                        rd.ExecuteNonQuery();
-                    }
+                    InsertExchange(s, w, nowMs, touched);
                 }
 
                 foreach (ReplayState r in replay)
@@ -306,10 +597,7 @@ namespace E2m.Server.Emse.Storage
             }
             finally
             {
-                s.Exchange.Transaction = null;
-                s.Reading.Transaction = null;
-                s.Device.Transaction = null;
-                s.Replay.Transaction = null;
+                SetTransaction(s, null);
             }
         }
 

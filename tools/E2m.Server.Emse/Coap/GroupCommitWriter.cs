@@ -1,0 +1,226 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Channels;
+using System.Threading.Tasks;
+using E2m.Coap;
+using E2m.Oscore;
+using E2m.Server.Emse.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace E2m.Server.Emse.Coap
+{
+    /// <summary>Window arithmetic of RFC 8613 §7.4 (32-entry sliding window: highest PIV + mask, bit i = highest − i).</summary>
+    internal static class ReplayMath
+    {
+        /// <summary>The union of two windows into (<paramref name="h"/>, <paramref name="m"/>): every PIV either marks.</summary>
+        public static void Union(ref long h, ref uint m, long h2, uint m2)
+        {
+            if (h2 < 0)
+            {
+                return;
+            }
+
+            if (h < 0)
+            {
+                h = h2;
+                m = m2;
+                return;
+            }
+
+            long top = Math.Max(h, h2);
+            m = Shift(m, top - h) | Shift(m2, top - h2);
+            h = top;
+        }
+
+        private static uint Shift(uint mask, long by) => by >= OscoreConstants.ReplayWindowSize ? 0u : mask << (int)by;
+    }
+
+    /// <summary>
+    /// The single writer of the EMSE process (group commit, issue 6 points 3 and 6). Shards verify requests in parallel
+    /// and queue them here; one thread drains everything queued (up to <see cref="EmseOptions.MaxBatch"/>), commits it
+    /// in ONE transaction (<see cref="EmseStore.CommitGroup"/>: authoritative replay check, exchanges, readings, replay
+    /// windows) and only then sends the responses (DESIGN.md §4: the 2.04 acknowledges a durable batch). While a group
+    /// commits, the next one accumulates, so the fsync is shared by all the requests that arrived during the previous one.
+    /// A failed group sends nothing and tells the shards to forget it (the devices retransmit).
+    /// </summary>
+    internal sealed class GroupCommitWriter
+    {
+        private static readonly byte[] DiagReplay = System.Text.Encoding.UTF8.GetBytes(
+            OscoreException.DiagnosticFor(OscoreError.ReplayDetected) ?? OscoreException.Describe(OscoreError.ReplayDetected));
+
+        private readonly Channel<PendingWrite> _queue;
+        private readonly EmseStore _store;
+        private readonly IDatagramSender _sender;
+        private readonly TimeProvider _time;
+        private readonly EmseOptions _options;
+        private readonly EmseCoapStats _stats;
+        private readonly ILogger _log;
+        private readonly List<ExchangeWrite> _group = new();
+        private readonly CoapMessage _error = new(4, 16);
+        private readonly byte[] _errorBuffer = new byte[128];
+        private readonly Thread _thread;
+        private EmseStore.WriteSession? _session;
+        private ushort _nextMessageId = (ushort)Random.Shared.Next(65536);
+
+        public GroupCommitWriter(EmseStore store, IDatagramSender sender, TimeProvider time, EmseOptions options, EmseCoapStats stats, ILogger log)
+        {
+            _store = store;
+            _sender = sender;
+            _time = time;
+            _options = options;
+            _stats = stats;
+            _log = log;
+            // Bounded: when the database falls behind, the shards wait, their queues fill and new datagrams are dropped
+            // (the devices retransmit, RFC 7252 §4.2) instead of memory growing without limit.
+            _queue = Channel.CreateBounded<PendingWrite>(new BoundedChannelOptions(Math.Max(1024, options.MaxBatch * 8))
+            {
+                SingleReader = true,
+                SingleWriter = false,
+                FullMode = BoundedChannelFullMode.Wait,
+            });
+            _thread = new Thread(Run) { IsBackground = true, Name = "emse-group-commit" };
+        }
+
+        public void Start() => _thread.Start();
+
+        public ValueTask SubmitAsync(PendingWrite p, CancellationToken ct) =>
+            _queue.Writer.TryWrite(p) ? default : _queue.Writer.WriteAsync(p, ct);
+
+        /// <summary>No more submissions: the writer commits what is queued and stops.</summary>
+        public void Complete(TimeSpan wait)
+        {
+            _queue.Writer.TryComplete();
+            if (_thread.IsAlive && !_thread.Join(wait))
+            {
+                _log.LogWarning("EMSE group commit did not finish within {Wait}", wait);
+            }
+        }
+
+        private void Run()
+        {
+            ChannelReader<PendingWrite> reader = _queue.Reader;
+            try
+            {
+                while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+                {
+                    while (_group.Count < _options.MaxBatch && reader.TryRead(out PendingWrite? p))
+                    {
+                        _group.Add(p);
+                    }
+
+                    try
+                    {
+                        CommitAndAnswer();
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        Interlocked.Increment(ref _stats.InternalErrors);
+                        _log.LogError("EMSE group commit: {Error}", e.GetType().Name + ": " + e.Message);
+                    }
+                    finally
+                    {
+                        _group.Clear();
+                    }
+                }
+            }
+            finally
+            {
+                _session?.Dispose();
+                _session = null;
+            }
+        }
+
+        private void CommitAndAnswer()
+        {
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            try
+            {
+                _session ??= _store.OpenSession();
+                _store.CommitGroup(_session, _group, nowMs, nowMs - (long)_options.ExchangeLifetime.TotalMilliseconds);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // Nothing was stored: no response; the shards forget these exchanges and reload the kids' windows.
+                Interlocked.Increment(ref _stats.CommitFailures);
+                _log.LogError("EMSE group commit of {Count} requests failed, no response sent: {Error}", _group.Count,
+                    e.GetType().Name + ": " + e.Message);
+                _session?.Dispose();
+                _session = null;
+                foreach (ExchangeWrite w in _group)
+                {
+                    var p = (PendingWrite)w;
+                    p.Failed = true;
+                    p.Shard.Complete(p);
+                    Interlocked.Increment(ref _stats.Handled);
+                }
+
+                return;
+            }
+
+            Interlocked.Increment(ref _stats.Commits);
+            Interlocked.Add(ref _stats.CommitTicks, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
+            foreach (ExchangeWrite w in _group)
+            {
+                var p = (PendingWrite)w;
+                switch (p.Outcome)
+                {
+                    case WriteOutcome.Stored:
+                        p.Recent.Response = p.Response;
+                        if (p.Readings != null)
+                        {
+                            Interlocked.Add(ref _stats.ReadingsStored, p.Readings.Count);
+                        }
+
+                        Interlocked.Increment(ref _stats.Accepted);
+                        Send(p.Response, p.Response.Length, p);
+                        break;
+                    case WriteOutcome.Duplicate:
+                        // RFC 7252 §4.5: the same request again (another group, or another EMSE instance stored it first).
+                        p.Recent.Response = p.StoredResponse!;
+                        Interlocked.Increment(ref _stats.Retransmissions);
+                        Send(p.StoredResponse!, p.StoredResponse!.Length, p);
+                        break;
+                    default:
+                        // RFC 8613 §7.4: the persisted window (maybe moved by another instance) already holds this PIV.
+                        Interlocked.Increment(ref _stats.Replays);
+                        p.Shard.Complete(p);
+                        SendReplay(p);
+                        break;
+                }
+
+                Interlocked.Increment(ref _stats.Handled);
+            }
+        }
+
+        /// <summary>Unprotected 4.01 "Replay detected" (RFC 8613 §8.2 step 3, §7.4), Max-Age 0.</summary>
+        private void SendReplay(PendingWrite p)
+        {
+            Interlocked.Increment(ref _stats.Errors);
+            _error.Reset();
+            _error.Type = p.Confirmable ? CoapType.Acknowledgement : CoapType.NonConfirmable;
+            _error.MessageId = p.Confirmable ? p.MessageId : _nextMessageId++;
+            _error.SetToken(p.Token, 0, p.Token.Length);
+            _error.Code = CoapCode.Unauthorized;
+            _error.AddOptionUInt(CoapOption.MaxAge, 0);
+            _error.SetPayload(DiagReplay, 0, DiagReplay.Length);
+            int n = CoapCodec.Encode(_error, _errorBuffer, 0);
+            _error.Reset();
+            Send(_errorBuffer, n, p);
+        }
+
+        private void Send(byte[] buffer, int length, PendingWrite p)
+        {
+            try
+            {
+                _sender.Send(buffer, 0, length, p.Remote);
+                Interlocked.Increment(ref _stats.Sent);
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException || e is ObjectDisposedException)
+            {
+                _log.LogDebug("send to {Remote} failed: {Error}", p.Remote, e.Message);
+            }
+        }
+    }
+}
