@@ -37,6 +37,7 @@ namespace E2m.Cli
             root.Subcommands.Add(DemoCommands.Build());
             root.Subcommands.Add(DeviceCommands.Build());
             root.Subcommands.Add(SimCommands.Build());
+            root.Subcommands.Add(IlSizeCommand.Build());
             return root;
         }
 

@@ -57,6 +57,9 @@ namespace E2m.Demo
         /// <summary>Seconds between progress tables (0 = only per-cycle lines).</summary>
         public double ProgressSeconds { get; set; } = 2;
 
+        /// <summary>Lines the caller measured in the same process run (e.g. `e2m demo --bench`), repeated in the summary before the `bytes:` line.</summary>
+        public List<string> SummaryNotes { get; } = new();
+
         /// <summary>
         /// Parses the fault list of `--faults`: comma-separated <c>udp-loss=P</c>, <c>dup=P</c>, <c>reorder=P</c>,
         /// <c>udp-delay=MS</c>, <c>garble=P</c> (AT output bytes), <c>reboot=MS</c> (modem reboot at modem time MS), or

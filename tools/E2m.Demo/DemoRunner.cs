@@ -43,10 +43,45 @@ namespace E2m.Demo
 
         public int PcapDatagrams { get; set; }
 
+        /// <summary>Octets on the air per reading and per key establishment (set with the summary).</summary>
+        public AirFigures? Air { get; set; }
+
         public string LastLine => $"readings: sent={Sent} acknowledged={Acknowledged} stored={Stored} lost={Lost}";
 
         /// <summary>0 = every reading stored exactly once and intact; 1 = something lost, corrupted or duplicated.</summary>
         public int ExitCode => Lost > 0 || Corrupted > 0 || Duplicates > 0 || !KeysSeparated ? 1 : 0;
+    }
+
+    /// <summary>
+    /// Octets over the air measured by the demo's per-device traces (UDP payload as the modem's socket carries it; "ip" =
+    /// plus 28 octets of IPv4 + UDP header per datagram, RFC 791 + RFC 768, no IP options). Readings = acknowledged reading
+    /// deliveries (a reading routed to two EMSEs counts twice); reading traffic = every datagram to or from an EMSE
+    /// (CoAP + OSCORE + SenML requests, their 2.04 responses, retransmissions, 4.01s). Key establishments = distinct KIDs
+    /// the devices used; bootstrap traffic = every datagram to or from the EMKS's CoAP bootstrap port (home mode). In
+    /// network mode there is none: the key comes from the AKA the serving network runs anyway (NAS, not counted here).
+    /// </summary>
+    public sealed record AirFigures(int Readings, long ReadingOctets, long ReadingDatagrams, int KeyEstablishments,
+        long BootstrapUplinkOctets, long BootstrapDownlinkOctets, long BootstrapDatagrams)
+    {
+        /// <summary>IPv4 header without options (RFC 791 §3.1) + UDP header (RFC 768).</summary>
+        public const int IpUdpHeaderOctets = 20 + 8;
+
+        public double PerReading => Readings > 0 ? ReadingOctets / (double)Readings : 0;
+
+        public double PerReadingIp => Readings > 0 ? (ReadingOctets + IpUdpHeaderOctets * ReadingDatagrams) / (double)Readings : 0;
+
+        public double PerKeyEstablishment => KeyEstablishments > 0 ? (BootstrapUplinkOctets + BootstrapDownlinkOctets) / (double)KeyEstablishments : 0;
+
+        public double PerKeyEstablishmentIp => KeyEstablishments > 0 ? (BootstrapUplinkOctets + BootstrapDownlinkOctets + IpUdpHeaderOctets * BootstrapDatagrams) / (double)KeyEstablishments : 0;
+
+        private static string F(double v) => v.ToString("0.#", CultureInfo.InvariantCulture);
+
+        /// <summary>The machine-readable summary line (printed before the last `readings:` line).</summary>
+        public string Line =>
+            $"bytes: per-reading={F(PerReading)} per-reading-ip={F(PerReadingIp)} per-key-establishment={F(PerKeyEstablishment)} per-key-establishment-ip={F(PerKeyEstablishmentIp)} "
+            + $"per-key-establishment-request={F(KeyEstablishments > 0 ? BootstrapUplinkOctets / (double)KeyEstablishments : 0)} per-key-establishment-response={F(KeyEstablishments > 0 ? BootstrapDownlinkOctets / (double)KeyEstablishments : 0)} "
+            + $"readings={Readings} reading-octets={ReadingOctets} reading-datagrams={ReadingDatagrams} key-establishments={KeyEstablishments} "
+            + $"bootstrap-octets-up={BootstrapUplinkOctets} bootstrap-octets-down={BootstrapDownlinkOctets} bootstrap-datagrams={BootstrapDatagrams}";
     }
 
     /// <summary>
@@ -120,6 +155,7 @@ namespace E2m.Demo
                         };
                     }
 
+                    device.Trace.BootstrapPort = stack.EmksCoap.Port; // home-mode bootstrap octets are counted apart (AirFigures)
                     devices.Add(device);
                     Say($"{device.Name}: imsi {Redact(sub.Imsi)} provisioned (K/OPc fresh from the CSPRNG; e2m on; allowed {string.Join(", ", emseIds)}), modem {dialect.Name} on {rat}, address {device.DeviceAddress}");
                 }
@@ -368,9 +404,15 @@ namespace E2m.Demo
             }
 
             long up = devices.Sum(d => d.Trace.UplinkOctets), down = devices.Sum(d => d.Trace.DownlinkOctets);
-            int acked = result.Acknowledged;
+            long bsUp = devices.Sum(d => d.Trace.BootstrapUplinkOctets), bsDown = devices.Sum(d => d.Trace.BootstrapDownlinkOctets);
+            long bsDatagrams = devices.Sum(d => d.Trace.BootstrapDatagrams);
+            int keys = devices.Sum(d => d.Recorder.Keys.Select(k => Convert.ToHexStringLower(k.Kid)).Distinct().Count());
+            var air = new AirFigures(result.Acknowledged, up + down - bsUp - bsDown, devices.Sum(d => d.Trace.Datagrams) - bsDatagrams, keys, bsUp, bsDown, bsDatagrams);
+            result.Air = air;
             say($"key separation: one e2m_int_key per device, one e2m_key per EMSE_Id; every device's two e2m_keys differ: {(result.KeysSeparated ? "yes" : "NO")}");
-            say($"air: {up} octets up, {down} down (UDP payload, CoAP+OSCORE{(options.Mode == DemoKeyMode.Network ? "" : " + EMKS bootstrap")}); {(acked > 0 ? ((up + down) / (double)acked).ToString("F1", CultureInfo.InvariantCulture) : "-")} octets per acknowledged reading");
+            say($"air: {up} octets up, {down} down (UDP payload, CoAP+OSCORE{(options.Mode == DemoKeyMode.Network ? "" : " + EMKS bootstrap")}); {air.PerReading.ToString("F1", CultureInfo.InvariantCulture)} octets per acknowledged reading "
+                + $"({air.PerReadingIp.ToString("F1", CultureInfo.InvariantCulture)} with IPv4+UDP headers); {keys} key establishment(s), "
+                + (bsDatagrams == 0 ? "0 e2m octets each (network mode: the serving network's own AKA, not counted)" : $"{air.PerKeyEstablishment.ToString("F1", CultureInfo.InvariantCulture)} octets each over the EMKS bootstrap ({air.PerKeyEstablishmentIp.ToString("F1", CultureInfo.InvariantCulture)} with headers)"));
             if (options.PcapPath != null)
             {
                 string ports = string.Join(" ", stack.Emses.Select(e => "-d udp.port==" + e.Coap.Port + ",coap").Append("-d udp.port==" + stack.EmksCoap.Port + ",coap"));
@@ -388,6 +430,12 @@ namespace E2m.Demo
             }
 
             say($"elapsed {elapsed.TotalSeconds:F1} s; check: corrupted={result.Corrupted} duplicates={result.Duplicates}");
+            foreach (string note in options.SummaryNotes)
+            {
+                say(note);
+            }
+
+            say(air.Line);
             say(result.LastLine);
         }
 
