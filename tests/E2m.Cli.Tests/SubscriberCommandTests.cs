@@ -124,8 +124,8 @@ namespace E2m.Cli.Tests
             CliRun r = Cli.Run("pki", "init", "--data-dir", d, "--emse-id", "emse.example.org");
             Assert.True(r.ExitCode == 0, r.StdErr);
             var f = r.Fields();
-            Assert.Equal("22", f["written"]); // KEK + CA + 5 fixed leaves + 1 EMSE, each .crt .key .pfx
-            foreach (string name in new[] { "ca", "hss", "emks", "serving-node", "admin", "localhost", "emse-emse.example.org" })
+            Assert.Equal("25", f["written"]); // KEK + CA + 6 fixed leaves + 1 EMSE, each .crt .key .pfx
+            foreach (string name in new[] { "ca", "hss", "emks", "serving-node", "admin", "reader", "localhost", "emse-emse.example.org" })
             {
                 Assert.True(File.Exists(Path.Combine(d, "pki", name + ".crt")), name);
                 Assert.True(File.Exists(Path.Combine(d, "pki", name + ".pfx")), name);

@@ -82,6 +82,29 @@ namespace E2m.Server.Emse.Tests
             }
         }
 
+        /// <summary>mTLS roles on the readings API (certificate validated by the EMSE exactly as behind Kestrel).</summary>
+        [Theory]
+        [InlineData("reader", "/v1/devices", HttpStatusCode.OK)]
+        [InlineData("admin", "/v1/devices/ext-42/readings", HttpStatusCode.OK)]
+        [InlineData(null, "/v1/devices", HttpStatusCode.Unauthorized)]
+        [InlineData(null, "/v1/devices/ext-42/readings", HttpStatusCode.Unauthorized)]
+        [InlineData(null, "/v1/devices/nobody/readings", HttpStatusCode.Unauthorized)] // no existence oracle before auth
+        [InlineData("hss", "/v1/devices", HttpStatusCode.Forbidden)]
+        [InlineData("serving-node", "/v1/devices/ext-42/readings", HttpStatusCode.Forbidden)]
+        [InlineData("emse-emse.test.example", "/v1/devices/ext-42/readings", HttpStatusCode.Forbidden)]
+        [InlineData(TestPki.Foreign, "/v1/devices/ext-42/readings", HttpStatusCode.Forbidden)] // role reader, another CA
+        [InlineData(null, "/health", HttpStatusCode.OK)]
+        public async Task ReadingsApi_RequiresAReaderOrAdminClientCertificate(string? certificate, string url, HttpStatusCode status)
+        {
+            using System.Net.Http.HttpClient client = _host.HttpAs(certificate);
+            System.Net.Http.HttpResponseMessage r = await client.GetAsync(url);
+            Assert.Equal(status, r.StatusCode);
+            if (status != HttpStatusCode.OK)
+            {
+                Assert.DoesNotContain("ext-42", await r.Content.ReadAsStringAsync());
+            }
+        }
+
         [Theory]
         [InlineData("/v1/devices/nobody/readings", HttpStatusCode.NotFound)]
         [InlineData("/v1/devices/ext-42/readings?from=yesterday", HttpStatusCode.BadRequest)]

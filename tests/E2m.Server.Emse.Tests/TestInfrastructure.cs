@@ -9,10 +9,13 @@ using System.Threading.Tasks;
 using E2m.Coap;
 using E2m.Hal.Host;
 using E2m.Oscore;
+using E2m.Server.Common;
 using E2m.Server.Emse.Coap;
 using E2m.Server.Emse.Keys;
 using E2m.Server.Emse.Storage;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
@@ -79,6 +82,7 @@ namespace E2m.Server.Emse.Tests
             Action<IDictionary<string, string?>>? settings = null)
         {
             DataDir = dataDir;
+            TestPki.CopyTo(dataDir);
             var s = new Dictionary<string, string?>
             {
                 ["Emse:EmseId"] = "emse.test.example",
@@ -103,9 +107,10 @@ namespace E2m.Server.Emse.Tests
                     services.AddLogging(l => l.AddProvider(new FileLoggerProvider(LogPath(dataDir))));
                     services.AddSingleton<IEmksKeySource>(emks);
                     services.AddSingleton<TimeProvider>(time);
+                    services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter>(new TestPki.ClientCertificateFilter(dataDir));
                 });
             });
-            Http = _factory.CreateClient(); // starts the host (and the UDP server)
+            Http = HttpAs(DevPki.Reader); // starts the host (and the UDP server)
             Server = _factory.Services.GetRequiredService<EmseCoapServer>();
             Store = _factory.Services.GetRequiredService<EmseStore>();
         }
@@ -118,7 +123,17 @@ namespace E2m.Server.Emse.Tests
             Directory.CreateDirectory(dir);
             return System.IO.Path.Combine(dir, System.IO.Path.GetFileName(dataDir) + ".log");
         }
+        /// <summary>A client of the readings API presenting the dev PKI's <c>reader</c> certificate.</summary>
         public System.Net.Http.HttpClient Http { get; }
+
+        /// <summary>
+        /// A client presenting the dev PKI certificate <paramref name="certificate"/> (e.g. DevPki.Admin, DevPki.Hss),
+        /// <see cref="TestPki.Foreign"/> (a certificate of another CA), or none (null). TestServer has no TLS: the name
+        /// travels in a test header and <see cref="TestPki.ClientCertificateFilter"/> sets Connection.ClientCertificate;
+        /// the EMSE then validates chain and role exactly as behind Kestrel.
+        /// </summary>
+        public System.Net.Http.HttpClient HttpAs(string? certificate) =>
+            _factory.CreateDefaultClient(new TestPki.HeaderHandler(certificate));
         public EmseCoapServer Server { get; }
         public EmseStore Store { get; }
         public IPEndPoint CoapEndPoint => Server.LocalEndPoint!;
@@ -191,6 +206,77 @@ namespace E2m.Server.Emse.Tests
                     File.AppendAllText(_p._path, logLevel + " " + formatter(state, exception) + (exception != null ? " " + exception : "") + Environment.NewLine);
                 }
             }
+        }
+    }
+
+    /// <summary>One dev PKI per test run (generated once, copied into each data directory) and the TestServer certificate shim.</summary>
+    public static class TestPki
+    {
+        public const string Header = "X-E2m-Test-Client-Certificate";
+        public const string Foreign = "foreign";
+
+        private static readonly Lazy<string> s_template = new(() =>
+        {
+            string dir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "e2m-emse-pki-" + Guid.NewGuid().ToString("N"));
+            DevPki.Init(dir, new[] { "emse.test.example" });
+            return dir;
+        });
+
+        private static readonly Lazy<System.Security.Cryptography.X509Certificates.X509Certificate2> s_foreign = new(() =>
+        {
+            using var ca = DevPki.CreateCa("another CA");
+            return DevPki.IssueFixed(ca, DevPki.Reader); // right role, wrong CA
+        });
+
+        public static void CopyTo(string dataDir)
+        {
+            string from = DevPki.PkiDirectory(s_template.Value);
+            string to = DevPki.PkiDirectory(dataDir);
+            Directory.CreateDirectory(to);
+            foreach (string f in Directory.GetFiles(from))
+            {
+                File.Copy(f, System.IO.Path.Combine(to, System.IO.Path.GetFileName(f)), overwrite: true);
+            }
+        }
+
+        public sealed class HeaderHandler : System.Net.Http.DelegatingHandler
+        {
+            private readonly string? _name;
+
+            public HeaderHandler(string? name) => _name = name;
+
+            protected override Task<System.Net.Http.HttpResponseMessage> SendAsync(System.Net.Http.HttpRequestMessage request, CancellationToken cancellationToken)
+            {
+                if (_name != null)
+                {
+                    request.Headers.Add(Header, _name);
+                }
+
+                return base.SendAsync(request, cancellationToken);
+            }
+        }
+
+        public sealed class ClientCertificateFilter : Microsoft.AspNetCore.Hosting.IStartupFilter
+        {
+            private readonly string _dataDir;
+            private readonly ConcurrentDictionary<string, System.Security.Cryptography.X509Certificates.X509Certificate2> _certs = new();
+
+            public ClientCertificateFilter(string dataDir) => _dataDir = dataDir;
+
+            public Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> Configure(Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> next) => app =>
+            {
+                app.Use(async (ctx, nextMiddleware) =>
+                {
+                    string? name = ctx.Request.Headers[Header];
+                    if (!string.IsNullOrEmpty(name))
+                    {
+                        ctx.Connection.ClientCertificate = _certs.GetOrAdd(name, n => n == Foreign ? s_foreign.Value : DevPki.LoadCertificate(_dataDir, n));
+                    }
+
+                    await nextMiddleware().ConfigureAwait(false);
+                });
+                next(app);
+            };
         }
     }
 

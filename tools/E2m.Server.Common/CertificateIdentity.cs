@@ -14,6 +14,7 @@ namespace E2m.Server.Common
         public const string RoleEmks = DevPki.Emks;
         public const string RoleServingNode = DevPki.ServingNode;
         public const string RoleAdmin = DevPki.Admin;
+        public const string RoleReader = DevPki.Reader;
         public const string RoleEmse = "emse";
 
         /// <summary>The OU of the subject, or null.</summary>

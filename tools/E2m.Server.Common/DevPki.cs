@@ -16,7 +16,8 @@ namespace E2m.Server.Common
     /// <item><c>hss</c>: server + client (serves the AIR/admin API, pushes to the EMKS);</item>
     /// <item><c>emks</c>: server + client (serves pushes/pulls, asks the HSS for home-mode vectors);</item>
     /// <item><c>serving-node</c>: client (the simulated SGSN/MME calling <c>POST /v1/air</c>);</item>
-    /// <item><c>admin</c>: client (subscriber admin API);</item>
+    /// <item><c>admin</c>: client (subscriber admin API; also allowed on the EMSE readings API);</item>
+    /// <item><c>reader</c>: client (an application reading the EMSE readings API, nothing else);</item>
     /// <item><c>emse-ID</c> per EMSE: client, CN = EMSE_Id and one DNS SAN = EMSE_Id;</item>
     /// <item><c>localhost</c>: server certificate for any other HTTPS listener on this machine (e.g. the EMSE's HTTP API).</item>
     /// </list>
@@ -29,6 +30,7 @@ namespace E2m.Server.Common
         public const string Emks = "emks";
         public const string ServingNode = "serving-node";
         public const string Admin = "admin";
+        public const string Reader = "reader";
         public const string Localhost = "localhost";
         public const string EmsePrefix = "emse-";
 
@@ -77,7 +79,7 @@ namespace E2m.Server.Common
             }
 
             var names = new List<(string Name, X509Certificate2 Cert)>();
-            foreach (string fixedName in new[] { Hss, Emks, ServingNode, Admin, Localhost })
+            foreach (string fixedName in new[] { Hss, Emks, ServingNode, Admin, Reader, Localhost })
             {
                 if (!File.Exists(PfxPath(dataDir, fixedName)))
                 {
@@ -157,6 +159,7 @@ namespace E2m.Server.Common
             Emks => Issue(ca, Emks, Emks, server: true, client: true, dnsNames: new[] { Emks, Localhost }),
             ServingNode => Issue(ca, ServingNode, ServingNode, server: false, client: true, dnsNames: new[] { ServingNode }),
             Admin => Issue(ca, Admin, Admin, server: false, client: true, dnsNames: new[] { Admin }),
+            Reader => Issue(ca, Reader, Reader, server: false, client: true, dnsNames: new[] { Reader }),
             Localhost => Issue(ca, Localhost, Localhost, server: true, client: false, dnsNames: new[] { Localhost }),
             _ => throw new ArgumentException($"unknown dev PKI leaf '{name}'", nameof(name)),
         };

@@ -11,6 +11,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -57,6 +60,21 @@ namespace E2m.Server.Emse
         {
             services.AddSingleton<IValidateOptions<EmseOptions>, EmseOptionsValidator>();
             services.AddOptions<EmseOptions>().PostConfigure(ApplyDevPkiDefaults).ValidateOnStart();
+            // Readings API authentication (README "HTTP API"): mutual TLS with the dev PKI, roles reader/admin.
+            services.TryAddSingleton(sp => new E2mTrustAnchor(
+                X509CertificateLoader.LoadCertificateFromFile(sp.GetRequiredService<IOptions<EmseOptions>>().Value.CaCertificatePath)));
+            services.AddOptions<KestrelServerOptions>().Configure<IServiceProvider>((k, sp) => k.ConfigureHttpsDefaults(h =>
+            {
+                EmseOptions o = sp.GetRequiredService<IOptions<EmseOptions>>().Value;
+                E2mTrustAnchor trust = sp.GetRequiredService<E2mTrustAnchor>();
+                h.ServerCertificate = EmksHttpKeySource.LoadClientCertificate(o.ServerCertificatePath, o.ServerKeyPath);
+                // Allow (not Require): a client without a certificate completes the handshake and gets 401 from the
+                // endpoint filter, /health stays reachable; a certificate of another CA fails the handshake.
+                h.ClientCertificateMode = ClientCertificateMode.AllowCertificate;
+                h.CheckCertificateRevocation = false;
+                h.ClientCertificateValidation = (cert, chain, errors) => trust.Validate(cert, DevPki.ClientAuthOid);
+                h.SslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13;
+            }));
             services.TryAddSingleton(TimeProvider.System);
             services.TryAddSingleton(sp =>
             {
@@ -103,6 +121,16 @@ namespace E2m.Server.Emse
         /// <summary>Client certificate and CA default to the dev PKI in DataDir (`e2m pki init`).</summary>
         private static void ApplyDevPkiDefaults(EmseOptions o)
         {
+            if (string.IsNullOrEmpty(o.CaCertificatePath))
+            {
+                o.CaCertificatePath = DevPki.CertificatePath(o.DataDir, DevPki.Ca);
+            }
+
+            if (string.IsNullOrEmpty(o.ServerCertificatePath))
+            {
+                o.ServerCertificatePath = DevPki.PfxPath(o.DataDir, DevPki.Localhost);
+            }
+
             if (string.IsNullOrEmpty(o.EmksBaseUrl) || string.IsNullOrEmpty(o.EmseId))
             {
                 return;
@@ -111,11 +139,6 @@ namespace E2m.Server.Emse
             if (string.IsNullOrEmpty(o.ClientCertificatePath))
             {
                 o.ClientCertificatePath = DevPki.PfxPath(o.DataDir, DevPki.EmseName(o.EmseId));
-            }
-
-            if (string.IsNullOrEmpty(o.CaCertificatePath))
-            {
-                o.CaCertificatePath = DevPki.CertificatePath(o.DataDir, DevPki.Ca);
             }
         }
 

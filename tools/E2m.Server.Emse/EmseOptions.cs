@@ -58,8 +58,20 @@ namespace E2m.Server.Emse
         /// <summary>PEM private key of the client certificate when <see cref="ClientCertificatePath"/> is PEM.</summary>
         public string ClientKeyPath { get; set; } = "";
 
-        /// <summary>PEM CA certificate that the EMKS server certificate must chain to (dev PKI CA).</summary>
+        /// <summary>
+        /// PEM CA certificate (dev PKI CA; default DataDir/pki/ca.crt): the EMKS server certificate must chain to it, and so
+        /// must the client certificates of the readings API (roles <c>reader</c> or <c>admin</c>).
+        /// </summary>
         public string CaCertificatePath { get; set; } = "";
+
+        /// <summary>
+        /// Server certificate of the readings API on https:// URLs (PFX, or PEM with <see cref="ServerKeyPath"/>); default the
+        /// dev PKI's <c>localhost</c> certificate DataDir/pki/localhost.pfx.
+        /// </summary>
+        public string ServerCertificatePath { get; set; } = "";
+
+        /// <summary>PEM private key of <see cref="ServerCertificatePath"/> when it is PEM.</summary>
+        public string ServerKeyPath { get; set; } = "";
 
         /// <summary>Data directory (SQLite file emse.db lives here; created on first run).</summary>
         public string DataDir { get; set; } = "data";
@@ -73,7 +85,10 @@ namespace E2m.Server.Emse
         /// </summary>
         public string SqliteSynchronous { get; set; } = "FULL";
 
-        /// <summary>Kestrel URLs of the readings API for EmseApp.Build(EmseOptions, ...), e.g. "http://127.0.0.1:0"; empty = ASP.NET defaults.</summary>
+        /// <summary>
+        /// Kestrel URLs of the readings API for EmseApp.Build(EmseOptions, ...), e.g. "https://127.0.0.1:0"; empty = ASP.NET
+        /// defaults. The readings API needs a client certificate, so only https:// URLs can serve it (http:// serves /health).
+        /// </summary>
         public string HttpUrls { get; set; } = "";
 
         /// <summary>Largest number of readings one HTTP query returns.</summary>
@@ -132,6 +147,12 @@ namespace E2m.Server.Emse
                 errors.Add("Emse:SqliteSynchronous must be FULL or NORMAL.");
             }
 
+            if (string.IsNullOrEmpty(o.CaCertificatePath) || !File.Exists(o.CaCertificatePath))
+            {
+                errors.Add("Emse:CaCertificatePath must name the CA certificate that readings-API clients and the EMKS chain to " +
+                    "(default DataDir/pki/ca.crt: run `e2m pki init --data-dir DIR`).");
+            }
+
             if (!string.IsNullOrEmpty(o.EmksBaseUrl))
             {
                 if (!Uri.TryCreate(o.EmksBaseUrl, UriKind.Absolute, out Uri? u) || u.Scheme != Uri.UriSchemeHttps)
@@ -147,11 +168,6 @@ namespace E2m.Server.Emse
                 if (!string.IsNullOrEmpty(o.ClientKeyPath) && !File.Exists(o.ClientKeyPath))
                 {
                     errors.Add("Emse:ClientKeyPath names a file that does not exist.");
-                }
-
-                if (string.IsNullOrEmpty(o.CaCertificatePath) || !File.Exists(o.CaCertificatePath))
-                {
-                    errors.Add("Emse:CaCertificatePath must name the CA certificate the EMKS chains to.");
                 }
             }
 

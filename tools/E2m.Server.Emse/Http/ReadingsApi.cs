@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
+using E2m.Server.Common;
 using E2m.Server.Emse.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -20,7 +21,10 @@ namespace E2m.Server.Emse.Http
     {
         public static IEndpointRouteBuilder MapEmseReadings(this IEndpointRouteBuilder app)
         {
-            app.MapGet("/v1/devices", (EmseStore store) =>
+            // Mutual TLS (dev PKI): 401 without a client certificate, 403 for another role or a certificate that does
+            // not chain to Emse:CaCertificatePath. The readings are the operator's application data: reader or admin only.
+            RouteGroupBuilder api = app.MapGroup("/v1/devices").RequireClientRole(CertificateIdentity.RoleReader, CertificateIdentity.RoleAdmin);
+            api.MapGet("", (EmseStore store) =>
             {
                 var list = new List<object>();
                 foreach (DeviceSummary d in store.ListDevices())
@@ -37,7 +41,7 @@ namespace E2m.Server.Emse.Http
                 return Results.Ok(new { devices = list });
             });
 
-            app.MapGet("/v1/devices/{deviceId}/readings", (string deviceId, string? from, string? to, int? limit, EmseStore store, IOptions<EmseOptions> options) =>
+            api.MapGet("/{deviceId}/readings", (string deviceId, string? from, string? to, int? limit, EmseStore store, IOptions<EmseOptions> options) =>
             {
                 if (!TryParseTime(from, long.MinValue, out long fromMs) || !TryParseTime(to, long.MaxValue, out long toMs))
                 {
