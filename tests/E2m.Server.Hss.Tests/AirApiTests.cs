@@ -307,6 +307,101 @@ namespace E2m.Server.Hss.Tests
             Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync("/v1/admin/subscribers/" + Imsi)).StatusCode);
         }
 
+        /// <summary>
+        /// DESIGN.md §5: the GPRS minimum cipher (and access-key separation) travels in the AIR answer as
+        /// <c>"policy"</c> next to the unchanged <c>"vectors"</c>; the simulator's HSS client (an independent parser) reads it.
+        /// </summary>
+        [SkippableFact]
+        public async Task AirAnswerCarriesTheSubscriptionPolicyForTheServingNode()
+        {
+            using HssFactory f = NewFactory();
+            await AddSubscriber(f, new { imsi = Imsi, k = Hex.Encode(Set1.K), opc = Hex.Encode(Set1.Opc), minGea = 3, accessKeySeparation = true });
+            foreach (string rat in new[] { "utran", "eutran" })
+            {
+                HttpResponseMessage r = await f.Client("serving-node").PostAsJsonAsync("/v1/air", new { imsi = Imsi, numVectors = 2, rat, plmn = "00101" });
+                string text = await r.Content.ReadAsStringAsync();
+                Assert.True(r.StatusCode == HttpStatusCode.OK, text);
+                JsonElement root = JsonDocument.Parse(text).RootElement;
+                Assert.Equal(new[] { "vectors", "policy" }, root.EnumerateObject().Select(p => p.Name).ToArray());
+                Assert.Equal(3, root.GetProperty("policy").GetProperty("minGea").GetInt32());
+                Assert.True(root.GetProperty("policy").GetProperty("accessKeySeparation").GetBoolean());
+                var domain = rat == "eutran" ? E2m.ModemSim.Network.VectorDomain.Eutran : E2m.ModemSim.Network.VectorDomain.Utran;
+                E2m.ModemSim.Network.AuthInfo info = E2m.ModemSim.Network.HssAuthVectorSource.ParseResponse(text, domain);
+                Assert.Equal(2, info.Vectors.Length);
+                Assert.Equal(E2m.ModemSim.Network.GeaAlgorithm.Gea3, info.Policy!.MinimumGea);
+                Assert.True(info.Policy.AccessKeySeparation);
+            }
+
+            HttpResponseMessage patched = await f.Client("admin").PatchAsJsonAsync("/v1/admin/subscribers/" + Imsi, new { minGea = 0, accessKeySeparation = false });
+            Assert.Equal(HttpStatusCode.OK, patched.StatusCode);
+            HttpResponseMessage again = await f.Client("serving-node").PostAsJsonAsync("/v1/air", new { imsi = Imsi, rat = "utran" });
+            JsonElement policy = JsonDocument.Parse(await again.Content.ReadAsStringAsync()).RootElement.GetProperty("policy");
+            Assert.Equal(0, policy.GetProperty("minGea").GetInt32());
+            Assert.False(policy.GetProperty("accessKeySeparation").GetBoolean());
+        }
+
+        /// <summary>
+        /// The simulated SGSN (tools/E2m.ModemSim ServingNode over its HSS client) attaches a simulated USIM on GPRS through
+        /// this HSS: it takes the GEA minimum from the AIR answer — GEA4 required, ME offers GEA1..3 → refused (#7) before any
+        /// challenge; policy changed to GEA3 → registered with GEA3.
+        /// </summary>
+        [SkippableFact]
+        public async Task SimulatedSgsnEnforcesTheGeaMinimumFromTheAirAnswer()
+        {
+            using HssFactory f = NewFactory();
+            await AddSubscriber(f, new { imsi = Imsi, k = Hex.Encode(Set1.K), opc = Hex.Encode(Set1.Opc), minGea = 4 });
+            using var source = new E2m.ModemSim.Network.HssAuthVectorSource(new Uri("http://localhost/"), f.Handler("serving-node"));
+            var node = new E2m.ModemSim.Network.ServingNode(source);
+            var card = new E2m.ModemSim.Usim.SimulatedUsim(new E2m.ModemSim.Usim.UsimProfile { K = Set1.K.ToArray(), Opc = Set1.Opc.ToArray(), Imsi = Imsi });
+            E2m.ModemSim.Network.AttachResult r = await node.AttachAsync(new E2m.ModemSim.Network.SimulatedUe(card), E2m.ModemSim.Modem.SimRat.Gprs);
+            Assert.True(r.Status == E2m.ModemSim.Network.AttachStatus.Denied, r.ToString());
+            Assert.Equal(E2m.ModemSim.Network.DenyReason.CipheringBelowPolicy, r.DenyReason);
+            Assert.Equal(0, r.AuthAttempts);
+
+            Assert.Equal(HttpStatusCode.OK, (await f.Client("admin").PatchAsJsonAsync("/v1/admin/subscribers/" + Imsi, new { minGea = 3 })).StatusCode);
+            r = await node.AttachAsync(new E2m.ModemSim.Network.SimulatedUe(card), E2m.ModemSim.Modem.SimRat.Gprs);
+            Assert.True(r.Status == E2m.ModemSim.Network.AttachStatus.RegisteredHome, r.ToString());
+            Assert.Equal(E2m.ModemSim.Network.GeaAlgorithm.Gea3, r.Gea);
+        }
+
+        /// <summary>
+        /// TS 33.102 Annex C.2.1 end to end with the simulated USIM (Δ = 8 on both sides): 8 vectors lost in the network are
+        /// still within Δ; the 9th AIR is refused with 409 and a clear detail instead of a vector the USIM would reject; a USIM
+        /// that is ahead (SEQ_MS 700) gets resynchronised by RAND+AUTS and then accepts.
+        /// </summary>
+        [SkippableFact]
+        public async Task DeltaWindowAndResyncAgainstTheSimulatedUsim()
+        {
+            using HssFactory f = NewFactory();
+            f.Settings["Hss:Sqn:Delta"] = "8";
+            await AddSubscriber(f, Set1Body());
+            HttpClient c = f.Client("serving-node");
+            for (int i = 0; i < 8; i++)
+            {
+                await Air(c, new { imsi = Imsi, numVectors = 1, rat = "utran" }); // lost: never presented to the USIM
+            }
+
+            HttpResponseMessage refused = await c.PostAsJsonAsync("/v1/air", new { imsi = Imsi, numVectors = 1, rat = "utran" });
+            string detail = await refused.Content.ReadAsStringAsync();
+            Assert.True(refused.StatusCode == HttpStatusCode.Conflict, detail);
+            Assert.Contains("Annex C.2.1", detail);
+            Assert.Contains("Δ = 8", detail);
+
+            // A USIM that accepted SEQ 700 in every IND slot elsewhere: first challenge → sync failure → resync → accepted.
+            using HssFactory g = NewFactory();
+            g.Settings["Hss:Sqn:Delta"] = "8";
+            await AddSubscriber(g, Set1Body());
+            using var source = new E2m.ModemSim.Network.HssAuthVectorSource(new Uri("http://localhost/"), g.Handler("serving-node"));
+            var profile = new E2m.ModemSim.Usim.UsimProfile { K = Set1.K.ToArray(), Opc = Set1.Opc.ToArray(), Imsi = Imsi, Delta = 8, AcceptedSqns = Enumerable.Range(0, 32).Select(i => (700UL << 5) | (uint)i).ToArray() };
+            var card = new E2m.ModemSim.Usim.SimulatedUsim(profile);
+            E2m.ModemSim.Network.AttachResult r = await new E2m.ModemSim.Network.ServingNode(source).AttachAsync(new E2m.ModemSim.Network.SimulatedUe(card), E2m.ModemSim.Modem.SimRat.Umts);
+            Assert.True(r.Status == E2m.ModemSim.Network.AttachStatus.RegisteredHome, r.ToString());
+            Assert.True(r.Resynchronised);
+            JsonElement show = JsonDocument.Parse(await g.Client("admin").GetStringAsync("/v1/admin/subscribers/" + Imsi)).RootElement;
+            Assert.Equal(700, show.GetProperty("seqMs").GetInt64());
+            Assert.Equal(701, show.GetProperty("seq").GetInt64());
+        }
+
         [SkippableFact]
         public async Task HealthIsOpenAndReportsTheDatabase()
         {

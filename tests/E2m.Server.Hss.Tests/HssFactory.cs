@@ -52,6 +52,9 @@ namespace E2m.Server.Hss.Tests
 
         public FakeEmks Emks { get; } = new();
 
+        /// <summary>Extra configuration (e.g. "Hss:Sqn:Delta"), applied when the host is built (set before the first client).</summary>
+        public Dictionary<string, string> Settings { get; } = new();
+
         /// <summary>A certificate from another CA, with role serving-node: must be refused.</summary>
         public X509Certificate2 ForeignServingNode { get; } = DevPki.IssueFixed(DevPki.CreateCa("foreign CA"), DevPki.ServingNode);
 
@@ -62,6 +65,11 @@ namespace E2m.Server.Hss.Tests
             if (Postgres != null)
             {
                 builder.UseSetting("Hss:Storage:ConnectionString", Postgres);
+            }
+
+            foreach (KeyValuePair<string, string> kv in Settings)
+            {
+                builder.UseSetting(kv.Key, kv.Value);
             }
 
             builder.ConfigureTestServices(services =>
@@ -83,6 +91,9 @@ namespace E2m.Server.Hss.Tests
             return c;
         }
 
+        /// <summary>A handler into the test server that presents certificate <paramref name="name"/> (for clients that take a handler).</summary>
+        public HttpMessageHandler Handler(string name) => new CertHeaderHandler(name) { InnerHandler = Server.CreateHandler() };
+
         internal X509Certificate2? Certificate(string name)
         {
             lock (_certs)
@@ -94,6 +105,19 @@ namespace E2m.Server.Hss.Tests
                 }
 
                 return cert;
+            }
+        }
+
+        private sealed class CertHeaderHandler : DelegatingHandler
+        {
+            private readonly string _name;
+
+            public CertHeaderHandler(string name) => _name = name;
+
+            protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+            {
+                request.Headers.Add(ClientHeader, _name);
+                return base.SendAsync(request, cancellationToken);
             }
         }
 

@@ -179,7 +179,128 @@ namespace E2m.Server.Hss.Tests
             store.EnsureSchema();
             using DbConnection c = db.Database.Open();
             object? v = db.Database.Scalar(c, null, "SELECT version FROM e2m_schema_version WHERE component = 'hss'");
-            Assert.Equal(1L, Convert.ToInt64(v));
+            Assert.Equal(2L, Convert.ToInt64(v));
+        }
+
+        /// <summary>
+        /// TS 33.102 Annex C.2.1 on the HE side: with Δ = 10 the HSS issues SEQ up to seq_ms + Δ and then refuses (typed,
+        /// nothing changes: SEQ_HE and the next IND stay); a MAC-S-verified resync raises seq_ms and reopens the window.
+        /// </summary>
+        [SkippableFact]
+        public void GenerationStaysWithinDeltaOfTheKnownSeqMs()
+        {
+            using TestDb db = CreateDb();
+            SubscriberStore store = db.NewStore(sqn: new SqnPolicy(delta: 10));
+            store.Add(Set1.Subscriber("001010000000001", sqn: SqnMath.Compose(100, 3)));
+            Assert.Equal(100, store.Get("001010000000001")!.SeqMs);  // provisioned SQN = the USIM's SQN_MS
+            using (store.ReserveSqns("001010000000001", 6))
+            {
+            }
+
+            using (SqnReservation r = store.ReserveSqns("001010000000001", 4))
+            {
+                Assert.Equal(110, r.FirstSeq + r.Count - 1);           // SEQ − SEQ_MS = 10 = Δ: still accepted by the USIM
+            }
+
+            SqnOutOfWindowException e = Assert.Throws<SqnOutOfWindowException>(() => store.ReserveSqns("001010000000001", 1));
+            Assert.Contains("Δ = 10", e.Message);
+            Assert.Contains("C.2.1", e.Message);
+            SubscriberInfo s = store.Get("001010000000001")!;
+            Assert.Equal(110, s.Seq);
+            Assert.Equal(6, s.IndNext);                                 // the refused request consumed no IND
+
+            using (SqnReservation r = store.ResyncAndReserve("001010000000001", seqMs: 108, count: 2))
+            {
+                Assert.Equal(111, r.FirstSeq);                          // max(SEQ_HE, SEQ_MS) + 1
+                Assert.Equal(6, r.Ind);
+            }
+
+            s = store.Get("001010000000001")!;
+            Assert.Equal(108, s.SeqMs);
+            using (SqnReservation r = store.ReserveSqns("001010000000001", 6))
+            {
+                Assert.Equal(118, r.FirstSeq + r.Count - 1);            // 118 − 108 = Δ
+            }
+
+            Assert.Throws<SqnOutOfWindowException>(() => store.ReserveSqns("001010000000001", 1));
+        }
+
+        /// <summary>
+        /// Resync that cannot be served without breaking a rule is refused and changes nothing: the USIM's SEQ_MS more than Δ
+        /// behind SEQ_HE (§6.3.5 would step SEQ_HE back and re-issue SQNs), a replayed lower SEQ_MS does not lower seq_ms, and
+        /// a SEQ_MS near the ceiling does not wrap (Annex C.2.1).
+        /// </summary>
+        [SkippableFact]
+        public void ResyncRefusalsAreTypedAndChangeNothing()
+        {
+            using TestDb db = CreateDb();
+            SubscriberStore store = db.NewStore(sqn: new SqnPolicy(delta: 10, seqCeiling: 1000));
+            store.Add(Set1.Subscriber("001010000000001", sqn: SqnMath.Compose(100, 0)));
+            SqnOutOfWindowException w = Assert.Throws<SqnOutOfWindowException>(() => store.ResyncAndReserve("001010000000001", seqMs: 50, count: 1));
+            Assert.Contains("resync refused", w.Message);
+            Assert.Contains("SEQ_MS 50", w.Message);
+            SubscriberInfo s = store.Get("001010000000001")!;
+            Assert.Equal((100L, 100L, 1), (s.Seq, s.SeqMs, s.IndNext));
+
+            // SEQ_MS 95: within Δ of SEQ_HE 100 → continue at 101; seq_ms stays at the higher 100 (SEQ_MS never decreases).
+            using (SqnReservation r = store.ResyncAndReserve("001010000000001", seqMs: 95, count: 1))
+            {
+                Assert.Equal(101, r.FirstSeq);
+            }
+
+            Assert.Equal(100, store.Get("001010000000001")!.SeqMs);
+
+            SqnExhaustedException x = Assert.Throws<SqnExhaustedException>(() => store.ResyncAndReserve("001010000000001", seqMs: 999, count: 2));
+            Assert.Contains("resync refused", x.Message);
+            Assert.Contains("ceiling 1000", x.Message);
+            s = store.Get("001010000000001")!;
+            Assert.Equal((101L, 100L), (s.Seq, s.SeqMs));
+            using (SqnReservation r = store.ResyncAndReserve("001010000000001", seqMs: 998, count: 2))
+            {
+                Assert.Equal(999, r.FirstSeq);                          // exactly up to the ceiling
+            }
+
+            Assert.Throws<SqnExhaustedException>(() => store.ReserveSqns("001010000000001", 1));
+            Assert.Throws<SubscriberValidationException>(() => store.Add(Set1.Subscriber("001010000000002", sqn: SqnMath.Compose(1000, 0))));
+        }
+
+        /// <summary>IND length is configurable (Annex C.3.2 default 5): with 3 bits IND cycles 0..7 and SQN = SEQ·2^3 + IND.</summary>
+        [SkippableFact]
+        public void IndLengthIsConfigurable()
+        {
+            using TestDb db = CreateDb();
+            var p = new SqnPolicy(indBits: 3);
+            SubscriberStore store = db.NewStore(sqn: p);
+            store.Add(Set1.Subscriber("001010000000001", sqn: p.Compose(40, 6)));
+            var inds = new List<int>();
+            for (int i = 0; i < 10; i++)
+            {
+                using SqnReservation r = store.ReserveSqns("001010000000001", 1);
+                Assert.Equal(41 + i, r.FirstSeq);
+                Assert.Equal(((ulong)(41 + i) << 3) | (uint)r.Ind, r.Sqn(0));
+                inds.Add(r.Ind);
+            }
+
+            Assert.Equal(new[] { 7, 0, 1, 2, 3, 4, 5, 6, 7, 0 }, inds.ToArray());
+            Assert.Equal((1L << 45) - 1, p.SeqMax);
+        }
+
+        /// <summary>A store created by schema version 1 (before seq_ms) migrates: seq_ms := seq (assumed in sync).</summary>
+        [SkippableFact]
+        public void SchemaVersion1RowsMigrateWithSeqMsEqualToSeq()
+        {
+            using TestDb db = CreateDb();
+            db.Database.EnsureSchema(SubscriberStore.Component, new[] { SubscriberStore.Migrations[0] });
+            using (DbConnection c = db.Database.Open())
+            {
+                db.Database.Execute(c, null,
+                    @"INSERT INTO hss_subscriber (imsi, subscription_id, k_enc, opc_enc, seq, ind_next, amf, e2m_enabled, allowed_emse_ids,
+                        key_lifetime_s, min_gea, access_key_separation, external_id, max_messages, created_at, updated_at)
+                      VALUES ('001010000000001', 'x', @b, @b, 4242, 7, 0, 0, '[]', 3600, 0, 0, NULL, NULL, 0, 0)", ("b", new byte[] { 1 }));
+            }
+
+            SubscriberInfo s = db.NewStore().Get("001010000000001")!;
+            Assert.Equal((4242L, 4242L, 7), (s.Seq, s.SeqMs, s.IndNext));
         }
 
         [SkippableFact]

@@ -42,9 +42,9 @@ namespace E2m.Server.Hss.Tests
             return d;
         }
 
-        public SubscriberStore NewStore(TimeProvider? time = null)
+        public SubscriberStore NewStore(TimeProvider? time = null, SqnPolicy? sqn = null)
         {
-            var store = new SubscriberStore(Database, new AtRestProtector(AtRestProtector.ReadKekFile(KekFile)), time);
+            var store = new SubscriberStore(Database, new AtRestProtector(AtRestProtector.ReadKekFile(KekFile)), time, sqn);
             store.EnsureSchema();
             return store;
         }

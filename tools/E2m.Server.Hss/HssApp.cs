@@ -65,7 +65,8 @@ namespace E2m.Server.Hss
             services.AddSingleton(sp => sp.GetRequiredService<HssPki>().Trust);
             services.AddSingleton(sp => CreateDatabase(sp.GetRequiredService<IOptions<HssOptions>>().Value));
             services.AddSingleton(sp => CreateProtector(sp.GetRequiredService<IOptions<HssOptions>>().Value, sp.GetRequiredService<HssPki>()));
-            services.AddSingleton(sp => new SubscriberStore(sp.GetRequiredService<E2mDatabase>(), sp.GetRequiredService<AtRestProtector>(), sp.GetRequiredService<TimeProvider>()));
+            services.AddSingleton(sp => new SubscriberStore(sp.GetRequiredService<E2mDatabase>(), sp.GetRequiredService<AtRestProtector>(),
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<HssOptions>>().Value.SqnPolicy));
             services.AddSingleton(sp => new AucEngine(sp.GetRequiredService<IOptions<HssOptions>>().Value.ParsedE2mAmfMask));
             services.AddHttpClient(EmksPushClient.HttpClientName, (sp, http) =>
                 {

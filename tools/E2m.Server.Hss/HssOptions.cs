@@ -33,6 +33,27 @@ namespace E2m.Server.Hss
 
         public AucSection Auc { get; set; } = new();
 
+        public SqnSection Sqn { get; set; } = new();
+
+        /// <summary>TS 33.102 Annex C parameters (the USIM population's; defaults = Annex C.3.2 profile).</summary>
+        public sealed class SqnSection
+        {
+            /// <summary>IND length in bits (Annex C.3.2 recommends 5: a = 32). Must match the USIMs' array size.</summary>
+            public int IndBits { get; set; } = Subscribers.SqnPolicy.DefaultIndBits;
+
+            /// <summary>Δ: the largest SEQ step the USIM accepts over its SEQ_MS (Annex C.2.1; C.3 profiles: 2^28).</summary>
+            public long Delta { get; set; } = Subscribers.SqnPolicy.DefaultDelta;
+
+            /// <summary>L: the USIM's age limit (Annex C.2.2), 0 = not applied. When set, numVectors ≤ L.</summary>
+            public long AgeLimit { get; set; }
+
+            /// <summary>Highest SEQ the HSS issues; 0 = SEQmax = 2^(48 − IndBits) − 1 (Annex C.2.1: never wrap).</summary>
+            public long SeqCeiling { get; set; }
+        }
+
+        /// <summary>The validated <see cref="Sqn"/> section as a policy object.</summary>
+        public Subscribers.SqnPolicy SqnPolicy => new(Sqn.IndBits, Sqn.Delta, Sqn.AgeLimit, Sqn.SeqCeiling);
+
         public sealed class StorageSection
         {
             /// <summary>"sqlite" (default) or "postgres".</summary>
@@ -144,6 +165,35 @@ namespace E2m.Server.Hss
             if (o.Auc.MaxRequestBytes < 256 || o.Auc.MaxRequestBytes > 1 << 20)
             {
                 yield return "Auc:MaxRequestBytes: 256..1048576";
+            }
+
+            string? sqnError = null;
+            try
+            {
+                Subscribers.SqnPolicy p = o.SqnPolicy;
+                if (o.Auc.MaxVectorsPerRequest > p.Delta)
+                {
+                    sqnError = "Sqn:Delta: must be ≥ Auc:MaxVectorsPerRequest (one AIR steps SEQ by numVectors, TS 33.102 Annex C.2.1)";
+                }
+                else if (p.AgeLimit != 0 && o.Auc.MaxVectorsPerRequest > p.AgeLimit)
+                {
+                    sqnError = "Sqn:AgeLimit: must be 0 or ≥ Auc:MaxVectorsPerRequest (a batch must not span L SEQ values, TS 33.102 Annex C.2.2)";
+                }
+            }
+            catch (ArgumentOutOfRangeException e)
+            {
+                sqnError = "Sqn:" + e.ParamName switch
+                {
+                    "indBits" => "IndBits",
+                    "delta" => "Delta",
+                    "ageLimit" => "AgeLimit",
+                    _ => "SeqCeiling",
+                } + ": " + e.Message.Split(" (Parameter", StringSplitOptions.None)[0];
+            }
+
+            if (sqnError != null)
+            {
+                yield return sqnError;
             }
 
             string provider = (o.Storage.Provider ?? string.Empty).ToLowerInvariant();

@@ -20,6 +20,7 @@ namespace E2m.ModemSim.Network
         Gea2 = 2,
         Gea3 = 3,
         Gea4 = 4,
+        Gea5 = 5, // TS 55.251 (EC-GSM-IoT); no simulated ME/SGSN supports it: a GEA5 minimum refuses the attach
     }
 
     /// <summary>One authentication vector as the serving node receives it (TS 33.102 §6.3.2; TS 33.401 §6.1.2 for KASME).</summary>

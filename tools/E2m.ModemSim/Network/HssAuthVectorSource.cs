@@ -13,8 +13,8 @@ namespace E2m.ModemSim.Network
     /// Vectors from our HSS (issue 6 contract): <c>POST /v1/air</c> with JSON
     /// <c>{"imsi","numVectors","rat":"utran"|"eutran","plmn"[,"resync":{"rand","auts"}]}</c> →
     /// <c>{"vectors":[{"rand","xres","autn","ck","ik"[,"kasme"]}]}</c>, lowercase hex. An optional
-    /// <c>"policy":{"minGea":0..4,"accessKeySeparation":bool,"psAllowed":bool}</c> in the answer is honoured (an
-    /// extension; absent = the serving node's default policy). The caller's <see cref="HttpMessageHandler"/> carries the
+    /// <c>"policy":{"minGea":0..5,"accessKeySeparation":bool,"psAllowed":bool}</c> in the answer is honoured (the HSS's
+    /// extension of the contract, sent with every AIR answer; absent = the serving node's default policy). The caller's <see cref="HttpMessageHandler"/> carries the
     /// mutual-TLS client certificate (e.g. a SocketsHttpHandler with SslOptions.ClientCertificates).
     /// </summary>
     public sealed class HssAuthVectorSource : IAuthVectorSource, IDisposable
@@ -115,7 +115,7 @@ namespace E2m.ModemSim.Network
                 if (doc.RootElement.TryGetProperty("policy", out JsonElement p) && p.ValueKind == JsonValueKind.Object)
                 {
                     int minGea = p.TryGetProperty("minGea", out JsonElement g) ? g.GetInt32() : 0;
-                    if (minGea < 0 || minGea > 4) throw new AuthInfoException(AuthInfoError.Unavailable, "policy minGea 0..4");
+                    if (minGea < 0 || minGea > 5) throw new AuthInfoException(AuthInfoError.Unavailable, "policy minGea 0..5");
                     policy = new SubscriptionPolicy
                     {
                         MinimumGea = (GeaAlgorithm)minGea,

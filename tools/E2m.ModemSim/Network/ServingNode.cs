@@ -331,7 +331,7 @@ namespace E2m.ModemSim.Network
                 return CryptoUtil.FixedTimeEquals(meKasme, 0, netKasme, 0, 32);
             }
 
-            if (rat == SimRat.Gprs && gea != GeaAlgorithm.Gea4)
+            if (rat == SimRat.Gprs && gea < GeaAlgorithm.Gea4)
             {
                 // GEA1..3 use Kc = c3(CK, IK) (TS 33.102 §6.8.1.2); with GEA0 nothing is ciphered, but the keys still must agree.
                 return CryptoUtil.FixedTimeEquals(NetworkKeys.Kc(meCk, meIk), 0, NetworkKeys.Kc(v.Ck, v.Ik), 0, 8);

@@ -30,6 +30,10 @@ namespace E2m.Server.Hss.Api
         [JsonPropertyName("indNext")]
         public int IndNext { get; set; }
 
+        /// <summary>Last SEQ_MS known authentically (provisioning or resync): the base of the Δ window (TS 33.102 Annex C.2.1).</summary>
+        [JsonPropertyName("seqMs")]
+        public long SeqMs { get; set; }
+
         [JsonPropertyName("amf")]
         public string Amf { get; set; } = "0000";
 
@@ -66,6 +70,7 @@ namespace E2m.Server.Hss.Api
             SubscriptionId = s.SubscriptionId,
             Seq = s.Seq,
             IndNext = s.IndNext,
+            SeqMs = s.SeqMs,
             Amf = s.Amf.ToString("x4", CultureInfo.InvariantCulture),
             E2m = s.E2m.Enabled,
             EmseIds = s.E2m.AllowedEmseIds,

@@ -40,11 +40,30 @@ namespace E2m.Server.Hss.Api
         public string? Auts { get; set; }
     }
 
-    /// <summary>Answer of <c>POST /v1/air</c>.</summary>
+    /// <summary>Answer of <c>POST /v1/air</c>: the issue-6 contract <c>{"vectors": [...]}</c>, extended by <c>policy</c>.</summary>
     public sealed class AirResponseDto
     {
         [JsonPropertyName("vectors")]
         public List<VectorDto> Vectors { get; set; } = new();
+
+        /// <summary>Subscription policy for the serving node (DESIGN.md §5); a node that does not understand it ignores it.</summary>
+        [JsonPropertyName("policy")]
+        public AirPolicyDto Policy { get; set; } = new();
+    }
+
+    /// <summary>
+    /// Authentication/key-usage policy of the subscription as the serving node needs it (DESIGN.md §5, "travels in the
+    /// subscriber profile"): <c>minGea</c> = minimum GPRS ciphering algorithm n of GEAn (TS 43.020, GEA1..GEA5; 0 = no
+    /// minimum) that an SGSN serving this subscriber over GERAN must negotiate or refuse the attach; <c>accessKeySeparation</c>
+    /// = the vectors carry CK'/IK' (KASME from CK'/IK') instead of CK/IK.
+    /// </summary>
+    public sealed class AirPolicyDto
+    {
+        [JsonPropertyName("minGea")]
+        public int MinGea { get; set; }
+
+        [JsonPropertyName("accessKeySeparation")]
+        public bool AccessKeySeparation { get; set; }
     }
 
     /// <summary>One vector, lowercase hex. <c>kasme</c> only for eutran; <c>kid</c> only for e2m subscribers and only
@@ -106,10 +125,10 @@ namespace E2m.Server.Hss.Api
                 return Bad(error);
             }
 
-            AuthVector[] vectors;
+            AirResult result;
             try
             {
-                vectors = await air.HandleAsync(cmd!, ct).ConfigureAwait(false);
+                result = await air.HandleAsync(cmd!, ct).ConfigureAwait(false);
             }
             catch (AirException e)
             {
@@ -118,13 +137,17 @@ namespace E2m.Server.Hss.Api
                     AirFailure.UnknownSubscriber => Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "unknown subscriber", detail: "no subscriber with this IMSI"),
                     AirFailure.ResyncMacFailure => Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "resync rejected", detail: e.Message),
                     AirFailure.SqnExhausted => Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "SQN exhausted", detail: e.Message),
+                    AirFailure.SqnOutOfWindow => Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "SQN outside the USIM window (TS 33.102 Annex C.2.1)", detail: e.Message),
                     _ => Results.Problem(statusCode: StatusCodes.Status502BadGateway, title: "e2m key push to the EMKS failed", detail: "no vectors issued: " + e.Message),
                 };
             }
 
             bool includeKid = CertificateIdentity.IsEmks(http.Connection.ClientCertificate);
-            var resp = new AirResponseDto();
-            foreach (AuthVector v in vectors)
+            var resp = new AirResponseDto
+            {
+                Policy = new AirPolicyDto { MinGea = result.Profile.MinGea, AccessKeySeparation = result.Profile.AccessKeySeparation },
+            };
+            foreach (AuthVector v in result.Vectors)
             {
                 using (v)
                 {

@@ -34,6 +34,24 @@ namespace E2m.Server.Hss.Auc
         ResyncMacFailure,
         SqnExhausted,
         E2mPushFailed,
+
+        /// <summary>The next SEQ would be outside the USIM's Δ window (TS 33.102 Annex C.2.1); nothing was issued.</summary>
+        SqnOutOfWindow,
+    }
+
+    /// <summary>Vectors of one AIR plus the subscription policy the serving node applies (DESIGN.md §5).</summary>
+    public sealed class AirResult
+    {
+        public AirResult(AuthVector[] vectors, E2mProfile profile)
+        {
+            Vectors = vectors;
+            Profile = profile;
+        }
+
+        public AuthVector[] Vectors { get; }
+
+        /// <summary>The subscriber's e2m profile at the time of the reservation (GPRS minimum GEA, access-key separation).</summary>
+        public E2mProfile Profile { get; }
     }
 
     public sealed class AirException : Exception
@@ -69,7 +87,7 @@ namespace E2m.Server.Hss.Auc
             _log = log;
         }
 
-        public async Task<AuthVector[]> HandleAsync(AirCommand cmd, CancellationToken ct)
+        public async Task<AirResult> HandleAsync(AirCommand cmd, CancellationToken ct)
         {
             SqnReservation res;
             try
@@ -82,7 +100,13 @@ namespace E2m.Server.Hss.Auc
             }
             catch (SqnExhaustedException e)
             {
+                _log.LogWarning("AIR for {Imsi} refused: {Reason}", Redact.Imsi(cmd.Imsi), e.Message);
                 throw new AirException(AirFailure.SqnExhausted, e.Message, e);
+            }
+            catch (SqnOutOfWindowException e)
+            {
+                _log.LogWarning("AIR for {Imsi} refused: {Reason}", Redact.Imsi(cmd.Imsi), e.Message);
+                throw new AirException(AirFailure.SqnOutOfWindow, e.Message, e);
             }
 
             AuthVector[] vectors;
@@ -113,7 +137,7 @@ namespace E2m.Server.Hss.Auc
                     res.E2m.Enabled ? ", e2m keys pushed" : string.Empty);
             }
 
-            return vectors;
+            return new AirResult(vectors, res.E2m);
         }
 
         private SqnReservation Resync(AirCommand cmd)
@@ -136,8 +160,9 @@ namespace E2m.Server.Hss.Auc
                 throw new AirException(AirFailure.ResyncMacFailure, "resync rejected: AUTS does not verify (MAC-S) for this RAND");
             }
 
-            _log.LogInformation("resync for {Imsi}: SQN_MS SEQ {SeqMs} IND {IndMs}", Redact.Imsi(cmd.Imsi), SqnMath.Seq(sqnMs.Value), SqnMath.Ind(sqnMs.Value));
-            return _store.ResyncAndReserve(cmd.Imsi, SqnMath.Seq(sqnMs.Value), cmd.NumVectors);
+            SqnPolicy p = _store.Sqn;
+            _log.LogInformation("resync for {Imsi}: SQN_MS SEQ {SeqMs} IND {IndMs}", Redact.Imsi(cmd.Imsi), p.Seq(sqnMs.Value), p.Ind(sqnMs.Value));
+            return _store.ResyncAndReserve(cmd.Imsi, p.Seq(sqnMs.Value), cmd.NumVectors); // TS 33.102 §6.3.5, Annex C.3.4
         }
 
         private async Task PushAsync(SqnReservation res, AuthVector[] vectors, CancellationToken ct)

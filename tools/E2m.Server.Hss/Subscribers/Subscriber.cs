@@ -53,6 +53,10 @@ namespace E2m.Server.Hss.Subscribers
         /// <summary>IND that the next AIR uses (TS 33.102 Annex C.3.4: allocated cyclically, 5 bits).</summary>
         public int IndNext { get; init; }
 
+        /// <summary>Last SEQ_MS the HSS knows authentically (provisioning or a MAC-S-verified AUTS): the lower bound of the
+        /// USIM's SEQ_MS used for the Δ check (TS 33.102 Annex C.2.1).</summary>
+        public long SeqMs { get; init; }
+
         public ushort Amf { get; init; }
 
         public E2mProfile E2m { get; init; } = new();
@@ -126,7 +130,10 @@ namespace E2m.Server.Hss.Subscribers
 
         public int Count { get; init; }
 
-        public ulong Sqn(int i) => SqnMath.Compose(FirstSeq + i, Ind);
+        /// <summary>IND length of the scheme the reservation was made under (TS 33.102 Annex C.3.2 default 5).</summary>
+        public int IndBits { get; init; } = SqnPolicy.DefaultIndBits;
+
+        public ulong Sqn(int i) => ((ulong)(FirstSeq + i) << IndBits) | (uint)Ind;
 
         public void Dispose()
         {
@@ -135,11 +142,11 @@ namespace E2m.Server.Hss.Subscribers
         }
     }
 
-    /// <summary>SQN = SEQ || IND arithmetic (TS 33.102 Annex C.1.1, C.3.4).</summary>
+    /// <summary>SQN = SEQ || IND arithmetic with the default IND length (TS 33.102 Annex C.3.2: 5 bits). See <see cref="SqnPolicy"/>.</summary>
     public static class SqnMath
     {
-        /// <summary>IND length in bits (TS 33.102 Annex C.3.4 recommends 5; osmo/UERANSIM default).</summary>
-        public const int IndBits = 5;
+        /// <summary>IND length in bits (TS 33.102 Annex C.3.2 recommends 5, a = 32; osmo/UERANSIM default).</summary>
+        public const int IndBits = SqnPolicy.DefaultIndBits;
 
         public const int IndCount = 1 << IndBits;
 
@@ -173,6 +180,89 @@ namespace E2m.Server.Hss.Subscribers
         }
     }
 
+    /// <summary>
+    /// The HE side of TS 33.102 Annex C (the "not time-based" profile, C.3.2) as the HSS applies it:
+    /// <list type="bullet">
+    /// <item>SQN = SEQ || IND (Annex C.1.2 array scheme), IND = <see cref="IndBits"/> bits (default 5, a = 32: C.3.2), SEQ the
+    /// remaining 48 − IND bits; IND allocated cyclically per request, one IND per batch (C.3.4); SEQ_HE + 1 per vector.</item>
+    /// <item>Δ (C.2.1, default 2^28 as in the C.3 profiles): the USIM accepts SEQ only if SEQ − SEQ_MS ≤ Δ. The HSS keeps
+    /// <c>seq_ms</c>, the last SEQ_MS it knows authentically (provisioning, then every MAC-S-verified AUTS), a lower bound of
+    /// the USIM's SEQ_MS because SEQ_MS never decreases. It never issues a SEQ with SEQ − seq_ms &gt; Δ: such a vector could be
+    /// rejected by the USIM (C.2.1 "Δ shall be sufficiently large so that the MS will not receive any sequence number with
+    /// SEQ − SEQ_MS &gt; Δ if the HE/AuC functions correctly").</item>
+    /// <item>L (C.2.2 age limit, optional on the USIM: accept only if SEQ_MS − SEQ &lt; L): the HSS cannot see which vectors
+    /// a serving node still holds; its part is that one batch never spans L SEQ values (validated against the maximum
+    /// numVectors). 0 = the USIM applies no age limit.</item>
+    /// <item>Wrap-around (C.2.1: SEQ_MS must never reach SEQmax): SEQ_HE never exceeds <see cref="SeqCeiling"/> (default
+    /// SEQmax = 2^(48 − IND) − 1); a request or a resync that would move SEQ_HE beyond it is refused, never wrapped.</item>
+    /// </list>
+    /// </summary>
+    public sealed class SqnPolicy
+    {
+        /// <summary>TS 33.102 Annex C.3.2: length of IND 5 bits (array of a = 32 in the USIM).</summary>
+        public const int DefaultIndBits = 5;
+
+        /// <summary>TS 33.102 Annex C.3 profiles: "Protection against wrap around: choose Δ = 2^28".</summary>
+        public const long DefaultDelta = 1L << 28;
+
+        public SqnPolicy(int indBits = DefaultIndBits, long delta = DefaultDelta, long ageLimit = 0, long seqCeiling = 0)
+        {
+            if (indBits < 1 || indBits > 10)
+            {
+                throw new ArgumentOutOfRangeException(nameof(indBits), "IND length: 1..10 bits (TS 33.102 Annex C.3.2 recommends 5)");
+            }
+
+            long seqMax = (1L << (48 - indBits)) - 1;
+            if (delta < 1 || delta > seqMax)
+            {
+                throw new ArgumentOutOfRangeException(nameof(delta), "Δ: 1..SEQmax (TS 33.102 Annex C.2.1)");
+            }
+
+            if (ageLimit < 0 || ageLimit > seqMax)
+            {
+                throw new ArgumentOutOfRangeException(nameof(ageLimit), "L: 0 (not applied) or 1..SEQmax (TS 33.102 Annex C.2.2)");
+            }
+
+            if (seqCeiling < 0 || seqCeiling > seqMax)
+            {
+                throw new ArgumentOutOfRangeException(nameof(seqCeiling), "SEQ ceiling: 0 (= SEQmax) or 1..SEQmax");
+            }
+
+            IndBits = indBits;
+            IndCount = 1 << indBits;
+            SeqMax = seqMax;
+            Delta = delta;
+            AgeLimit = ageLimit;
+            SeqCeiling = seqCeiling == 0 ? seqMax : seqCeiling;
+        }
+
+        /// <summary>Annex C.3.2 defaults: IND 5 bits, Δ = 2^28, no L, ceiling SEQmax = 2^43 − 1.</summary>
+        public static SqnPolicy Default { get; } = new();
+
+        public int IndBits { get; }
+
+        /// <summary>a = 2^IND bits: size of the USIM's SEQ_MS array (C.2.2) and the IND cycle (C.3.4).</summary>
+        public int IndCount { get; }
+
+        /// <summary>SEQmax = 2^(48 − IND bits) − 1.</summary>
+        public long SeqMax { get; }
+
+        /// <summary>Δ of Annex C.2.1.</summary>
+        public long Delta { get; }
+
+        /// <summary>L of Annex C.2.2 (0 = not applied).</summary>
+        public long AgeLimit { get; }
+
+        /// <summary>Highest SEQ the HSS ever issues (≤ SEQmax).</summary>
+        public long SeqCeiling { get; }
+
+        public ulong Compose(long seq, int ind) => ((ulong)seq << IndBits) | (uint)ind;
+
+        public long Seq(ulong sqn) => (long)(sqn >> IndBits);
+
+        public int Ind(ulong sqn) => (int)(sqn & (ulong)(IndCount - 1));
+    }
+
     public class SubscriberStoreException : Exception
     {
         public SubscriberStoreException(string message)
@@ -197,10 +287,28 @@ namespace E2m.Server.Hss.Subscribers
         }
     }
 
+    /// <summary>SEQ_HE would pass the SEQ ceiling (TS 33.102 Annex C.2.1: no wrap-around). The SQN is not changed.</summary>
     public sealed class SqnExhaustedException : SubscriberStoreException
     {
         public SqnExhaustedException()
             : base("SEQ space exhausted for this subscriber (TS 33.102 Annex C: 43-bit SEQ)")
+        {
+        }
+
+        public SqnExhaustedException(string message)
+            : base(message)
+        {
+        }
+    }
+
+    /// <summary>
+    /// The next SEQ would be more than Δ ahead of the USIM's SEQ_MS (TS 33.102 Annex C.2.1): the USIM would reject it with a
+    /// synchronisation failure. Refused instead of issued; the SQN is not changed.
+    /// </summary>
+    public sealed class SqnOutOfWindowException : SubscriberStoreException
+    {
+        public SqnOutOfWindowException(string message)
+            : base(message)
         {
         }
     }

@@ -13,16 +13,17 @@ namespace E2m.Server.Hss.Subscribers
     /// <c>e2m subscriber</c> CLI. K and OPc are encrypted at rest with <see cref="AtRestProtector"/>, associated data
     /// "hss/subscriber/IMSI/k" resp. ".../opc" (a blob moved to another row does not decrypt).
     /// <para>SQN management (TS 33.102 Annex C): per subscriber SEQ_HE (<c>seq</c>, the highest SEQ issued) and the
-    /// next IND (<c>ind_next</c>). <see cref="ReserveSqns"/> is ONE statement
-    /// <c>UPDATE ... SET seq = seq + n, ind_next = (ind_next + 1) % 32 ... RETURNING</c> inside a write transaction
-    /// (SQLite <c>BEGIN IMMEDIATE</c>): two requests, threads or processes never obtain the same SQN.</para>
+    /// next IND (<c>ind_next</c>), and <c>seq_ms</c>, the last SEQ_MS known authentically (see <see cref="SqnPolicy"/> for Δ,
+    /// L and the SEQ ceiling). <see cref="ReserveSqns"/> is ONE conditional statement
+    /// <c>UPDATE ... SET seq = seq + n, ind_next = (ind_next + 1) % a ... WHERE (ceiling, Δ) RETURNING</c> inside a write
+    /// transaction (SQLite <c>BEGIN IMMEDIATE</c>): two requests, threads or processes never obtain the same SQN.</para>
     /// </summary>
     public sealed class SubscriberStore
     {
         public const string Component = "hss";
 
         // Schema migrations (E2mDatabase.EnsureSchema). Never edit a released migration: append.
-        private static readonly string[] Migrations =
+        internal static readonly string[] Migrations =
         {
             @"CREATE TABLE hss_subscriber (
                 imsi TEXT PRIMARY KEY,
@@ -41,23 +42,32 @@ namespace E2m.Server.Hss.Subscribers
                 max_messages {bigint} NULL,
                 created_at {bigint} NOT NULL,
                 updated_at {bigint} NOT NULL)",
+
+            // 2: seq_ms = last SEQ_MS known authentically (TS 33.102 Annex C.2.1 Δ check). Existing rows: assumed in sync.
+            @"ALTER TABLE hss_subscriber ADD COLUMN seq_ms {bigint} NOT NULL DEFAULT 0;
+              UPDATE hss_subscriber SET seq_ms = seq",
         };
 
         private const string ProfileColumns =
-            "subscription_id, seq, ind_next, amf, e2m_enabled, allowed_emse_ids, key_lifetime_s, min_gea, access_key_separation, external_id, max_messages, created_at, updated_at";
+            "subscription_id, seq, ind_next, amf, e2m_enabled, allowed_emse_ids, key_lifetime_s, min_gea, access_key_separation, external_id, max_messages, created_at, updated_at, seq_ms";
 
         private readonly E2mDatabase _db;
         private readonly AtRestProtector _protector;
         private readonly TimeProvider _time;
+        private readonly SqnPolicy _sqn;
 
-        public SubscriberStore(E2mDatabase db, AtRestProtector protector, TimeProvider? time = null)
+        public SubscriberStore(E2mDatabase db, AtRestProtector protector, TimeProvider? time = null, SqnPolicy? sqn = null)
         {
             _db = db ?? throw new ArgumentNullException(nameof(db));
             _protector = protector ?? throw new ArgumentNullException(nameof(protector));
             _time = time ?? TimeProvider.System;
+            _sqn = sqn ?? SqnPolicy.Default;
         }
 
         public E2mDatabase Database => _db;
+
+        /// <summary>The TS 33.102 Annex C parameters this store applies.</summary>
+        public SqnPolicy Sqn => _sqn;
 
         /// <summary>Creates/migrates the schema (call once at start; safe from several processes).</summary>
         public void EnsureSchema() => _db.EnsureSchema(Component, Migrations);
@@ -132,6 +142,11 @@ namespace E2m.Server.Hss.Subscribers
                 throw new SubscriberValidationException("sqn must fit in 48 bits (12 hex digits)");
             }
 
+            if (_sqn.Seq(s.Sqn) >= _sqn.SeqCeiling)
+            {
+                throw new SubscriberValidationException($"sqn: SEQ must stay below the SEQ ceiling {_sqn.SeqCeiling} (TS 33.102 Annex C.2.1)");
+            }
+
             E2mProfile p = Normalise(s.E2m);
             ValidateProfile(p);
             long now = _time.GetUtcNow().ToUnixTimeSeconds();
@@ -144,10 +159,11 @@ namespace E2m.Server.Hss.Subscribers
             {
                 _db.Execute(c, t,
                     @"INSERT INTO hss_subscriber (imsi, subscription_id, k_enc, opc_enc, seq, ind_next, amf, e2m_enabled, allowed_emse_ids,
-                        key_lifetime_s, min_gea, access_key_separation, external_id, max_messages, created_at, updated_at)
-                      VALUES (@imsi, @sid, @k, @opc, @seq, @ind, @amf, @e2m, @emse, @life, @gea, @aks, @ext, @maxm, @now, @now)",
+                        key_lifetime_s, min_gea, access_key_separation, external_id, max_messages, created_at, updated_at, seq_ms)
+                      VALUES (@imsi, @sid, @k, @opc, @seq, @ind, @amf, @e2m, @emse, @life, @gea, @aks, @ext, @maxm, @now, @now, @seq)",
                     ("imsi", s.Imsi), ("sid", subscriptionId), ("k", kEnc), ("opc", opcEnc),
-                    ("seq", SqnMath.Seq(s.Sqn)), ("ind", (SqnMath.Ind(s.Sqn) + 1) % SqnMath.IndCount), ("amf", (int)s.Amf),
+                    // The provisioned SQN is the USIM's SQN_MS as personalised: SEQ_HE = SEQ_MS = its SEQ (Annex C.2.1 baseline).
+                    ("seq", _sqn.Seq(s.Sqn)), ("ind", (_sqn.Ind(s.Sqn) + 1) % _sqn.IndCount), ("amf", (int)s.Amf),
                     ("e2m", p.Enabled ? 1 : 0), ("emse", JsonSerializer.Serialize(p.AllowedEmseIds)), ("life", p.KeyLifetimeSeconds),
                     ("gea", p.MinGea), ("aks", p.AccessKeySeparation ? 1 : 0), ("ext", p.ExternalId), ("maxm", p.MaxMessages), ("now", now));
                 t.Commit();
@@ -301,18 +317,34 @@ namespace E2m.Server.Hss.Subscribers
                 throw new ArgumentOutOfRangeException(nameof(count));
             }
 
-            // seq := max(seq, seqMs) + n, only while it stays within 43 bits (TS 33.102 Annex C.1.1).
+            if (seqMs != null && (seqMs.Value < 0 || seqMs.Value > _sqn.SeqMax))
+            {
+                throw new ArgumentOutOfRangeException(nameof(seqMs));
+            }
+
+            // ONE conditional UPDATE ... RETURNING in a write transaction (SQLite BEGIN IMMEDIATE, PostgreSQL row lock): two
+            // requests, threads or processes never obtain the same SEQ, and a refused request changes nothing.
+            //  - normal AIR: SEQ_HE := SEQ_HE + n (Annex C.1.2/C.3.2: SEQ + 1 per vector), IND := next IND (C.3.4: cyclic per
+            //    request, one IND per batch);
+            //  - resync (TS 33.102 §6.3.5, Annex C.3.4): SEQ_HE := max(SEQ_HE, SEQ_MS) + n and seq_ms := max(seq_ms, SEQ_MS)
+            //    (SEQ_MS never decreases on the USIM: a lower value is a replayed AUTS or another card);
+            //  - both only while the new SEQ_HE stays within the SEQ ceiling (Annex C.2.1: no wrap-around) and within Δ of the
+            //    USIM's SEQ_MS (Annex C.2.1: SEQ − SEQ_MS ≤ Δ, else the USIM answers with a synchronisation failure). For a
+            //    resync the SEQ_MS is the one just recovered from AUTS; otherwise seq_ms, its known lower bound.
             string baseSeq = seqMs == null ? "seq" : "(CASE WHEN seq < @seqms THEN @seqms ELSE seq END)";
+            string window = seqMs == null ? "seq_ms" : "@seqms";
+            string setSeqMs = seqMs == null ? string.Empty : ", seq_ms = (CASE WHEN seq_ms < @seqms THEN @seqms ELSE seq_ms END)";
             string sql =
-                $@"UPDATE hss_subscriber SET seq = {baseSeq} + @n, ind_next = (ind_next + 1) % {SqnMath.IndCount}, updated_at = @now
-                   WHERE imsi = @imsi AND {baseSeq} + @n <= @maxseq
+                $@"UPDATE hss_subscriber SET seq = {baseSeq} + @n, ind_next = (ind_next % @a + 1) % @a, updated_at = @now{setSeqMs}
+                   WHERE imsi = @imsi AND {baseSeq} + @n <= @ceiling AND {baseSeq} + @n - {window} <= @delta
                    RETURNING seq, ind_next, k_enc, opc_enc, amf, subscription_id, e2m_enabled, allowed_emse_ids, key_lifetime_s,
                              min_gea, access_key_separation, external_id, max_messages";
             using DbConnection c = _db.Open();
             using DbTransaction t = _db.BeginWrite(c);
             var ps = new List<(string, object?)>
             {
-                ("n", (long)count), ("now", _time.GetUtcNow().ToUnixTimeSeconds()), ("imsi", imsi), ("maxseq", SqnMath.MaxSeq),
+                ("n", (long)count), ("a", _sqn.IndCount), ("now", _time.GetUtcNow().ToUnixTimeSeconds()), ("imsi", imsi),
+                ("ceiling", _sqn.SeqCeiling), ("delta", _sqn.Delta),
             };
             if (seqMs != null)
             {
@@ -331,13 +363,7 @@ namespace E2m.Server.Hss.Subscribers
                 if (!r.Read())
                 {
                     r.Close();
-                    bool exists = _db.Scalar(c, t, "SELECT 1 FROM hss_subscriber WHERE imsi = @imsi", ("imsi", imsi)) != null;
-                    if (!exists)
-                    {
-                        throw new SubscriberNotFoundException(Redact.Imsi(imsi));
-                    }
-
-                    throw new SqnExhaustedException();
+                    throw Refusal(c, t, imsi, count, seqMs);
                 }
 
                 seqNew = r.GetInt64(0);
@@ -359,9 +385,39 @@ namespace E2m.Server.Hss.Subscribers
                 Amf = amf,
                 E2m = profile,
                 FirstSeq = seqNew - count + 1,
-                Ind = (indNew + SqnMath.IndCount - 1) % SqnMath.IndCount,
+                Ind = (indNew + _sqn.IndCount - 1) % _sqn.IndCount,
                 Count = count,
+                IndBits = _sqn.IndBits,
             };
+        }
+
+        /// <summary>Why the conditional UPDATE matched no row (same transaction, nothing changed): a typed refusal.</summary>
+        private SubscriberStoreException Refusal(DbConnection c, DbTransaction t, string imsi, int count, long? seqMs)
+        {
+            long seqHe, seqMsKnown;
+            using (DbCommand cmd = _db.Command(c, t, "SELECT seq, seq_ms FROM hss_subscriber WHERE imsi = @imsi", ("imsi", imsi)))
+            using (DbDataReader r = cmd.ExecuteReader())
+            {
+                if (!r.Read())
+                {
+                    return new SubscriberNotFoundException(Redact.Imsi(imsi));
+                }
+
+                seqHe = r.GetInt64(0);
+                seqMsKnown = r.GetInt64(1);
+            }
+
+            long baseSeq = seqMs == null ? seqHe : Math.Max(seqHe, seqMs.Value);
+            if (baseSeq + count > _sqn.SeqCeiling)
+            {
+                return seqMs == null
+                    ? new SqnExhaustedException($"SEQ space exhausted: SEQ_HE {seqHe} + {count} would pass the SEQ ceiling {_sqn.SeqCeiling} (TS 33.102 Annex C.2.1: no wrap-around)")
+                    : new SqnExhaustedException($"resync refused: SEQ_MS {seqMs} from AUTS would move SEQ_HE beyond the SEQ ceiling {_sqn.SeqCeiling} (TS 33.102 Annex C.2.1: no wrap-around); the USIM must be re-personalised");
+            }
+
+            return seqMs == null
+                ? new SqnOutOfWindowException($"SEQ_HE {seqHe} + {count} would be more than Δ = {_sqn.Delta} ahead of the last SEQ_MS {seqMsKnown} known to the HSS (TS 33.102 Annex C.2.1): the USIM would reject it; a resynchronisation (AUTS) or re-provisioning is needed")
+                : new SqnOutOfWindowException($"resync refused: SEQ_HE {seqHe} is more than Δ = {_sqn.Delta} ahead of the USIM's SEQ_MS {seqMs} (TS 33.102 Annex C.2.1); stepping SEQ_HE back (§6.3.5 step 5) would re-issue SQNs, which this HSS never does: re-provision the subscriber");
         }
 
         // ---- mapping
@@ -395,6 +451,7 @@ namespace E2m.Server.Hss.Subscribers
             E2m = ReadProfile(r, 5),
             CreatedAt = DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(12)),
             UpdatedAt = DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(13)),
+            SeqMs = r.GetInt64(14),
         };
 
         // Columns from 'first': e2m_enabled, allowed_emse_ids, key_lifetime_s, min_gea, access_key_separation, external_id, max_messages.
