@@ -29,14 +29,16 @@ namespace E2m.Demo
         private E2mApplication? _app;
 
         public DemoDevice(int index, DemoSubscriber subscriber, FirmwareConfig config, ModemDialect dialect, SimRat rat,
-            IServingNetwork network, FaultPlan faults, SharedPcap? pcap, TextWriter? atLog, ILog? firmwareLog)
+            IServingNetwork network, FaultPlan faults, SharedPcap? pcap, TextWriter? atLog, ILog? firmwareLog, Action<UsimProfile>? usim = null)
         {
             Index = index;
             Name = "dev" + (index + 1).ToString("D2", System.Globalization.CultureInfo.InvariantCulture);
             Subscriber = subscriber;
             Config = config;
             DeviceAddress = IPAddress.Parse("10.45.0." + (2 + index % 250).ToString(System.Globalization.CultureInfo.InvariantCulture));
-            var card = new SimulatedUsim(new UsimProfile { K = subscriber.K, Opc = subscriber.Opc, Imsi = subscriber.Imsi });
+            var profile = new UsimProfile { K = subscriber.K, Opc = subscriber.Opc, Imsi = subscriber.Imsi };
+            usim?.Invoke(profile); // scenario tests: e.g. a card whose SQN is ahead of the HSS
+            var card = new SimulatedUsim(profile);
             var options = new ModemOptions
             {
                 Rat = rat,
@@ -97,6 +99,12 @@ namespace E2m.Demo
         public FaultPlan Faults { get; }
 
         public DeviceRecorder Recorder { get; }
+
+        /// <summary>The simulated modem (scenario tests add traces or timed faults).</summary>
+        public SimulatedModem Modem => _modem;
+
+        /// <summary>The application instance of the last cycle (null before the first).</summary>
+        public E2mApplication? App => _app;
 
         public int CyclesRun { get; private set; }
 

@@ -16,6 +16,7 @@ using E2m.Server.Hss;
 using E2m.Server.Hss.Subscribers;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
@@ -25,7 +26,7 @@ namespace E2m.Demo
     public sealed record DemoSubscriber(string Imsi, byte[] K, byte[] Opc);
 
     /// <summary>One EMSE of the stack: its EMSE_Id, CoAP endpoint and readings API.</summary>
-    public sealed record EmseEndpoint(string EmseId, IPEndPoint Coap, string HttpBase);
+    public sealed record EmseEndpoint(string EmseId, IPEndPoint Coap, string HttpBase, string DataDirectory = "");
 
     /// <summary>One reading as the EMSE's HTTP API returns it.</summary>
     public sealed record ApiReading(string DeviceId, string Name, double? Value, long TimeUnixMs, string TimeSource, string Kid, long Piv, int Index);
@@ -38,7 +39,12 @@ namespace E2m.Demo
     {
         private readonly List<WebApplication> _apps = new();
         private readonly List<EmseEndpoint> _emses = new();
+        private readonly List<EmseOptions> _emseOptions = new();
+        private readonly List<int> _emseAppIndex = new();
+        private readonly HashSet<int> _stopped = new();
         private WebApplication? _hss;
+        private TimeProvider? _time;
+        private LogLevel _level;
 
         private ServerStack(string dataDirectory)
         {
@@ -55,10 +61,13 @@ namespace E2m.Demo
 
         public IReadOnlyList<EmseEndpoint> Emses => _emses;
 
-        /// <summary>Creates the dev PKI (once), builds and starts the services; logs at <paramref name="level"/> to <paramref name="log"/>.</summary>
-        public static async Task<ServerStack> StartAsync(string dataDirectory, IReadOnlyList<string> emseIds, LogLevel level, TextWriter log)
+        /// <summary>
+        /// Creates the dev PKI (once), builds and starts the services; logs at <paramref name="level"/> to <paramref name="log"/>.
+        /// <paramref name="time"/> replaces every server's TimeProvider (scenario tests: key expiry, exchange lifetime).
+        /// </summary>
+        public static async Task<ServerStack> StartAsync(string dataDirectory, IReadOnlyList<string> emseIds, LogLevel level, TextWriter log, TimeProvider? time = null)
         {
-            var stack = new ServerStack(dataDirectory);
+            var stack = new ServerStack(dataDirectory) { _time = time, _level = level };
             try
             {
                 await stack.StartCoreAsync(emseIds, level, log).ConfigureAwait(false);
@@ -80,11 +89,7 @@ namespace E2m.Demo
             EmksUrl = $"https://127.0.0.1:{emksPort}";
             EmksCoap = new IPEndPoint(IPAddress.Loopback, bootstrapPort);
 
-            void Logging(IServiceCollection s)
-            {
-                s.Configure<LoggerFilterOptions>(o => o.MinLevel = level);
-                s.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-            }
+            void Logging(IServiceCollection s) => ConfigureServices(s);
 
             _hss = HssApp.Build(new[] { "--Hss:DataDirectory=" + dir, "--Hss:Listen:Port=" + hssPort, "--Hss:Emks:BaseUrl=" + EmksUrl }, b => Logging(b.Services));
             _apps.Add(_hss);
@@ -106,10 +111,12 @@ namespace E2m.Demo
                     UdpPort = 0,
                     UdpBindAddress = "127.0.0.1",
                     EmksBaseUrl = EmksUrl,
-                    HttpUrls = "http://127.0.0.1:0",
+                    HttpUrls = "https://127.0.0.1:0", // readings API: mTLS, dev PKI roles reader/admin
                     Workers = 2,
                 };
                 WebApplication app = EmseApp.Build(o, Logging);
+                _emseOptions.Add(o);
+                _emseAppIndex.Add(_apps.Count);
                 _apps.Add(app);
                 emseApps.Add((id, app));
             }
@@ -121,9 +128,7 @@ namespace E2m.Demo
 
             foreach ((string id, WebApplication app) in emseApps)
             {
-                IPEndPoint coap = EmseApp.GetCoapEndPoint(app);
-                string http = EmseApp.GetHttpAddresses(app).FirstOrDefault() ?? throw new InvalidOperationException("EMSE " + id + ": no HTTP address");
-                _emses.Add(new EmseEndpoint(id, new IPEndPoint(IPAddress.Loopback, coap.Port), http.TrimEnd('/')));
+                _emses.Add(Endpoint(id, app));
             }
 
             log.WriteLine($"stack: data {dir}");
@@ -134,8 +139,56 @@ namespace E2m.Demo
             }
         }
 
+        private void ConfigureServices(IServiceCollection s)
+        {
+            s.Configure<LoggerFilterOptions>(o => o.MinLevel = _level);
+            s.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+            if (_time != null)
+            {
+                s.Replace(ServiceDescriptor.Singleton(typeof(TimeProvider), _time));
+            }
+        }
+
+        private static EmseEndpoint Endpoint(string id, WebApplication app)
+        {
+            IPEndPoint coap = EmseApp.GetCoapEndPoint(app);
+            string http = EmseApp.GetHttpAddresses(app).FirstOrDefault() ?? throw new InvalidOperationException("EMSE " + id + ": no HTTP address");
+            return new EmseEndpoint(id, new IPEndPoint(IPAddress.Loopback, coap.Port), http.TrimEnd('/'),
+                app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EmseOptions>>().Value.DataDir);
+        }
+
+        /// <summary>Stops EMSE <paramref name="index"/> (its database and replay windows stay in the data directory).</summary>
+        public async Task StopEmseAsync(int index)
+        {
+            int at = _emseAppIndex[index];
+            WebApplication app = _apps[at];
+            _stopped.Add(at);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await app.StopAsync(timeout.Token).ConfigureAwait(false);
+            await app.DisposeAsync().ConfigureAwait(false);
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        }
+
+        /// <summary>Starts EMSE <paramref name="index"/> again after <see cref="StopEmseAsync"/>: same EMSE_Id, database and CoAP port.</summary>
+        public async Task StartEmseAsync(int index)
+        {
+            EmseOptions o = _emseOptions[index];
+            o.UdpPort = _emses[index].Coap.Port; // the devices are configured with it
+            WebApplication app = EmseApp.Build(o, ConfigureServices);
+            _apps[_emseAppIndex[index]] = app;
+            _stopped.Remove(_emseAppIndex[index]);
+            await app.StartAsync().ConfigureAwait(false);
+            _emses[index] = Endpoint(o.EmseId, app);
+        }
+
+        /// <summary>The HSS's view of a subscriber (SEQ_HE, IND, profile; no secrets).</summary>
+        public SubscriberInfo? Subscriber(string imsi) => _hss!.Services.GetRequiredService<SubscriberStore>().Get(imsi);
+
         /// <summary>Adds an e2m subscriber with fresh K/OPc (CSPRNG), e2m enabled, every EMSE of the stack allowed.</summary>
-        public DemoSubscriber Provision(IReadOnlyList<string> allowedEmseIds)
+        public DemoSubscriber Provision(IReadOnlyList<string> allowedEmseIds) => Provision(allowedEmseIds, null);
+
+        /// <summary>As <see cref="Provision(IReadOnlyList{string})"/>; <paramref name="customize"/> may change the profile (key lifetime, SQN) before it is stored.</summary>
+        public DemoSubscriber Provision(IReadOnlyList<string> allowedEmseIds, Action<NewSubscriber>? customize)
         {
             SubscriberStore store = _hss!.Services.GetRequiredService<SubscriberStore>();
             while (true)
@@ -149,13 +202,15 @@ namespace E2m.Demo
                 }
 
                 byte[] k = RandomNumberGenerator.GetBytes(16), opc = RandomNumberGenerator.GetBytes(16);
-                store.Add(new NewSubscriber
+                var s = new NewSubscriber
                 {
                     Imsi = imsi,
                     K = k,
                     Opc = opc,
                     E2m = new E2mProfile { Enabled = true, AllowedEmseIds = new List<string>(allowedEmseIds) },
-                });
+                };
+                customize?.Invoke(s);
+                store.Add(s);
                 return new DemoSubscriber(imsi, k, opc);
             }
         }
@@ -167,7 +222,10 @@ namespace E2m.Demo
         /// <summary>Every reading the EMSE stored, read through its readings HTTP API (GET /v1/devices, /v1/devices/{id}/readings).</summary>
         public static async Task<List<ApiReading>> ReadAllAsync(EmseEndpoint emse, CancellationToken ct = default)
         {
-            using var http = new HttpClient { BaseAddress = new Uri(emse.HttpBase + "/"), Timeout = TimeSpan.FromSeconds(30) };
+            // The readings API needs the dev PKI's reader client certificate (mTLS; EMSE README "HTTP API").
+            var reader = Mtls.CreateClientHandler(DevPki.LoadCertificate(emse.DataDirectory, DevPki.Reader),
+                new E2mTrustAnchor(DevPki.LoadCaCertificate(emse.DataDirectory)));
+            using var http = new HttpClient(reader) { BaseAddress = new Uri(emse.HttpBase + "/"), Timeout = TimeSpan.FromSeconds(30) };
             var result = new List<ApiReading>();
             using JsonDocument devices = JsonDocument.Parse(await http.GetStringAsync("v1/devices", ct).ConfigureAwait(false));
             foreach (JsonElement d in devices.RootElement.GetProperty("devices").EnumerateArray())
@@ -190,6 +248,11 @@ namespace E2m.Demo
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             for (int i = _apps.Count - 1; i >= 0; i--)
             {
+                if (_stopped.Contains(i))
+                {
+                    continue;
+                }
+
                 try
                 {
                     await _apps[i].StopAsync(timeout.Token).ConfigureAwait(false);
