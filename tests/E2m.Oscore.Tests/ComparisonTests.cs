@@ -18,20 +18,20 @@ namespace E2m.Oscore.Tests
         /// <summary>DTLS 1.2 with AES-128-CCM-8: record header 13 (RFC 6347 §4.1) + explicit nonce 8 + tag 8 (RFC 6655 §3, RFC 7925 §3.3).</summary>
         public const int Dtls12Record = 13 + 8 + 8;
 
-        /// <summary>DTLS 1.3 unified header, 8-bit sequence number, no length, no CID: 2 (RFC 9147 §4) + inner content type 1 + tag 8 (RFC 9147 §4, draft-ietf-iotops-security-protocol-comparison §4.3 "DTLS 1.3 gives 11 bytes overhead").</summary>
+        /// <summary>DTLS 1.3 unified header, 8-bit sequence number, no length, no CID: 2 (RFC 9147 §4) + inner content type 1 + tag 8 (RFC 9147 §4; draft-ietf-iotops-security-protocol-comparison, "Overhead for Protection of Application Data" / "DTLS 1.3": "DTLS 1.3 gives 11 bytes overhead").</summary>
         public const int Dtls13Record = 2 + 1 + 8;
 
         /// <summary>OSCORE request overhead with a 1-octet kid and 1-octet PIV (RFC 8613 minimal form; iotops comparison draft Fig. "OSCORE request 13").</summary>
         public const int OscoreRequestKid1 = 13;
 
         // ---- handshakes (octets above UDP; sum of all flights)
-        /// <summary>DTLS 1.3 PSK without ECDHE and without CID, AES_128_CCM_8, 1-octet PSK identity: flights 130 + 146 + 55 (draft-ietf-iotops-security-protocol-comparison §3, figure "fig-compare2").</summary>
+        /// <summary>DTLS 1.3 PSK without ECDHE and without CID, AES_128_CCM_8, 1-octet PSK identity: flights 130 + 146 + 55 (draft-ietf-iotops-security-protocol-comparison, "Overhead of Key Exchange Protocols" / "Summary", figure fig-compare2 "... PSK and without Connection ID").</summary>
         public static readonly int[] Dtls13PskFlights = { 130, 146, 55 };
 
-        /// <summary>EDHOC method 3 (static DH both sides), cipher suite 2, credentials by kid: message_1 37, message_2 45, message_3 19 (RFC 9529 §3, "Authentication with Static DH, CCS Identified by 'kid'").</summary>
+        /// <summary>EDHOC method 3 (static DH both sides), cipher suite 2, credentials by kid: message_1 37 (one cipher suite: the trace's first message_1; the second, offering [6, 2], is 39), message_2 45, message_3 19 (RFC 9529 §3, "Authentication with Static DH, CCS Identified by 'kid'"; the IOTOPS draft's table "Typical message sizes in bytes" has 37 / 45 / 19).</summary>
         public static readonly int[] EdhocMethod3KidMessages = { 37, 45, 19 };
 
-        /// <summary>EDHOC over CoAP (iotops comparison draft §2.1): +12 message_1 (header 4, Uri-Path "edhoc" 6, marker 1, C_I true 1), +5 message_2, +1 message_3 in the EDHOC + OSCORE combined request (RFC 9668).</summary>
+        /// <summary>EDHOC over CoAP (IOTOPS comparison draft, "Underlying layers" / "EDHOC Over CoAP and OSCORE"): +12 message_1 (header 4, Uri-Path "edhoc" 6, marker 1, C_I true 1), +5 message_2, +1 message_3 in the EDHOC + OSCORE combined request (RFC 9668).</summary>
         public static readonly int[] EdhocCoapTransport = { 12, 5, 1 };
 
         /// <summary>
