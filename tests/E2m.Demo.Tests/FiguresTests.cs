@@ -29,6 +29,25 @@ namespace E2m.Demo.Tests
             new object[] { "home", 1 },
         };
 
+        /// <summary>`e2m demo --bench`: EMSE vs bare UDP echo rates measured in the same process, repeated in the summary before `bytes:`.</summary>
+        [Fact]
+        public void BenchPrintsBothRatesInTheSameRun()
+        {
+            var stdout = new StringWriter();
+            var stderr = new StringWriter();
+            int exit = CliApp.Run(new[] { "demo", "--progress", "0", "--devices", "1", "--cycles", "1", "--bench", "--bench-devices", "2", "--bench-messages", "20" }, stdout, stderr);
+            string[] lines = stdout.ToString().TrimEnd('\r', '\n').Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
+            string why = stdout + "\n" + stderr;
+            Assert.True(exit == 0, "exit " + exit + "\n" + why);
+            Regex bench = new(@"^bench: udp-echo=(\d+) msg/s emse=(\d+) msg/s ratio=[0-9.]+% clients=2 messages=20 retransmissions=\d+/\d+ stored=40/40 load=\S+$");
+            Assert.Equal(2, lines.Count(l => bench.IsMatch(l))); // printed when measured and repeated in the summary
+            Assert.Matches(bench, lines[^3]);
+            Assert.StartsWith("bytes: ", lines[^2], StringComparison.Ordinal);
+            Assert.StartsWith("readings: ", lines[^1], StringComparison.Ordinal);
+            Match m = bench.Match(lines[^3]);
+            Assert.True(long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) > 0 && long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture) > 0, why);
+        }
+
         [SkippableTheory]
         [MemberData(nameof(Modes))]
         public void BytesLineMatchesTheCaptureCountedByTshark(string mode, int devices)
