@@ -158,6 +158,17 @@ namespace E2m.ModemSim.Faults
                 });
             });
 
+        /// <summary>The card has no MANAGE CHANNEL from <paramref name="atMs"/> on: it answers <paramref name="sw"/> ('6881' or '6D00').</summary>
+        public FaultPlan ManageChannelUnsupportedAt(long atMs, int sw = 0x6881) =>
+            At(atMs, "card: MANAGE CHANNEL unsupported (" + sw.ToString("X4", CultureInfo.InvariantCulture) + ")", m => Card(m).ManageChannelStatus = sw);
+
+        /// <summary>EF_DIR missing / unreadable / corrupt from <paramref name="atMs"/> on (<see cref="Usim.EfDirFault"/>).</summary>
+        public FaultPlan EfDirFaultAt(long atMs, Usim.EfDirFault fault) =>
+            At(atMs, "card: EF_DIR " + fault.ToString().ToLowerInvariant(), m => Card(m).EfDirFault = fault);
+
+        private static Usim.SimulatedUsim Card(SimulatedModem m) =>
+            m.Sim.Card as Usim.SimulatedUsim ?? throw new InvalidOperationException("card faults need a SimulatedUsim");
+
         // ------------------------------------------------------------------ UDP faults
 
         public FaultPlan UdpLoss(double probability, UdpDirection direction = UdpDirection.Both) => AddUdp(UdpFaultKind.Loss, probability, 0, 0, direction);
@@ -382,6 +393,7 @@ namespace E2m.ModemSim.Faults
         /// at MS reboot                      at MS urc-storm "+CEREG: 2" COUNT [every MS]
         /// at MS sim-removed [for MS]        at MS network-loss MS [stat 0|2] [drop-pdp]
         /// udp loss|dup|reorder P [up|down|both]      udp delay MS [jitter MS] [up|down|both]
+        /// card manage-channel 6881|6D00 [at MS]     card ef-dir missing|unreadable|corrupt [at MS]
         /// </code>
         /// </summary>
         public static FaultPlan Parse(string script, int seed)
@@ -438,6 +450,15 @@ namespace E2m.ModemSim.Faults
                         case "sim-removed": SimRemovedAt(at, Opt(t, "for", -1)); break;
                         case "network-loss": NetworkLossAt(at, I(t[3]), Opt(t, "stat", 2), t.Contains("drop-pdp")); break;
                         default: throw new FormatException("unknown timed fault " + t[2]);
+                    }
+
+                    break;
+                case "card":
+                    switch (t[1])
+                    {
+                        case "manage-channel": ManageChannelUnsupportedAt(Opt(t, "at", 0), int.Parse(t[2], NumberStyles.HexNumber, CultureInfo.InvariantCulture)); break;
+                        case "ef-dir": EfDirFaultAt(Opt(t, "at", 0), t[2] switch { "missing" => Usim.EfDirFault.Missing, "unreadable" => Usim.EfDirFault.Unreadable, "corrupt" => Usim.EfDirFault.Corrupt, _ => throw new FormatException("ef-dir missing|unreadable|corrupt") }); break;
+                        default: throw new FormatException("card manage-channel SW | card ef-dir missing|unreadable|corrupt");
                     }
 
                     break;

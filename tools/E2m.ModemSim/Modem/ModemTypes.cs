@@ -117,6 +117,12 @@ namespace E2m.ModemSim.Modem
         /// <summary>INS values +CGLA refuses with "+CME ERROR: 3" (operation not allowed), as lpac saw on some modems (modems.md §3).</summary>
         public byte[] CglaBlockedInstructions { get; set; } = Array.Empty<byte>();
 
+        /// <summary>
+        /// INS values +CSIM refuses with "+CME ERROR: 3" before they reach the card (e.g. 0x70 MANAGE CHANNEL, or 0x88: the
+        /// Wavecom/Westermo manuals list INS 88 as blocked on +CSIM, 3gpp.md §4). Basic-channel tests use { 0x70 }.
+        /// </summary>
+        public byte[] CsimBlockedInstructions { get; set; } = Array.Empty<byte>();
+
         /// <summary>Real-time wait (ms) for a host UDP datagram when the deterministic link would otherwise advance a fake clock.</summary>
         public int RealIoWaitMs { get; set; } = 50;
 

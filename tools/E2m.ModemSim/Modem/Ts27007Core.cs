@@ -460,6 +460,12 @@ namespace E2m.ModemSim.Modem
             // §8.17: the APDU goes to the card as given (T=0 TPDU; '61xx' is the TE's business)
             SimGuard(x, needPin: false);
             byte[] apdu = HexParam(x, 0, 1);
+            if (Array.IndexOf(x.Modem.Options.CsimBlockedInstructions, apdu[1]) >= 0)
+            {
+                x.Modem.Note("+CSIM refuses INS " + apdu[1].ToString("X2", CultureInfo.InvariantCulture) + " (configured)");
+                throw new CmeException(3);
+            }
+
             byte[] r = x.Modem.Sim.Exchange(apdu, resolveProcedureBytes: false);
             Single(x, HexResponse("+CSIM", r));
         }
@@ -489,7 +495,8 @@ namespace E2m.ModemSim.Modem
                 int channel = sim.OpenChannel(out int sw);
                 if (channel < 0)
                 {
-                    throw new CmeException(sw == 0x6A81 ? 4 : 13);
+                    // no free channel, or a card without MANAGE CHANNEL ('6881' / '6D00' / '6E00'): operation not supported
+                    throw new CmeException(sw == 0x6A81 || sw == 0x6881 || sw == 0x6D00 || sw == 0x6E00 ? 4 : 13);
                 }
 
                 byte[] select = new byte[6 + aid.Length];

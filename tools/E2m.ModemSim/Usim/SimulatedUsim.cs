@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using E2m.Crypto;
 
 namespace E2m.ModemSim.Usim
@@ -12,7 +13,8 @@ namespace E2m.ModemSim.Usim
     /// MANAGE CHANNEL, GET RESPONSE, AUTHENTICATE (3G context, Milenage, SQN array of Annex C).</item>
     /// <item>Logical channels 0..<see cref="UsimProfile.LogicalChannels"/> each with its own current DF/EF, active application
     /// and pending response (TS 102 221 §8.6, §10.1.1).</item>
-    /// <item>Faults: <see cref="Present"/> (SIM removed) and <see cref="Busy"/> (SIM busy).</item>
+    /// <item>Faults: <see cref="Present"/> (SIM removed), <see cref="Busy"/> (SIM busy), <see cref="ManageChannelStatus"/>
+    /// (no MANAGE CHANNEL: '68 81' / '6D 00') and <see cref="EfDirFault"/> (EF_DIR missing / unreadable / corrupt).</item>
     /// </list>
     /// Thread-safe: APDUs are serialised as on a real card interface.
     /// </summary>
@@ -24,6 +26,9 @@ namespace E2m.ModemSim.Usim
 
         /// <summary>AUTHENTICATE P2 '81': specific reference data, 3G/EPS context (TS 31.102 §7.1.2).</summary>
         public const byte P2Context3g = 0x81;
+
+        /// <summary>EF_DIR '2F00' (TS 102 221 §13.1) and its record size (a 16-octet AID + label fits in 32).</summary>
+        public const int EfDirFid = 0x2F00, DirRecordLength = 32;
 
         private const int KeysFileLength = 33;            // TS 31.102 §4.2.3/§4.2.4: KSI 1 + CK 16 + IK 16
         private const byte KsiNoKey = 0x07;               // TS 24.008 §10.5.1.2: '111' no key available
@@ -77,20 +82,17 @@ namespace E2m.ModemSim.Usim
             _adf.Aid = (byte[])profile.UsimAid.Clone();
             if (_adf.Aid.Length < 7 || _adf.Aid.Length > 16) throw new ArgumentException("AID 7..16 octets", nameof(profile));
 
-            // TS 102 221 §13.1 EF_DIR: one record per application: '61' L { '4F' L AID, '50' L label }.
-            var dirRecord = new byte[32];
-            dirRecord.AsSpan().Fill(0xFF);
-            int d = 0;
-            dirRecord[d++] = 0x61;
-            dirRecord[d++] = (byte)(2 + _adf.Aid.Length + 2 + 4);
-            dirRecord[d++] = 0x4F;
-            dirRecord[d++] = (byte)_adf.Aid.Length;
-            _adf.Aid.CopyTo(dirRecord, d);
-            d += _adf.Aid.Length;
-            dirRecord[d++] = 0x50;
-            dirRecord[d++] = 4;
-            "USIM"u8.CopyTo(dirRecord.AsSpan(d));
-            _mf.Add(CardFile.Ef(0x2F00, 0x1E, dirRecord, AccessCondition.Always, AccessCondition.Adm, recordLength: 32));
+            // TS 102 221 §13.1 EF_DIR: linear fixed, one record per application: '61' L { '4F' L AID, '50' L label },
+            // padded with 'FF'; the extra applications of the profile first, then the USIM, then one unused record.
+            var dir = new List<byte>();
+            for (int i = 0; i < profile.ExtraDirApplications.Length; i++)
+            {
+                dir.AddRange(DirRecord(profile.ExtraDirApplications[i], "APP" + (i + 1)));
+            }
+
+            dir.AddRange(DirRecord(_adf.Aid, profile.UsimLabel));
+            dir.AddRange(Enumerable.Repeat((byte)0xFF, DirRecordLength));
+            _mf.Add(CardFile.Ef(EfDirFid, 0x1E, dir.ToArray(), AccessCondition.Always, AccessCondition.Adm, recordLength: DirRecordLength));
             _mf.Add(CardFile.Ef(0x2FE2, 0, EncodeIccid("8988211000000000013"), AccessCondition.Always, AccessCondition.Never));
 
             // TS 31.102 §4.2.2 EF_IMSI: READ PIN, UPDATE ADM; SFI '07'.
@@ -128,6 +130,16 @@ namespace E2m.ModemSim.Usim
 
         /// <summary>Fault: true = SIM busy (<see cref="Transmit"/> throws <see cref="SimBusyException"/>; the modem maps it to +CME ERROR: 14).</summary>
         public bool Busy { get; set; }
+
+        /// <summary>
+        /// Fault: a card without MANAGE CHANNEL. 0 (default) = supported; otherwise every MANAGE CHANNEL command answers
+        /// this status word, e.g. <see cref="StatusWords.ChannelNotSupported"/> '68 81' or <see cref="StatusWords.InsNotSupported"/>
+        /// '6D 00' (TS 102 221 §10.2.1). Only the basic channel is then usable.
+        /// </summary>
+        public int ManageChannelStatus { get; set; }
+
+        /// <summary>Fault: EF_DIR missing, unreadable or corrupt (see <see cref="Usim.EfDirFault"/>).</summary>
+        public EfDirFault EfDirFault { get; set; }
 
         /// <summary>PIN1 is enabled (a PIN is configured). The modem's +CPIN? shows "SIM PIN" while enabled and not verified.</summary>
         public bool PinEnabled => _profile.Pin1 != null;
@@ -226,6 +238,7 @@ namespace E2m.ModemSim.Usim
 
             Channel ch = _channels[channel];
             if (ins != InsGetResponse) ch.Pending = null; // a pending response is only available to the next command
+            if (ins == InsManageChannel && ManageChannelStatus != 0) return Sw(ManageChannelStatus); // fault
 
             int p3 = apdu.Length > 4 ? apdu[4] : -1;
             switch (ins)
@@ -317,6 +330,7 @@ namespace E2m.ModemSim.Usim
                     return Sw(StatusWords.IncorrectP1P2);
             }
 
+            if (target != null && !target.IsDf && target.Fid == EfDirFid && EfDirFault == EfDirFault.Missing) target = null; // fault
             if (target == null) return Sw(StatusWords.FileNotFound);
             if (target.IsDf)
             {
@@ -512,10 +526,18 @@ namespace E2m.ModemSim.Usim
             }
 
             if (file.RecordLength == 0) return Sw(StatusWords.IncompatibleFileStructure);
+            if (file.Fid == EfDirFid && EfDirFault == EfDirFault.Missing) return Sw(StatusWords.FileNotFound);   // fault (SFI access)
+            if (file.Fid == EfDirFid && EfDirFault == EfDirFault.Unreadable) return Sw(StatusWords.SecurityNotSatisfied); // fault
             if (!Allowed(file.Read)) return Sw(StatusWords.SecurityNotSatisfied);
             int records = file.Data.Length / file.RecordLength;
             if (p1 < 1 || p1 > records) return Sw(StatusWords.RecordNotFound);
-            return ReplyCase2(file.Data.AsSpan((p1 - 1) * file.RecordLength, file.RecordLength).ToArray(), p3 < 0 ? 0 : p3);
+            byte[] record = file.Data.AsSpan((p1 - 1) * file.RecordLength, file.RecordLength).ToArray();
+            if (file.Fid == EfDirFid && EfDirFault == EfDirFault.Corrupt && record[0] == 0x61)
+            {
+                record[1] = (byte)(file.RecordLength + 8); // fault: the template length runs past the record (TS 102 221 §13.1)
+            }
+
+            return ReplyCase2(record, p3 < 0 ? 0 : p3);
         }
 
         private bool Allowed(AccessCondition ac) => ac switch
@@ -730,6 +752,28 @@ namespace E2m.ModemSim.Usim
             return ef;
         }
 
+        /// <summary>One EF_DIR record (TS 102 221 §13.1 Table 13.2): '61' L { '4F' L AID, '50' L label }, 'FF' padding.</summary>
+        public static byte[] DirRecord(byte[] aid, string label)
+        {
+            if (aid.Length < 1 || aid.Length > 16) throw new ArgumentException("AID 1..16 octets", nameof(aid));
+            byte[] text = System.Text.Encoding.ASCII.GetBytes(label);
+            int templateLength = 2 + aid.Length + 2 + text.Length;
+            if (2 + templateLength > DirRecordLength) throw new ArgumentException("AID + label do not fit a record", nameof(label));
+            var r = new byte[DirRecordLength];
+            r.AsSpan().Fill(0xFF);
+            int d = 0;
+            r[d++] = 0x61;
+            r[d++] = (byte)templateLength;
+            r[d++] = 0x4F;
+            r[d++] = (byte)aid.Length;
+            aid.CopyTo(r, d);
+            d += aid.Length;
+            r[d++] = 0x50;
+            r[d++] = (byte)text.Length;
+            text.CopyTo(r, d);
+            return r;
+        }
+
         /// <summary>EF_ICCID (TS 102 221 §13.2): 10 octets BCD, nibble-swapped, 'F' filler.</summary>
         private static byte[] EncodeIccid(string iccid)
         {
@@ -806,6 +850,22 @@ namespace E2m.ModemSim.Usim
             public CardFile? ActiveAdf;
             public byte[]? Pending;
         }
+    }
+
+    /// <summary>EF_DIR faults of <see cref="SimulatedUsim.EfDirFault"/>.</summary>
+    public enum EfDirFault
+    {
+        /// <summary>EF_DIR present and readable (ALW).</summary>
+        None,
+
+        /// <summary>No EF_DIR: SELECT '2F00' answers '6A 82' (file not found).</summary>
+        Missing,
+
+        /// <summary>EF_DIR selectable (FCP readable) but READ RECORD answers '69 82' (security status not satisfied).</summary>
+        Unreadable,
+
+        /// <summary>Every application template's length octet runs past the record (malformed BER-TLV).</summary>
+        Corrupt,
     }
 
     internal enum AccessCondition

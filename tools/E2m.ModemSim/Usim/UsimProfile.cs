@@ -33,6 +33,15 @@ namespace E2m.ModemSim.Usim
         /// </summary>
         public byte[] UsimAid { get; set; } = { 0xA0, 0x00, 0x00, 0x00, 0x87, 0x10, 0x02, 0xFF, 0xFF, 0xFF, 0xFF, 0x89, 0x07, 0x09, 0x00, 0x00 };
 
+        /// <summary>Application label of the USIM record in EF_DIR ('50', TS 102 221 §13.1).</summary>
+        public string UsimLabel { get; set; } = "USIM";
+
+        /// <summary>
+        /// AIDs of further applications listed in EF_DIR before the USIM record (e.g. an ISIM A0000000871004…), labelled
+        /// "APP1", "APP2", … (TS 102 221 §13.1). Only listed: no ADF exists for them.
+        /// </summary>
+        public byte[][] ExtraDirApplications { get; set; } = Array.Empty<byte[]>();
+
         /// <summary>
         /// True: behave as a T=0 card seen through +CSIM: a case-4 command answers '61 xx' and the data is withheld
         /// until GET RESPONSE (TS 102 221 §7.3.1.1.4); a case-2 command with P3 ≠ the available length answers '6C xx'.
