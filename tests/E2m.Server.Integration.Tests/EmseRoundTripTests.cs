@@ -10,6 +10,7 @@ using E2m.Coap;
 using E2m.Crypto;
 using E2m.Hal.Host;
 using E2m.Oscore;
+using E2m.Server.Common;
 using E2m.Server.Emse;
 using E2m.TestSupport;
 using Xunit;
@@ -93,7 +94,10 @@ namespace E2m.Server.Integration.Tests
             Assert.Equal(CoapCode.Changed, inner.Code);                 // the EMSE pulled the key over mTLS and stored the batch
 
             string http = EmseApp.GetHttpAddresses(_stack.Emse).First();
-            using var client = new HttpClient();
+            using var noCertificate = new HttpClient(Mtls.CreateClientHandler(null, new E2mTrustAnchor(DevPki.LoadCaCertificate(_stack.DataDir))));
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await noCertificate.GetAsync(http + "/v1/devices/meter-88/readings")).StatusCode);
+            using var client = new HttpClient(Mtls.CreateClientHandler(DevPki.LoadCertificate(_stack.DataDir, DevPki.Reader),
+                new E2mTrustAnchor(DevPki.LoadCaCertificate(_stack.DataDir))));
             JsonElement body = await client.GetFromJsonAsync<JsonElement>(http + "/v1/devices/meter-88/readings");
             JsonElement reading = Assert.Single(body.GetProperty("readings").EnumerateArray());
             Assert.Equal("urn:dev:e2m:energy", reading.GetProperty("name").GetString());

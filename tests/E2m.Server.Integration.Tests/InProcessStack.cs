@@ -56,7 +56,7 @@ namespace E2m.Server.Integration.Tests
             Emks = EmksApp.Build(emks, Quiet);
             Emse = EmseApp.Build(new EmseOptions
             {
-                EmseId = EmseId, DataDir = DataDir, UdpPort = 0, UdpBindAddress = "127.0.0.1", EmksBaseUrl = EmksUrl, HttpUrls = "http://127.0.0.1:0",
+                EmseId = EmseId, DataDir = DataDir, UdpPort = 0, UdpBindAddress = "127.0.0.1", EmksBaseUrl = EmksUrl, HttpUrls = "https://127.0.0.1:0",
             }, Quiet);
             await Hss.StartAsync();
             await Emks.StartAsync();

@@ -40,11 +40,14 @@ namespace E2m.Server.Integration.Tests
                 Assert.StartsWith("https://127.0.0.1:", lines["emks"]);
                 Assert.StartsWith("coap://127.0.0.1:", lines["emks-coap"]);
                 Assert.StartsWith("coap://127.0.0.1:", lines["emse"]);
-                Assert.StartsWith("http://127.0.0.1:", lines["emse-http"]);
+                Assert.StartsWith("https://127.0.0.1:", lines["emse-http"]);
                 using var http = new HttpClient(Mtls.CreateClientHandler(DevPki.LoadCertificate(dir, DevPki.ServingNode), new E2mTrustAnchor(DevPki.LoadCaCertificate(dir))));
                 Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(lines["hss"] + "/health")).StatusCode);
                 Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(lines["emks"] + "/health")).StatusCode);
                 Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(lines["emse-http"] + "/health")).StatusCode);
+                Assert.Equal(HttpStatusCode.Forbidden, (await http.GetAsync(lines["emse-http"] + "/v1/devices")).StatusCode); // serving-node role
+                using var reader = new HttpClient(Mtls.CreateClientHandler(DevPki.LoadCertificate(dir, DevPki.Reader), new E2mTrustAnchor(DevPki.LoadCaCertificate(dir))));
+                Assert.Equal(HttpStatusCode.OK, (await reader.GetAsync(lines["emse-http"] + "/v1/devices")).StatusCode);
             }
             finally
             {

@@ -113,6 +113,7 @@ namespace E2m.Bench
         public static (double Rate, long Retransmissions, long Stored, long Expected) RunEmse(int devices, int messages, int workers, string mode, string postgres)
         {
             string dir = Path.Combine(Path.GetTempPath(), "e2m-emse-load-" + Guid.NewGuid().ToString("N"));
+            E2m.Server.Common.DevPki.Init(dir, Array.Empty<string>()); // the EMSE requires its readings-API trust anchor (CA)
             byte[][][] requests = BuildRequests(devices, messages, out FixedKeys keys);
             var options = new EmseOptions
             {

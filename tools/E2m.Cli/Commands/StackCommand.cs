@@ -21,7 +21,7 @@ namespace E2m.Cli.Commands
     /// `e2m stack [--data-dir DIR] [--emse-id ID]`: HSS, EMKS (with the home-mode CoAP bootstrap) and one EMSE in this
     /// process on loopback, with the dev PKI of DIR (created if missing). Prints one line per endpoint on stdout:
     /// <c>hss: https://…</c>, <c>emks: https://…</c>, <c>emks-coap: coap://…</c>, <c>emse: coap://…</c>,
-    /// <c>emse-http: http://…</c>; service logs go to stderr. Runs until Ctrl-C / SIGTERM. Dev only.
+    /// <c>emse-http: https://…</c> (readings API: mTLS, client certificate <c>reader</c> or <c>admin</c>); service logs go to stderr. Runs until Ctrl-C / SIGTERM. Dev only.
     /// </summary>
     public static class StackCommand
     {
@@ -79,7 +79,7 @@ namespace E2m.Cli.Commands
             var emseOptions = new EmseOptions
             {
                 EmseId = emseId, DataDir = dir, UdpPort = parsed.GetValue(EmsePort), UdpBindAddress = "127.0.0.1",
-                EmksBaseUrl = emksUrl, HttpUrls = "http://127.0.0.1:0",
+                EmksBaseUrl = emksUrl, HttpUrls = "https://127.0.0.1:0",
             };
             WebApplication emse = EmseApp.Build(emseOptions, Quiet);
 
@@ -95,7 +95,7 @@ namespace E2m.Cli.Commands
             o.WriteLine("emse-http: " + EmseApp.GetHttpAddresses(emse).FirstOrDefault());
             o.Flush();
             parsed.InvocationConfiguration.Error.WriteLine(
-                $"e2m stack: data {dir}; serving-node client certificate {DevPki.PfxPath(dir, DevPki.ServingNode)}; admin {DevPki.PfxPath(dir, DevPki.Admin)}; Ctrl-C stops");
+                $"e2m stack: data {dir}; serving-node client certificate {DevPki.PfxPath(dir, DevPki.ServingNode)}; admin {DevPki.PfxPath(dir, DevPki.Admin)}; readings reader {DevPki.PfxPath(dir, DevPki.Reader)}; Ctrl-C stops");
 
             var stop = new TaskCompletionSource();
             ConsoleCancelEventHandler onCancel = (_, e) =>
