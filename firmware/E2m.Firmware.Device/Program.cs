@@ -189,7 +189,9 @@ namespace E2m.Firmware.Device
             var status = new GpioDigitalInput(gpio, DeviceConfig.StatusPin, PinMode.Input, false, 0);
             ICellularModem modem = DeviceConfig.ModemModel == DeviceConfig.ModemBg95 || DeviceConfig.ModemModel == DeviceConfig.ModemBg96
                 ? (ICellularModem)new Bg9xModem(channel, clock, delay, pwrKey, status)
-                : new SaraR4Modem(channel, clock, delay, pwrKey, status); // SARA-R410M; SARA-R5 shares the u-blox dialect used
+                : DeviceConfig.ModemModel == DeviceConfig.ModemSaraR5
+                    ? (ICellularModem)new SaraR5Modem(channel, clock, delay, pwrKey, status) // +UPSD PDP, R5 timings
+                    : new SaraR4Modem(channel, clock, delay, pwrKey, status); // SARA-R410M
 
             // the meter's S0/open-collector pulse output: pull-up, count falling edges, 5 ms debounce
             var pulseInput = new GpioDigitalInput(gpio, DeviceConfig.PulseInputPin, PinMode.InputPullUp, false, 5);

@@ -227,14 +227,14 @@ namespace E2m.Demo.Tests
 
     /// <summary>
     /// The suite against a real modem: <c>E2M_HIL_PORT</c> (/dev/ttyUSB2, COM5, tcp:HOST:PORT), <c>E2M_HIL_MODEM</c>
-    /// (bg95 default, bg96, sara-r4), optional <c>E2M_HIL_APN</c>, <c>E2M_HIL_K</c> + <c>E2M_HIL_OPC</c> (test SIM),
+    /// (bg95 default, bg96, sara-r4, sara-r5), optional <c>E2M_HIL_APN</c>, <c>E2M_HIL_K</c> + <c>E2M_HIL_OPC</c> (test SIM),
     /// <c>E2M_HIL_ECHO</c> (HOST:PORT). The modem must be powered with a SIM without PIN. Without E2M_HIL_PORT every step
     /// is skipped with that reason (CI has no modem).
     /// </summary>
     public sealed class HilTests : HilSuite
     {
         public const string SkipReason = "E2M_HIL_PORT is not set: no modem attached. This skip is expected in CI (no modem exists there); " +
-            "set E2M_HIL_PORT=/dev/ttyUSB2 (or COM5, or tcp:HOST:PORT) and optionally E2M_HIL_MODEM=bg95|bg96|sara-r4 to run against a real modem.";
+            "set E2M_HIL_PORT=/dev/ttyUSB2 (or COM5, or tcp:HOST:PORT) and optionally E2M_HIL_MODEM=bg95|bg96|sara-r4|sara-r5 to run against a real modem.";
 
         public HilTests(ITestOutputHelper output)
             : base(output)

@@ -59,9 +59,7 @@ namespace E2m.Demo
             _modem.AttachPins(powerKey);
             var link = new InProcessModemLink(_modem, _clock);
             var channel = new AtChannel(link, _clock, _clock);
-            ICellularModem driver = dialect.Name.StartsWith("sara", StringComparison.Ordinal)
-                ? new SaraR4Modem(channel, _clock, _clock, powerKey, status)
-                : new Bg9xModem(channel, _clock, _clock, powerKey, status);
+            ICellularModem driver = ModemModels.Create(dialect.Name, channel, _clock, _clock, powerKey, status);
             Recorder = new DeviceRecorder(new InMemoryRecordStore(256, 255), config);
             _sensors = new StoppableSensor[config.Readings.Length];
             for (int i = 0; i < _sensors.Length; i++)

@@ -48,7 +48,7 @@ namespace E2m.Demo
 
         public int Seed { get; set; } = 1;
 
-        /// <summary>Modem dialect: bg95, bg96 or sara-r4.</summary>
+        /// <summary>Modem dialect: bg95, bg96, sara-r4 or sara-r5.</summary>
         public string Dialect { get; set; } = "bg95";
 
         /// <summary>Server logs at Information (default: warnings only), firmware logs at Info.</summary>
@@ -134,7 +134,7 @@ namespace E2m.Demo
             if (Devices < 1 || Devices > 200) yield return "--devices: 1..200";
             if (Cycles < 1 || Cycles > 1000) yield return "--cycles: 1..1000";
             if (DurationSeconds is <= 0 or > 86400) yield return "--duration: 0 < seconds <= 86400";
-            if (Dialect != "bg95" && Dialect != "bg96" && Dialect != "sara-r4") yield return "--dialect: bg95, bg96 or sara-r4";
+            if (Dialect != "bg95" && Dialect != "bg96" && Dialect != "sara-r4" && Dialect != "sara-r5") yield return "--dialect: bg95, bg96, sara-r4 or sara-r5";
         }
     }
 }

@@ -33,9 +33,7 @@ namespace E2m.Demo
             var channel = new AtChannel(_transport, clock, clock, atLog, 1024);
             var pwrkey = new SimulatedPin("PWRKEY", clock);
             var status = new SimulatedPin("STATUS", clock, initialLevel: true);
-            Modem = modemModel.StartsWith("sara", StringComparison.OrdinalIgnoreCase)
-                ? new SaraR4Modem(channel, clock, clock, pwrkey, status)
-                : new Bg9xModem(channel, clock, clock, pwrkey, status);
+            Modem = ModemModels.Create(modemModel, channel, clock, clock, pwrkey, status); // bg95/bg96, sara-r4/sara-r410m, sara-r5
             var sensors = new ISensor[config.Readings.Length];
             for (int i = 0; i < sensors.Length; i++)
             {

@@ -25,7 +25,7 @@ namespace E2m.ModemSim.Tests.Modem
         public static readonly byte[] Opc = Convert.FromHexString("CD63CB71954A9F4E48A5994E37A02BAF");
         public const string Imsi = "001010123456789";
 
-        public SimRig(string dialect, ModemOptions? options = null, string? pin = null, FaultPlan? faults = null, bool t0 = false)
+        public SimRig(string dialect, ModemOptions? options = null, string? pin = null, FaultPlan? faults = null, bool t0 = false, int bg9xAccessMode = 0)
         {
             Clock = new FakeClock(0);
             Profile = new UsimProfile { K = K, Opc = Opc, Imsi = Imsi, Pin1 = pin, T0 = t0, Delta = SqnFreshness.NoLimit };
@@ -46,8 +46,10 @@ namespace E2m.ModemSim.Tests.Modem
             Link = new InProcessModemLink(Modem, Clock);
             Channel = new AtChannel(Link, Clock, Clock);
             Driver = dialect.StartsWith("bg", StringComparison.Ordinal)
-                ? new Bg9xModem(Channel, Clock, Clock, PowerKey, Status)
-                : new SaraR4Modem(Channel, Clock, Clock, PowerKey, Status);
+                ? new Bg9xModem(Channel, Clock, Clock, PowerKey, Status, bg9xAccessMode)
+                : dialect.StartsWith("sara-r5", StringComparison.Ordinal)
+                    ? new SaraR5Modem(Channel, Clock, Clock, PowerKey, Status)
+                    : new SaraR4Modem(Channel, Clock, Clock, PowerKey, Status);
         }
 
         public FakeClock Clock { get; }

@@ -23,7 +23,7 @@ namespace E2m.Cli.Commands
         private static readonly Option<string> Pcap = new("--pcap") { Description = "Write every device's UDP traffic to FILE (pcap)" };
         private static readonly Option<string> KeyLog = new("--keylog") { Description = "Write one tshark oscore_contexts line per OSCORE context to FILE (secret keys: demo only)" };
         private static readonly Option<string> AtLog = new("--at-log") { Description = "Write every modem's AT traffic to FILE" };
-        private static readonly Option<string> Dialect = new("--dialect") { Description = "Modem dialect: bg95, bg96, sara-r4", DefaultValueFactory = _ => "bg95" };
+        private static readonly Option<string> Dialect = new("--dialect") { Description = "Modem dialect: bg95, bg96, sara-r4, sara-r5", DefaultValueFactory = _ => "bg95" };
         private static readonly Option<bool> Verbose = new("--verbose") { Description = "Server logs at Information and firmware logs (stderr)" };
         private static readonly Option<bool> Bench = new("--bench") { Description = "Before the devices start, measure EMSE throughput vs a bare UDP echo in this process (tools/E2m.Bench EmseLoad: same load generator, SQLite synchronous=FULL) and print both rates; repeated in the summary" };
         private static readonly Option<int> BenchDevices = new("--bench-devices") { Description = "Concurrent simulated clients of --bench (CoAP NSTART = 1 each)", DefaultValueFactory = _ => 32 };

@@ -22,7 +22,7 @@ namespace E2m.Cli.Commands
     {
         private static readonly Option<int?> Tcp = new("--tcp") { Description = "Serve the AT port on 127.0.0.1:PORT (0 = any free port)" };
         private static readonly Option<bool> Pty = new("--pty") { Description = "Serve the AT port on a new pseudo-terminal (Linux) and print its path" };
-        private static readonly Option<string> Dialect = new("--dialect") { Description = "bg95, bg96 or sara-r4", Required = true };
+        private static readonly Option<string> Dialect = new("--dialect") { Description = "bg95, bg96, sara-r4 or sara-r5", Required = true };
         private static readonly Option<string> Imsi = new("--imsi") { Description = "IMSI of the simulated USIM (6..15 digits)", Required = true };
         private static readonly Option<string> K = HexArgs.Required("--k", "Subscriber key K (16 octets hex)");
         private static readonly Option<string> Opc = HexArgs.Required("--opc", "OPc (16 octets hex)");

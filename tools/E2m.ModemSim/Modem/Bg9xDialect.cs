@@ -161,12 +161,8 @@ namespace E2m.ModemSim.Modem
                 // Direct push: +QIURC: "recv",<id>,<len>[,"<ip>",<port>] CR LF <data> (Q96-TCP p34–35)
                 Datagram d = s.Rx.Dequeue();
                 string head = "+QIURC: \"recv\"," + s.Id + "," + d.Data.Length + (s.Service ? ",\"" + d.From.Address + "\"," + d.From.Port : string.Empty);
-                m.Urc(head);
-                lock (m.SyncRoot)
-                {
-                    m.EmitRawPublic(d.Data);
-                }
-
+                m.UrcWithPayload(head, d.Data); // header and bytes stay together, also while the DTE is in a '>' prompt
+                s.BytesRead += d.Data.Length;
                 return;
             }
 

@@ -82,18 +82,28 @@ namespace E2m.ModemSim.Modem
         /// <summary>A datagram was queued for <paramref name="socket"/>: announce it (URC).</summary>
         public abstract void OnDatagramQueued(SimulatedModem modem, SimSocket socket);
 
+        /// <summary>
+        /// +CPSMS was accepted: by default the request is in effect at once (granted = requested, TS 27.007 §7.38). SARA-R410M
+        /// overrides: only after deregistration and +CFUN=15 (U16 p182).
+        /// </summary>
+        public virtual void OnPsmRequested(SimulatedModem modem) => modem.PsmApplied = modem.PsmMode == 1;
+
         /// <summary>The network deactivated PDP context <paramref name="cid"/>.</summary>
         public virtual void OnPdpLost(SimulatedModem modem, int cid)
         {
         }
 
-        /// <summary>"bg95", "bg96", "sara-r4" / "sara-r410m" / "sara-r412m".</summary>
+        /// <summary>"bg95", "bg96", "sara-r4" / "sara-r410m" / "sara-r412m", "sara-r5" / "sara-r510s" / "sara-r510m8s".</summary>
         public static ModemDialect ByName(string name) => name.ToLowerInvariant() switch
         {
             "bg95" or "bg95-m3" => new Bg9xDialect(Bg9xVariant.Bg95),
             "bg96" => new Bg9xDialect(Bg9xVariant.Bg96),
             "sara-r4" or "sara-r410m" or "sara-r412m" => new SaraR4Dialect(),
-            _ => throw new ArgumentException("unknown dialect '" + name + "' (bg95, bg96, sara-r4)"),
+            "sara-r5" or "sara-r500s" or "sara-r510s" or "sara-r510m8s" => new SaraR5Dialect(),
+            _ => throw new ArgumentException("unknown dialect '" + name + "' (bg95, bg96, sara-r4, sara-r5)"),
         };
+
+        /// <summary>The dialect names the tools accept (first of each alias group).</summary>
+        public static readonly string[] Names = { "bg95", "bg96", "sara-r4", "sara-r5" };
     }
 }

@@ -8,11 +8,15 @@ namespace E2m.ModemSim.Modem
     /// u-blox SARA-R410M/R412M delta (modems.md §2): no boot greeting (ready after <see cref="ReadyDelayMs"/>),
     /// PWR_ON 150–3200 ms on / ≥1.5 s off, RESET_N leaves the module off, +CFUN=15 reboot, +CPWROFF, +CCID,
     /// +UDCONF=1 HEX mode, UDP sockets +USOCR=17 / +USOST (hex, text or binary with the '@' prompt) / +USORF with
-    /// <c>+UUSORF: &lt;socket&gt;,&lt;length&gt;</c>, +USOLI, +USOCL; AcT 7 = Cat-M1; +CEREG n ≤ 3 on R410M-02B.
+    /// <c>+UUSORF: &lt;socket&gt;,&lt;length&gt;</c>, +USOLI, +USOCL; AcT 7 = Cat-M1; +CEREG n ≤ 3 on R410M-02B; PSM (U16
+    /// p182–186): a +CPSMS request takes effect only after the +CFUN=15 reboot (then +UCPSMS? and +CEREG report it);
+    /// +CSGT=1,"text" sets a boot greeting (kept over reboots) printed when AT is ready — a RDY-like boot for hosts that
+    /// ask for it (FreeRTOS' SARA-R4 port sends AT+CSGT=1,"RDY"); by default the boot is silent (modems.md §2.2).
     /// Not established in modems.md and chosen here: +CMEE default 0, +CCLK default "04/01/01", the answer of
-    /// +USORF when nothing is pending ("+USORF: &lt;s&gt;,0", the length form).
+    /// +USORF when nothing is pending ("+USORF: &lt;s&gt;,0", the length form), what +CPSMS answers while registered
+    /// (accepted, applied at the next reboot).
     /// </summary>
-    public sealed class SaraR4Dialect : ModemDialect
+    public class SaraR4Dialect : ModemDialect
     {
         private const string HexKey = "udconf-1";
 
@@ -49,12 +53,35 @@ namespace E2m.ModemSim.Modem
 
         public override void Boot(SimulatedModem m, long elapsedMs)
         {
+            if (m.PsmPendingReboot)
+            {
+                m.PsmPendingReboot = false;
+                m.PsmApplied = m.PsmMode == 1;
+                m.Note("PSM request applied by the reboot (U16 p182): mode " + m.PsmMode);
+            }
+
             m.ScheduleInGeneration(Math.Max(0, ReadyDelayMs - elapsedMs), () =>
             {
                 m.SetPower(PowerState.On);
-                m.Note("AT interface ready (no greeting, modems.md §2.2)");
+                if (m.Greeting != null)
+                {
+                    m.Urc(m.Greeting); // +CSGT greeting: ready to reply to AT commands
+                }
+                else
+                {
+                    m.Note("AT interface ready (no greeting, modems.md §2.2)");
+                }
+
                 m.SimBoot();
             });
+        }
+
+        /// <summary>R410M-02B: the request takes effect only after deregistration and +CFUN=15 (U16 p182).</summary>
+        public override void OnPsmRequested(SimulatedModem m)
+        {
+            m.PsmPendingReboot = true;
+            m.Note("+CPSMS stored; R410M-02B applies it after deregistration and AT+CFUN=15 (U16 p182)"
+                + (m.IsRegistered ? " — requested while registered" : string.Empty));
         }
 
         public override void OnSimReady(SimulatedModem modem)
@@ -143,12 +170,20 @@ namespace E2m.ModemSim.Modem
             });
             t.On("+UCPSMS", AtForm.Read, x =>
             {
+                // the network-assigned values (modems.md §2.3); granted = requested once the request is in effect
                 SimulatedModem m = x.Modem;
-                Ts27007Core.Single(x, "+UCPSMS: " + m.PsmMode + ",,," + (m.PsmTau == null ? string.Empty : "\"" + m.PsmTau + "\"") + "," + (m.PsmActive == null ? string.Empty : "\"" + m.PsmActive + "\""));
+                Ts27007Core.Single(x, m.PsmApplied && m.PsmMode == 1
+                    ? "+UCPSMS: 1,,," + (m.PsmTau == null ? string.Empty : "\"" + m.PsmTau + "\"") + "," + (m.PsmActive == null ? string.Empty : "\"" + m.PsmActive + "\"")
+                    : "+UCPSMS: 0");
             });
             t.On("+USIMSTAT", AtForm.Set, x => x.Ok());
             t.On("+UPSV", AtForm.Set, x => x.Ok());
-            t.On("+CSGT", AtForm.Set, x => x.Ok());
+            t.On("+CSGT", AtForm.Set, x =>
+            {
+                // AT+CSGT=<mode>[,"<text>"]: 1 = greeting on (kept over reboots here)
+                x.Modem.Greeting = x.Request.Int(0) == 1 ? (x.Request.Has(1) ? x.Request.Str(1) : "RDY") : null;
+                x.Ok();
+            });
 
             t.On("+USOCR", AtForm.Set, x =>
             {

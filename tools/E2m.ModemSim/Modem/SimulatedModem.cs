@@ -29,6 +29,7 @@ namespace E2m.ModemSim.Modem
         private readonly StringBuilder _line = new();
         private readonly Queue<string> _pendingLines = new();
         private readonly List<string> _deferredUrcs = new();
+        private readonly Dictionary<int, byte[]> _deferredPayloads = new(); // index in _deferredUrcs → raw bytes after that URC
         private readonly List<IModemTrace> _traces = new();
         private readonly ISimCard _card;
         private Action<byte[], int, int>? _sink;
@@ -137,6 +138,18 @@ namespace E2m.ModemSim.Modem
         public string? PsmTau { get; set; }
 
         public string? PsmActive { get; set; }
+
+        /// <summary>
+        /// The PSM request is in effect (the network "granted" it; reported by +CEREG n=4 / +UCPSMS). Core and SARA-R5: at once;
+        /// SARA-R410M: only after the +CFUN=15 reboot (U16 p182, <see cref="ModemDialect.OnPsmRequested"/>). Kept over reboots (NVM).
+        /// </summary>
+        public bool PsmApplied { get; set; }
+
+        /// <summary>A +CPSMS request waits for the next reboot (SARA-R410M). Kept over reboots.</summary>
+        public bool PsmPendingReboot { get; set; }
+
+        /// <summary>+CSGT greeting text printed when the module is ready after boot (null = none, the SARA default, modems.md §2.2). Kept over reboots.</summary>
+        public string? Greeting { get; set; }
 
         public Dictionary<int, PdpContext> Contexts { get; } = new();
 
@@ -369,6 +382,7 @@ namespace E2m.ModemSim.Modem
                 _suppressOutput = false;
                 _data = null;
                 _deferredUrcs.Clear();
+                _deferredPayloads.Clear();
                 try
                 {
                     _card.Reset();
@@ -663,7 +677,7 @@ namespace E2m.ModemSim.Modem
             {
                 sb.Append(",\"").Append(Cell.AreaCode).Append("\",\"").Append(Cell.CellId).Append("\",");
                 sb.Append(Dialect.RegistrationAct(Options.Rat).ToString(CultureInfo.InvariantCulture));
-                if (eps && n >= 4 && PsmMode == 1 && PsmActive != null && PsmTau != null)
+                if (eps && n >= 4 && PsmApplied && PsmMode == 1 && PsmActive != null && PsmTau != null)
                 {
                     sb.Append(",,,\"").Append(PsmActive).Append("\",\"").Append(PsmTau).Append('"');
                 }
@@ -1060,6 +1074,31 @@ namespace E2m.ModemSim.Modem
             }
         }
 
+        /// <summary>
+        /// A URC line followed by raw bytes (BG9x direct push: <c>+QIURC: "recv",&lt;id&gt;,&lt;len&gt;</c> CR LF data, Q96-TCP
+        /// p34–35); held back together while the DTE is in a data prompt, so the bytes never precede their header.
+        /// </summary>
+        public void UrcWithPayload(string line, byte[] payload)
+        {
+            lock (_gate)
+            {
+                if (Power == PowerState.Off || Power == PowerState.Booting)
+                {
+                    return;
+                }
+
+                if (_data != null)
+                {
+                    _deferredPayloads[_deferredUrcs.Count] = payload;
+                    _deferredUrcs.Add(line);
+                    return;
+                }
+
+                EmitUrcNow(line);
+                EmitRawUnsuppressed(payload, 0, payload.Length);
+            }
+        }
+
         private void EmitUrcNow(string line)
         {
             byte[] b = Encoding.Latin1.GetBytes("\r\n" + line + "\r\n");
@@ -1073,12 +1112,17 @@ namespace E2m.ModemSim.Modem
                 return;
             }
 
-            foreach (string u in _deferredUrcs)
+            for (int i = 0; i < _deferredUrcs.Count; i++)
             {
-                EmitUrcNow(u);
+                EmitUrcNow(_deferredUrcs[i]);
+                if (_deferredPayloads.TryGetValue(i, out byte[]? payload))
+                {
+                    EmitRawUnsuppressed(payload, 0, payload.Length);
+                }
             }
 
             _deferredUrcs.Clear();
+            _deferredPayloads.Clear();
         }
 
         internal void EmitLine(string text)

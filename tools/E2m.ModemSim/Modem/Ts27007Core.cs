@@ -280,6 +280,7 @@ namespace E2m.ModemSim.Modem
                 }
 
                 x.Ok();
+                m.Dialect.OnPsmRequested(m);
             });
             t.On("+CPSMS", AtForm.Read, x =>
             {
