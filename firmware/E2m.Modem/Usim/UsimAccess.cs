@@ -376,9 +376,9 @@ namespace E2m.Modem.Usim
         /// AUTHENTICATE on the basic channel (used only when MANAGE CHANNEL is unsupported): SELECT ADF USIM by AID
         /// with CLA '00' (TS 102 221 §11.1.1, P2 '04' FCP), then AUTHENTICATE CLA '00' INS '88' P2 '81'
         /// (TS 31.102 §7.1.2) and GET RESPONSE for '61xx' (TS 102 221 §7.3.1.1.4).
-        /// Risk: channel 0 is the MT's own channel to the card. TS 102 221 §8.6 gives each logical channel its own
-        /// current DF/EF and active application; the MT runs its USIM session there (TS 31.102 §5.1.1 USIM
-        /// initialisation selects the USIM on the basic channel). Our SELECT by AID re-selects that same ADF, so the
+        /// Risk: channel 0 is the MT's own channel to the card. TS 102 221 §8.6 (logical channels; clause number not
+        /// re-checked) gives each logical channel its own current DF/EF and active application; the MT runs its USIM
+        /// session there (USIM initialisation, TS 31.102 §5.1.1, selects the USIM on the basic channel). Our SELECT by AID re-selects that same ADF, so the
         /// active application is unchanged, but the current EF is reset: an MT that reads "the current EF" without
         /// selecting again, or that interleaves its own APDU between our AUTHENTICATE and GET RESPONSE (the pending
         /// response is then lost: '6985'), is disturbed. We leave the ADF selected, as the ME itself would after
