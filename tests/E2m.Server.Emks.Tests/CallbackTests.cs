@@ -43,19 +43,21 @@ namespace E2m.Server.Emks.Tests
             foreach (int s in statuses) _script.Enqueue(s);
         }
 
-        public static async Task<FakeEmseEndpoint> StartAsync(EmksTestHost host)
+        public static Task<FakeEmseEndpoint> StartAsync(EmksTestHost host) => StartAsync(host.DataDirectory, host.Clock);
+
+        public static async Task<FakeEmseEndpoint> StartAsync(string dataDirectory, TimeProvider clock)
         {
             var e = new FakeEmseEndpoint();
             WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
-            var trust = new E2mTrustAnchor(DevPki.LoadCaCertificate(host.DataDirectory));
+            var trust = new E2mTrustAnchor(DevPki.LoadCaCertificate(dataDirectory));
             builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0,
-                l => l.UseE2mHttps(host.Certificate(DevPki.Localhost), trust, ClientCertificateMode.RequireCertificate)));
+                l => l.UseE2mHttps(DevPki.LoadCertificate(dataDirectory, DevPki.Localhost), trust, ClientCertificateMode.RequireCertificate)));
             e._app = builder.Build();
             e._app.MapPost("/keys", async (HttpContext ctx) =>
             {
                 E2mKeyPullResponse body = (await ctx.Request.ReadFromJsonAsync<E2mKeyPullResponse>())!;
                 int status = e._script.TryDequeue(out int s) ? s : 204;
-                e.Received.Enqueue((CertificateIdentity.GetRole(ctx.Connection.ClientCertificate), body, status, host.Clock.GetUtcNow()));
+                e.Received.Enqueue((CertificateIdentity.GetRole(ctx.Connection.ClientCertificate), body, status, clock.GetUtcNow()));
                 return Results.StatusCode(status);
             });
             await e._app.StartAsync();

@@ -13,6 +13,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Xunit;
 
 namespace E2m.Server.Emks.Tests
@@ -22,7 +23,7 @@ namespace E2m.Server.Emks.Tests
     /// TestServer has no TLS: a test-only startup filter puts the dev PKI certificate named in header X-Test-Client-Cert
     /// into Connection.ClientCertificate; the EMKS validates it exactly as behind Kestrel (chain + role).
     /// </summary>
-    public sealed class EmksFactory : WebApplicationFactory<Program>
+    public class EmksFactory : WebApplicationFactory<Program>
     {
         public const string ClientHeader = "X-Test-Client-Cert";
 
@@ -36,6 +37,7 @@ namespace E2m.Server.Emks.Tests
         protected override void ConfigureWebHost(IWebHostBuilder builder)
         {
             builder.UseSetting("Emks:DataDirectory", DataDirectory);
+            builder.UseSetting("Emks:HttpsPort", "0");
             builder.ConfigureTestServices(services => services.AddSingleton<IStartupFilter>(new ClientCertFilter(DataDirectory)));
         }
 
@@ -116,6 +118,83 @@ namespace E2m.Server.Emks.Tests
             {
                 Assert.Equal(HttpStatusCode.NotFound, (await emse.GetAsync(EmksEmseContract.PullPath(kid))).StatusCode);
             }
+        }
+    }
+
+    /// <summary>The EMKS entry point with a fake clock and fast push retries (configuration as an operator would set it).</summary>
+    public sealed class PushEmksFactory : EmksFactory
+    {
+        public Microsoft.Extensions.Time.Testing.FakeTimeProvider Clock { get; } = new(new DateTimeOffset(2026, 11, 28, 8, 0, 0, TimeSpan.Zero));
+
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            builder.UseSetting("Emks:Push:InitialBackoff", "00:00:02");
+            builder.UseSetting("Emks:Push:PollInterval", "00:10:00");
+            builder.ConfigureTestServices(services =>
+            {
+                services.RemoveAll<TimeProvider>();
+                services.AddSingleton<TimeProvider>(Clock);
+            });
+        }
+    }
+
+    /// <summary>
+    /// Push variant through the real entry point (WebApplicationFactory/TestServer) and a fake EMSE callback endpoint on a
+    /// real mTLS socket: registration per device, 403 for an EMSE the subscription does not allow, delivery after two
+    /// failures with backoff on the injected clock, nothing for the not-allowed EMSE.
+    /// </summary>
+    public sealed class WebApplicationFactoryPushTests : IClassFixture<PushEmksFactory>
+    {
+        private readonly PushEmksFactory _factory;
+
+        public WebApplicationFactoryPushTests(PushEmksFactory factory) => _factory = factory;
+
+        [Fact]
+        public async Task Fake_emse_fails_twice_then_gets_the_key_not_allowed_emse_gets_nothing()
+        {
+            using System.Text.Json.JsonDocument doc = E2m.TestSupport.Vectors.Load("e2m-kdf.json");
+            System.Text.Json.JsonElement c0 = CallbackTests.Case(doc, 0), c2 = CallbackTests.Case(doc, 2);
+            long expiry = _factory.Clock.GetUtcNow().ToUnixTimeSeconds() + 3600;
+            using HttpClient hss = _factory.Client(DevPki.Hss);
+            using (HttpResponseMessage r = await hss.PostAsJsonAsync(HssEmksContract.PushPath,
+                EmksTestHost.Push(c0.GetProperty("e2m_int_key").GetString()!, c0.GetProperty("kid").GetString()!, expiry, "sub-waf", "meter-waf", "emse.example.org")))
+            {
+                Assert.Equal(HttpStatusCode.NoContent, r.StatusCode);
+            }
+
+            await using FakeEmseEndpoint allowed = await FakeEmseEndpoint.StartAsync(_factory.DataDirectory, _factory.Clock);
+            await using FakeEmseEndpoint other = await FakeEmseEndpoint.StartAsync(_factory.DataDirectory, _factory.Clock);
+            using (HttpClient emse = _factory.Client(DevPki.EmseName("other.example")))
+            using (HttpResponseMessage r = await emse.PostAsJsonAsync(EmksEmseContract.SubscriptionsPath,
+                new EmseCallbackRegistration { CallbackUrl = other.Url, DeviceIds = new System.Collections.Generic.List<string> { "meter-waf" } }))
+            {
+                Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+            }
+
+            using (HttpClient emse = _factory.Client(DevPki.EmseName("emse.example.org")))
+            using (HttpResponseMessage r = await emse.PostAsJsonAsync(EmksEmseContract.SubscriptionsPath,
+                new EmseCallbackRegistration { CallbackUrl = allowed.Url, DeviceIds = new System.Collections.Generic.List<string> { "meter-waf" } }))
+            {
+                Assert.Equal(HttpStatusCode.NoContent, r.StatusCode);
+            }
+
+            allowed.FailNext(503, 503);
+            using (HttpResponseMessage r = await hss.PostAsJsonAsync(HssEmksContract.PushPath,
+                EmksTestHost.Push(c2.GetProperty("e2m_int_key").GetString()!, c2.GetProperty("kid").GetString()!, expiry, "sub-waf", "meter-waf", "emse.example.org")))
+            {
+                Assert.Equal(HttpStatusCode.NoContent, r.StatusCode);
+            }
+
+            var dispatcher = _factory.Services.GetRequiredService<E2m.Server.Emks.Callbacks.PushDispatcher>();
+            await CallbackTests.AdvanceUntilAsync(_factory.Clock, () => dispatcher.Delivered >= 1);
+            var got = allowed.Received.ToArray();
+            Assert.Equal(new[] { 503, 503, 204 }, System.Linq.Enumerable.ToArray(System.Linq.Enumerable.Select(got, g => g.Status)));
+            Assert.Equal(c2.GetProperty("e2m_key").GetString(), got[2].Body.E2mKey);
+            Assert.Equal("meter-waf", got[2].Body.DeviceId);
+            Assert.True(got[1].At - got[0].At >= TimeSpan.FromSeconds(2));
+            Assert.True(got[2].At - got[1].At >= TimeSpan.FromSeconds(4));
+            Assert.Empty(other.Received);
         }
     }
 }
