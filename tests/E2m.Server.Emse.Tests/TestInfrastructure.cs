@@ -386,6 +386,9 @@ namespace E2m.Server.Emse.Tests
 
         public void Send(byte[] datagram) => _socket.SendTo(datagram, _emse);
 
+        /// <summary>Sends to another EMSE instance (several EMSEs on one database).</summary>
+        public void SendTo(byte[] datagram, IPEndPoint emse) => _socket.SendTo(datagram, emse);
+
         public byte[] Receive()
         {
             var buf = new byte[70000];
