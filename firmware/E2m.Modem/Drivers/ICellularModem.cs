@@ -133,7 +133,7 @@ namespace E2m.Modem.Drivers
 
         /// <summary>
         /// USIM AUTHENTICATE 3G context (TS 31.102 §7.1.2) through the probed path: logical channel first,
-        /// then +CSIM with MANAGE CHANNEL + SELECT. The typed outcome is in <paramref name="result"/>
+        /// then +CSIM with MANAGE CHANNEL + SELECT, then +CSIM on the basic channel when MANAGE CHANNEL is unsupported. The typed outcome is in <paramref name="result"/>
         /// (Success, SyncFailure, MacFailure, Refused, ModemRefused, NoAccessPath); the return value reports
         /// transport problems (timeout, reboot, malformed answer).
         /// </summary>

@@ -43,6 +43,7 @@ namespace E2m.Modem.Usim
         private int _lastPath;
         private StatusWord _lastSw;
         private string _cchoSession;
+        private bool _manageChannelRefusedByCard;
 
         public UsimAccess(ISimCommandRunner runner)
         {
@@ -283,9 +284,11 @@ namespace E2m.Modem.Usim
                 refusedCode = _runner.LastCmeError;
             }
 
+            bool basic = (_simPaths & SimAccessPaths.CsimBasicChannel) != 0;
             if ((_simPaths & SimAccessPaths.Csim) != 0)
             {
                 triedAny = true;
+                _manageChannelRefusedByCard = false;
                 ModemError e = AuthenticateOverCsim(rand, autn, result);
                 if (e != ModemError.Ok && e != ModemError.ModemRefused) return e;
                 if (e == ModemError.Ok)
@@ -294,9 +297,12 @@ namespace E2m.Modem.Usim
                     return ModemError.Ok;
                 }
                 refusedCode = _runner.LastCmeError;
+                // The card refused MANAGE CHANNEL now although the probe could open one (e.g. '6A 81': every channel
+                // in use): +CSIM itself works, so the basic channel is tried as if the probe had found it.
+                if (_manageChannelRefusedByCard) basic = true;
             }
 
-            if ((_simPaths & SimAccessPaths.CsimBasicChannel) != 0)
+            if (basic)
             {
                 triedAny = true;
                 ModemError e = AuthenticateOverBasicChannel(rand, autn, result);
@@ -341,6 +347,7 @@ namespace E2m.Modem.Usim
         {
             int channel;
             ModemError e = CsimOpenChannel(out channel);
+            if (e == ModemError.SimRefused) _manageChannelRefusedByCard = true;
             if (e != ModemError.Ok) return e == ModemError.CommandError || e == ModemError.SimRefused ? ModemError.ModemRefused : e;
             try
             {

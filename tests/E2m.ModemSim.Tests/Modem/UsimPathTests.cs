@@ -162,6 +162,22 @@ namespace E2m.ModemSim.Tests.Modem
             Assert.Contains(">> AT+CSIM=10,\"00C0000035\"", rig.Transcript); // GET RESPONSE on the basic channel (T=0)
         }
 
+        /// <summary>MANAGE CHANNEL worked at the probe but the card refuses it later ('6A 81'): the basic channel is used.</summary>
+        [Fact]
+        public void Manage_channel_refused_after_the_probe_falls_back_to_the_basic_channel()
+        {
+            using var rig = new SimRig("bg95", new ModemOptions { LogicalChannelCommands = false });
+            rig.BringUp();
+            rig.Check(rig.Driver.ProbeCapabilities(), "Probe");
+            Assert.Equal(SimAccessPaths.Csim | SimAccessPaths.Crsm | SimAccessPaths.UsimAidFromEfDir, rig.Driver.SimPaths);
+            rig.Card.ManageChannelStatus = 0x6A81; // TS 102 221 §10.2.1: function not supported (no free channel)
+            var v = Vector(0x40);
+            var result = new AuthenticateResult();
+            rig.Check(rig.Driver.Authenticate(Rand, v.Autn, result), "Authenticate");
+            AssertMilenage(v, result, rig);
+            Assert.Equal(SimAccessPaths.CsimBasicChannel, rig.Driver.Usim.LastAuthenticatePath);
+        }
+
         /// <summary>The same card faults expressed in a fault script (FaultPlan.Parse), armed at time 0.</summary>
         [Fact]
         public void Card_faults_from_a_fault_script()
