@@ -108,6 +108,14 @@ namespace E2m.Server.Emse.Storage
             "CREATE TABLE IF NOT EXISTS emse_exchanges (kid TEXT NOT NULL, piv {bigint} NOT NULL, request_hash {blob} NOT NULL, response {blob} NOT NULL, " +
             "created_ms {bigint} NOT NULL, PRIMARY KEY (kid, piv));" +
             "CREATE INDEX IF NOT EXISTS emse_exchanges_created ON emse_exchanges (created_ms)",
+
+            // A reading with device time is stored once per (device, name, time) (RFC 8428 §4.5.3 absolute time): a
+            // batch re-sent under a new Partial IV after its 2.04 was lost (modem reboot, power cut: RFC 8613 App.
+            // B.1.1 forbids re-using the PIV) carries the same readings with the same times (the firmware fixes a
+            // reading's time at sample time: E2mApplication.DoSample/BuildBatch). Older duplicates are removed first.
+            "DELETE FROM emse_readings WHERE time_source = 'device' AND id NOT IN " +
+            "(SELECT MIN(id) FROM emse_readings WHERE time_source = 'device' GROUP BY device_id, name, time_ms);" +
+            "CREATE UNIQUE INDEX IF NOT EXISTS emse_readings_once ON emse_readings (device_id, name, time_ms) WHERE time_source = 'device'",
         };
 
         private readonly string _synchronous;
@@ -188,7 +196,7 @@ namespace E2m.Server.Emse.Storage
                     ("k", ""), ("p", 0L), ("h", Array.Empty<byte>()), ("r", Array.Empty<byte>()), ("t", 0L));
                 Reading = db.Command(Connection, null,
                     "INSERT INTO emse_readings (device_id, kid, piv, idx, name, unit, value_kind, value_num, value_int, value_text, value_bool, time_ms, time_source, received_ms) " +
-                    "VALUES (@d, @k, @p, @i, @n, @u, @vk, @vn, @vi, @vt, @vb, @tm, @ts, @rm)",
+                    "VALUES (@d, @k, @p, @i, @n, @u, @vk, @vn, @vi, @vt, @vb, @tm, @ts, @rm) ON CONFLICT DO NOTHING", // emse_readings_once
                     ("d", ""), ("k", ""), ("p", 0L), ("i", 0), ("n", ""), ("u", ""), ("vk", 0), ("vn", 0.0), ("vi", 0L), ("vt", ""),
                     ("vb", 0), ("tm", 0L), ("ts", ""), ("rm", 0L));
                 Device = db.Command(Connection, null,
