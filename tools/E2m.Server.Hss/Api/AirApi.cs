@@ -142,7 +142,8 @@ namespace E2m.Server.Hss.Api
                 };
             }
 
-            bool includeKid = CertificateIdentity.IsEmks(http.Connection.ClientCertificate);
+            // Role from the identity RequireClientRole validated (once per TLS connection), not a new parse of the subject.
+            bool includeKid = http.GetE2mClient()?.Role == CertificateIdentity.RoleEmks;
             var resp = new AirResponseDto
             {
                 Policy = new AirPolicyDto { MinGea = result.Profile.MinGea, AccessKeySeparation = result.Profile.AccessKeySeparation },

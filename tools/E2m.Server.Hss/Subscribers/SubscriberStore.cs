@@ -1,9 +1,11 @@
 using System;
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Data.Common;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Threading;
 using E2m.Server.Common;
 
 namespace E2m.Server.Hss.Subscribers
@@ -331,14 +333,50 @@ namespace E2m.Server.Hss.Subscribers
             //  - both only while the new SEQ_HE stays within the SEQ ceiling (Annex C.2.1: no wrap-around) and within Δ of the
             //    USIM's SEQ_MS (Annex C.2.1: SEQ − SEQ_MS ≤ Δ, else the USIM answers with a synchronisation failure). For a
             //    resync the SEQ_MS is the one just recovered from AUTS; otherwise seq_ms, its known lower bound.
-            string baseSeq = seqMs == null ? "seq" : "(CASE WHEN seq < @seqms THEN @seqms ELSE seq END)";
-            string window = seqMs == null ? "seq_ms" : "@seqms";
-            string setSeqMs = seqMs == null ? string.Empty : ", seq_ms = (CASE WHEN seq_ms < @seqms THEN @seqms ELSE seq_ms END)";
-            string sql =
+            string sql = seqMs == null ? ReserveSql : ResyncSql;
+
+            // SQLite: writers of THIS process queue on a monitor per database file instead of meeting in BEGIN IMMEDIATE,
+            // where SQLite's busy handler resolves contention by sleeping (1, 2, 5, 10 … 100 ms): that sleep was the p99 of
+            // concurrent AIRs. Other processes are still serialised by BEGIN IMMEDIATE (the multi-process test).
+            object? writer = _db.Dialect == DbDialect.Sqlite ? SqliteWriters.GetOrAdd(_db.ConnectionString, _ => new object()) : null;
+            if (writer != null)
+            {
+                Monitor.Enter(writer);
+            }
+
+            try
+            {
+                return ReserveLocked(sql, imsi, count, seqMs);
+            }
+            finally
+            {
+                if (writer != null)
+                {
+                    Monitor.Exit(writer);
+                }
+            }
+        }
+
+        private static readonly ConcurrentDictionary<string, object> SqliteWriters = new(StringComparer.Ordinal);
+
+        // The two statements of Reserve, built once (not per AIR).
+        private static readonly string ReserveSql = BuildReserveSql(resync: false);
+        private static readonly string ResyncSql = BuildReserveSql(resync: true);
+
+        private static string BuildReserveSql(bool resync)
+        {
+            string baseSeq = resync ? "(CASE WHEN seq < @seqms THEN @seqms ELSE seq END)" : "seq";
+            string window = resync ? "@seqms" : "seq_ms";
+            string setSeqMs = resync ? ", seq_ms = (CASE WHEN seq_ms < @seqms THEN @seqms ELSE seq_ms END)" : string.Empty;
+            return
                 $@"UPDATE hss_subscriber SET seq = {baseSeq} + @n, ind_next = (ind_next % @a + 1) % @a, updated_at = @now{setSeqMs}
                    WHERE imsi = @imsi AND {baseSeq} + @n <= @ceiling AND {baseSeq} + @n - {window} <= @delta
                    RETURNING seq, ind_next, k_enc, opc_enc, amf, subscription_id, e2m_enabled, allowed_emse_ids, key_lifetime_s,
                              min_gea, access_key_separation, external_id, max_messages";
+        }
+
+        private SqnReservation ReserveLocked(string sql, string imsi, int count, long? seqMs)
+        {
             using DbConnection c = _db.Open();
             using DbTransaction t = _db.BeginWrite(c);
             var ps = new List<(string, object?)>
