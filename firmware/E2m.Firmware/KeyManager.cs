@@ -230,7 +230,11 @@ namespace E2m.Firmware
             {
                 FirmwareError e = RequestChallenge(socket, imsi, false);
                 if (e != FirmwareError.None) return e;
-                if (_modem.SimPaths == SimAccessPaths.None) _modem.ProbeCapabilities();
+                if (_modem.SimPaths == SimAccessPaths.None)
+                {
+                    _modem.ProbeCapabilities();
+                    if (_log != null && _log.IsEnabled(LogLevel.Info)) _log.Write(LogLevel.Info, "keys", "SIM access paths: " + SimAccessPaths.Describe(_modem.SimPaths));
+                }
                 for (int resync = 0; ; resync++)
                 {
                     me = _modem.Authenticate(_rand, _autn, _auth);
