@@ -36,7 +36,7 @@ namespace E2m.Firmware
     /// Boot → Sample ─(no upload due)────────────────────────────────────────────────→ Sleep
     ///          └→ PowerOn → Initialize → SimReady → Imsi → Register → Pdp → NetworkTime → Keys → Upload → Psm → Sleep
     /// any failure → (every PowerCycleAfterFailures-th consecutive failure: PowerCycle →) Sleep with backoff
-    /// modem rebooted (≤ 2 per cycle) → Initialize;  EMSE 4.01 (once per cycle) → forget keys → Keys → Upload
+    /// modem rebooted (≤ 2 per cycle) → PowerOn (resync) → Initialize;  EMSE 4.01 (once per cycle) → forget keys → Keys → Upload
     /// </code>
     /// Synchronous, no thread of its own; every wait is a modem call with its timeout on the injected clock. The
     /// supervisor counts a step that overran <see cref="FirmwareConfig.StepBudgetMs"/> as failed and bounds retries;
@@ -414,7 +414,10 @@ namespace E2m.Firmware
             _lastModemError = ModemError.Rebooted;
             _rebootsThisCycle++;
             if (_rebootsThisCycle > MaxRebootsPerCycle) return Fail(FirmwareError.ModemRebooted);
-            return AppState.Initialize; // the driver needs its init script again; the queue is untouched
+            // The driver needs its init script again; the queue is untouched. Through PowerOn: the module may still be
+            // booting (BG95 answers ERROR between "RDY" and "APP RDY", modems.md §1.2), and PowerOn with STATUS on
+            // resynchronises with paced AT probes first (found by the demo scenario "modem reboot during an upload").
+            return AppState.PowerOn;
         }
 
         /// <summary>Records the failure, schedules the retry with exponential backoff + jitter, power-cycles when due.</summary>

@@ -140,16 +140,23 @@ namespace E2m.Demo.Tests
 
         /// <summary>
         /// The modem reboots on the first <c>AT+QIRD</c> of the run: the batch reached the EMSE (stored, 2.04 sent) but
-        /// the 2.04 dies with the modem. The firmware re-initialises the modem, re-sends the same readings under a new
-        /// SSN, and the EMSE must still hold each reading exactly once.
+        /// the 2.04 dies with the modem. In the same wake-up the firmware resynchronises with the booting module (it
+        /// answers ERROR until APP RDY), re-initialises it, re-sends the same readings under a new SSN, and the EMSE
+        /// holds each reading exactly once (it stores a device-time reading once per device, name and time).
         /// </summary>
         [Fact]
         public async Task ScenarioModemRebootDuringUploadNetworkMode()
         {
             await using Scenario s = await Scenario.StartAsync(_output);
             DemoDevice d = s.AddDevice(DemoKeyMode.Network, faults: new FaultPlan(11).RebootOn("AT+QIRD", 300, 1));
-            s.Run(d, 2);
+            s.Run(d, 1);
+            Assert.True(d.LastErrorText.Length == 0, "the wake-up with the reboot failed instead of re-initialising and re-sending\n" + s.Transcript);
+            Assert.Equal(d.Recorder.RoutedCount(A), d.Recorder.AcknowledgedCount(A)); // re-sent and acknowledged in the same wake-up
+            s.Run(d, 1);
             s.Drain(d);
+            string[] at = s.AtLog(d).Split('\n');
+            int fault = Array.FindIndex(at, l => l.Contains("!!", StringComparison.Ordinal) && l.Contains("reboot", StringComparison.OrdinalIgnoreCase));
+            _output.WriteLine("--- AT log from the reboot\n" + string.Join("\n", at.Skip(Math.Max(0, fault - 5)).Take(60)));
             Assert.True(d.Faults.Injected >= 1, "the reboot fault was not injected\n" + s.Transcript);
             Assert.Contains(d.Faults.Log, l => l.Contains("reboot", StringComparison.OrdinalIgnoreCase));
             List<ApiReading> rows = await s.AssertEveryReadingStoredOnceAsync(d);
@@ -370,6 +377,7 @@ namespace E2m.Demo.Tests
         private readonly List<DemoDevice> _devices = new();
         private readonly Dictionary<DemoDevice, AirTap> _taps = new();
         private readonly Dictionary<DemoDevice, E2m.Hal.Host.TextLog> _logs = new();
+        private readonly Dictionary<DemoDevice, StringWriter> _atLogs = new();
         private readonly StringBuilder _transcript = new();
         private readonly StringWriter _serverLog = new();
         private readonly ITestOutputHelper? _output;
@@ -387,6 +395,9 @@ namespace E2m.Demo.Tests
         public ServerStack Stack { get; }
 
         public ShiftedTime Time { get; }
+
+        /// <summary>The AT log of <paramref name="d"/> (DTE ↔ DCE lines, fault notes).</summary>
+        public string AtLog(DemoDevice d) => _atLogs[d].ToString();
 
         public string Transcript => _transcript + "\n--- servers\n" + _serverLog
             + string.Concat(_logs.Select(l => "--- " + l.Key.Name + " firmware log\n" + string.Join("\n", l.Value.Lines.TakeLast(60)) + "\n"));
@@ -413,12 +424,14 @@ namespace E2m.Demo.Tests
             config?.Invoke(c);
             int index = _devices.Count;
             var log = new E2m.Hal.Host.TextLog(null, E2m.Hal.LogLevel.Info);
+            var at = new StringWriter();
             var d = new DemoDevice(index, subscriber, c, ModemDialect.ByName("bg95"), mode == DemoKeyMode.Network ? SimRat.Umts : SimRat.LteM,
-                _servingNode, faults ?? new FaultPlan(100 + index), null, null, log, usim);
+                _servingNode, faults ?? new FaultPlan(100 + index), null, TextWriter.Synchronized(at), log, usim);
             var tap = new AirTap(d.DeviceAddress);
             d.Modem.AddTrace(tap);
             _taps[d] = tap;
             _logs[d] = log;
+            _atLogs[d] = at;
             _devices.Add(d);
             return d;
         }

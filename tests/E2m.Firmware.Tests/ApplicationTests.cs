@@ -247,7 +247,8 @@ namespace E2m.Firmware.Tests
             List<AppState> states = rig.Trace(out E2mApplication app);
             Assert.Equal(FirmwareError.None, app.LastError);
             int upload = states.IndexOf(AppState.Upload);
-            Assert.Equal(AppState.Initialize, states[upload + 1]);
+            Assert.Equal(AppState.PowerOn, states[upload + 1]);    // resync with the rebooted module first
+            Assert.Equal(AppState.Initialize, states[upload + 2]);
             Assert.Equal(2, rig.EmseA.Unique.Count);
             Assert.Equal(0, rig.EmseA.Duplicates);
             Assert.Equal(0, rig.EmseA.NonceReuse);
