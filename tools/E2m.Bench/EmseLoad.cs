@@ -126,6 +126,7 @@ namespace E2m.Bench
                 SqliteSynchronous = mode == "NORMAL" ? "NORMAL" : "FULL",
                 HttpUrls = "http://127.0.0.1:0",
             };
+            E2m.Server.Common.DevPki.Init(dir, new[] { options.EmseId }); // the EMSE now requires Emse:CaCertificatePath (default DataDir/pki/ca.crt)
             WebApplication app = EmseApp.Build(options, s =>
             {
                 s.AddSingleton<IEmksKeySource>(keys);
