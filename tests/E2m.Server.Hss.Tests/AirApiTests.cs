@@ -402,6 +402,30 @@ namespace E2m.Server.Hss.Tests
             Assert.Equal(701, show.GetProperty("seq").GetInt64());
         }
 
+        /// <summary>
+        /// DESIGN.md §5 access-key separation end to end with the simulator's e2m-aware ME: the simulated MME gets CK'/IK'-based
+        /// KASME from this HSS; an ME that also derives CK'/IK' completes the LTE-M attach, an ME that uses the plain CK/IK
+        /// does not agree on KASME (security mode failure). The EMKS received e2m_int_key of the real CK/IK either way.
+        /// </summary>
+        [SkippableFact]
+        public async Task AccessKeySeparationAgreesWithTheSimulatedE2mAwareMe()
+        {
+            using HssFactory f = NewFactory();
+            await AddSubscriber(f, Set1Body(e2m: true, aks: true));
+            using var source = new E2m.ModemSim.Network.HssAuthVectorSource(new Uri("http://localhost/"), f.Handler("serving-node"));
+            var node = new E2m.ModemSim.Network.ServingNode(source, new E2m.ModemSim.Network.ServingNodeOptions { Plmn = "00101" });
+            var card = new E2m.ModemSim.Usim.SimulatedUsim(new E2m.ModemSim.Usim.UsimProfile { K = Set1.K.ToArray(), Opc = Set1.Opc.ToArray(), Imsi = Imsi });
+            var aware = new E2m.ModemSim.Network.SimulatedUe(card) { AccessKeySeparation = true };
+            E2m.ModemSim.Network.AttachResult r = await node.AttachAsync(aware, E2m.ModemSim.Modem.SimRat.LteM);
+            Assert.True(r.Status == E2m.ModemSim.Network.AttachStatus.RegisteredHome, r.ToString());
+            r = await node.AttachAsync(new E2m.ModemSim.Network.SimulatedUe(card), E2m.ModemSim.Modem.SimRat.LteM);
+            Assert.True(r.Status == E2m.ModemSim.Network.AttachStatus.SecurityModeFailure, r.ToString());
+            Assert.Equal(2, f.Emks.Pushes.Count);
+            byte[] realCkIk = aware.UsimCk!.Concat(aware.UsimIk!).ToArray();
+            byte[] intKey = HMACSHA256.HashData(realCkIk, new byte[] { 0xE0 }.Concat(Encoding.ASCII.GetBytes("e2m_CIoT")).Concat(new byte[] { 0, 8 }).ToArray());
+            Assert.Equal(Hex.Encode(intKey), Assert.Single(f.Emks.Pushes[0].Keys).E2mIntKey);
+        }
+
         [SkippableFact]
         public async Task HealthIsOpenAndReportsTheDatabase()
         {

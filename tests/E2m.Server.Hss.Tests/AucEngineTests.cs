@@ -70,6 +70,8 @@ namespace E2m.Server.Hss.Tests
             Assert.Equal(0xC000, engine.EffectiveAmf(0x0000, Rat.Eutran, true));    // DESIGN.md §5 default mask 0x4000
             Assert.Equal(0x4000, engine.EffectiveAmf(0x0000, Rat.Utran, true));
             Assert.Equal(0xB9B9 | 0x8000, engine.EffectiveAmf(0xB9B9, Rat.Eutran, false));
+            Assert.Equal(0x8000 | 0x0123, engine.EffectiveAmf(0x4123, Rat.Eutran, false)); // e2m bit only in e2m runs
+            Assert.Equal(0x4123, engine.EffectiveAmf(0xC123, Rat.Utran, true));          // other bits pass through
             Assert.Equal(0x8000 | 0x0100, new AucEngine(0x0100).EffectiveAmf(0, Rat.Eutran, true));
             Assert.Throws<ArgumentException>(() => new AucEngine(0x8000));
             Assert.Throws<ArgumentException>(() => new AucEngine(0x4001));
@@ -169,6 +171,48 @@ namespace E2m.Server.Hss.Tests
                     Assert.Equal(Hex.Encode(ck), Hex.Encode(v.Ck));
                     Assert.Equal(Hex.Encode(ik), Hex.Encode(v.Ik));
                 }
+            }
+        }
+
+        /// <summary>
+        /// DESIGN.md §5 for an EPS vector of an e2m subscriber with access-key separation, every element from an independent
+        /// oracle (Milenage of E2m.Crypto for the real CK/IK as the USIM returns them, System HMACSHA256 for the KDFs):
+        /// AMF = subscriber AMF | separation bit | e2m bit (also inside AUTN, so MAC-A covers it); CK'/IK' = KDF(CK||IK, E3,
+        /// "e2m_access"); KASME from CK'/IK' (what the MME gets, TS 33.401 A.2) differs from the KASME of the real keys;
+        /// e2m_int_key and KID from the real CK||IK; the serving-node keys never equal the real ones.
+        /// </summary>
+        [Fact]
+        public void EpsE2mVectorWithAccessKeySeparationAgainstIndependentOracles()
+        {
+            var engine = new AucEngine();
+            using var res = new SqnReservation
+            {
+                K = Set1.K.ToArray(), Opc = Set1.Opc.ToArray(), Amf = 0x0B9B, E2m = new E2mProfile { Enabled = true, AccessKeySeparation = true },
+                FirstSeq = 500, Ind = 7, Count = 2,
+            };
+            byte[] snId = PlmnId.Encode("00101");
+            var m = new Milenage(new PlatformAes128());
+            m.SetKey(Set1.K, Set1.Opc);
+            foreach (AuthVector v in engine.Generate(res, Rat.Eutran, snId))
+            {
+                Assert.Equal(0xCB9B, v.Amf);
+                Assert.Equal("cb9b", Hex.Encode(v.Autn.Skip(6).Take(2).ToArray()));
+                byte[] sqn = new byte[6];
+                Assert.True(Aka.TryVerifyAutn(m, v.Rand, v.Autn, sqn), "MAC-A over the AMF with both bits");
+                byte[] ck = new byte[16], ik = new byte[16];
+                m.F2345(v.Rand, null, ck, ik, null);
+                byte[] ckIk = ck.Concat(ik).ToArray();
+                byte[] access = HMACSHA256.HashData(ckIk, Kdf(0xE3, "e2m_access"));
+                Assert.Equal(Hex.Encode(access.Take(16).ToArray()), Hex.Encode(v.Ck));
+                Assert.Equal(Hex.Encode(access.Skip(16).ToArray()), Hex.Encode(v.Ik));
+                Assert.NotEqual(Hex.Encode(ck), Hex.Encode(v.Ck));
+                Assert.NotEqual(Hex.Encode(ik), Hex.Encode(v.Ik));
+                byte[] s = new byte[] { 0x10 }.Concat(snId).Concat(new byte[] { 0, 3 }).Concat(v.Autn.Take(6)).Concat(new byte[] { 0, 6 }).ToArray();
+                Assert.Equal(Hex.Encode(HMACSHA256.HashData(access, s)), Hex.Encode(v.Kasme!));
+                Assert.NotEqual(Hex.Encode(HMACSHA256.HashData(ckIk, s)), Hex.Encode(v.Kasme!));
+                byte[] intKey = HMACSHA256.HashData(ckIk, Kdf(0xE0, "e2m_CIoT"));
+                Assert.Equal(Hex.Encode(intKey), Hex.Encode(v.E2mIntKey!));
+                Assert.Equal(Hex.Encode(HMACSHA256.HashData(intKey, Kdf(0xE2, "e2m-kid")).Take(8).ToArray()), Hex.Encode(v.Kid!));
             }
         }
 

@@ -34,16 +34,14 @@ namespace E2m.Server.Hss.Auc
 
         /// <summary>
         /// The AMF sent in the vector: the subscriber's AMF with the separation bit set for E-UTRAN and cleared for
-        /// UTRAN (TS 33.102 Annex H), and the e2m bit set for e2m subscribers (DESIGN.md §5).
+        /// UTRAN (TS 33.102 Annex H, TS 33.401 §6.1.1), and the e2m bit set for e2m subscribers and cleared otherwise
+        /// (DESIGN.md §5: "set in AVs of e2m runs" — the HSS owns that bit, so a provisioned AMF that happens to carry it
+        /// never announces an e2m run that is not one). The other AMF bits pass through unchanged (operator use).
         /// </summary>
         public ushort EffectiveAmf(ushort subscriberAmf, Rat rat, bool e2m)
         {
             int amf = rat == Rat.Eutran ? subscriberAmf | AmfSeparationBit : subscriberAmf & ~AmfSeparationBit;
-            if (e2m)
-            {
-                amf |= _e2mAmfMask;
-            }
-
+            amf = e2m ? amf | _e2mAmfMask : amf & ~_e2mAmfMask;
             return (ushort)amf;
         }
 
