@@ -184,6 +184,23 @@ namespace E2m.Modem.Tests.Drivers
             Assert.True(r.Modem.Finished, r.Modem.Position);
         }
 
+        /// <summary>The modem reboots while EF_DIR is being read: the probe stops with Rebooted, the prefix stays in use.</summary>
+        [Fact]
+        public void Reboot_during_the_ef_dir_read_ends_the_probe_with_rebooted()
+        {
+            var r = OpenInline(new[]
+            {
+                ">> AT+CRSM=192,12032", "<< +CRSM: 144,0,\"621A8205422100200183022F008A01058B032F0601800200208801F0\"", "<< OK",
+                ">> AT+CRSM=178,12032,1,4,32", "<< RDY",
+            }, 4);
+            var m = new Bg9xModem(r.Channel, r.Clock, r.Clock, null!, null!);
+            Assert.Equal(ModemError.Rebooted, m.ProbeCapabilities());
+            Assert.Equal(UsimAidSource.PrefixDirUnreadable, m.Usim.AidSource);
+            Assert.Equal("A0000000871002", m.Usim.AidHex);
+            Assert.Equal(SimAccessPaths.None, m.SimPaths);
+            Assert.True(r.Modem.Finished, r.Modem.Position);
+        }
+
         /// <summary>EF_DIR well formed but only an ISIM: PrefixNoUsimInDir.</summary>
         [Fact]
         public void Ef_dir_without_usim_keeps_the_prefix()
