@@ -179,6 +179,24 @@ namespace E2m.Modem.Tests.Drivers
             Done(r, seed);
         }
 
+        [Theory]
+        [MemberData(nameof(Seeds))]
+        public void Cpin_ready_on_resync_and_a_returned_echo_count_as_boot_indications(int seed, int maxFragment)
+        {
+            Rig r = Open("channel-boot-indications.txt", seed, maxFragment);
+            var result = new AtResult(4, 0);
+            Assert.Equal(AtStatus.Timeout, r.Channel.Execute(new AtCommand("AT+CGSN", 1000), result)); // not idempotent: not retried
+            Assert.True(r.Channel.InSync);
+            Assert.Equal(1, r.Channel.BootIndications);
+            Assert.Equal(0, r.Channel.Reboots);
+
+            r.Channel.EchoOff = true;
+            Assert.Equal(AtStatus.Ok, r.Channel.Execute(new AtCommand("AT", 1000), result));
+            Assert.Equal(2, r.Channel.BootIndications);
+            Assert.False(r.Channel.EchoOff); // counted once; the driver sets it again after its next ATE0
+            Done(r, seed);
+        }
+
         [Fact]
         public void Buffer_mode_stays_the_default_and_opens_with_access_mode_0()
         {
