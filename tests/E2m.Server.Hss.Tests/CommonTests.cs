@@ -91,6 +91,29 @@ namespace E2m.Server.Hss.Tests
             Assert.Empty(HssOptions.Validate(new HssOptions()));
         }
 
+        /// <summary>TS 33.102 Annex C options: each bad value is named with its setting and clause.</summary>
+        [Theory]
+        [InlineData("IND 0 bits", 0, 268435456L, 0L, 5, "Sqn:IndBits")]
+        [InlineData("IND 11 bits", 11, 268435456L, 0L, 5, "Sqn:IndBits")]
+        [InlineData("Δ 0", 5, 0L, 0L, 5, "Sqn:Delta")]
+        [InlineData("Δ below numVectors", 5, 3L, 0L, 5, "Sqn:Delta")]
+        [InlineData("Δ above SEQmax", 5, 1L << 43, 0L, 5, "Sqn:Delta")]
+        [InlineData("L below numVectors", 5, 268435456L, 2L, 5, "Sqn:AgeLimit")]
+        public void SqnOptionsAreValidated(string source, int indBits, long delta, long ageLimit, int maxVectors, string expected)
+        {
+            var o = new HssOptions();
+            o.Sqn.IndBits = indBits;
+            o.Sqn.Delta = delta;
+            o.Sqn.AgeLimit = ageLimit;
+            o.Auc.MaxVectorsPerRequest = maxVectors;
+            string[] errors = HssOptions.Validate(o).ToArray();
+            Assert.True(errors.Length == 1 && errors[0].StartsWith(expected + ":", StringComparison.Ordinal), source + ": " + string.Join(" | ", errors));
+            o.Sqn.IndBits = 5;
+            o.Sqn.Delta = 5;
+            o.Sqn.AgeLimit = 5;
+            Assert.Empty(HssOptions.Validate(o));
+        }
+
         [Fact]
         public void HssRefusesToStartWithInvalidOptions()
         {
