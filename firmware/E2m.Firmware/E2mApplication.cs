@@ -37,6 +37,7 @@ namespace E2m.Firmware
     ///          └→ PowerOn → Initialize → SimReady → Imsi → Register → Pdp → NetworkTime → Keys → Upload → Psm → Sleep
     /// any failure → (every PowerCycleAfterFailures-th consecutive failure: PowerCycle →) Sleep with backoff
     /// modem rebooted (≤ 2 per cycle) → PowerOn (resync) → Initialize;  EMSE 4.01 (once per cycle) → forget keys → Keys → Upload
+    /// network-only mode, EF_KeysPS stale (once per cycle) → modem off → PowerOn → ... → Register (new AKA) → Keys
     /// </code>
     /// Synchronous, no thread of its own; every wait is a modem call with its timeout on the injected clock. The
     /// supervisor counts a step that overran <see cref="FirmwareConfig.StepBudgetMs"/> as failed and bounds retries;
@@ -84,6 +85,7 @@ namespace E2m.Firmware
         private int _uploadEmse;
         private int _rebootsThisCycle;
         private bool _rekeyedThisCycle;
+        private bool _reattachedThisCycle;
         private bool _failedThisCycle;
         private int _batchesSent;
         private int _sleepSeconds;
@@ -245,6 +247,7 @@ namespace E2m.Firmware
             _keys.Load();
             _rebootsThisCycle = 0;
             _rekeyedThisCycle = false;
+            _reattachedThisCycle = false;
             _failedThisCycle = false;
             _batchesSent = 0;
             _uploadEmse = 0;
@@ -343,6 +346,15 @@ namespace E2m.Firmware
         {
             FirmwareError e = _keys.Ensure(_clock.NowSeconds, _imsi);
             if (e == FirmwareError.ModemRebooted) return Rebooted();
+            if (e == FirmwareError.StaleNetworkKey && !_reattachedThisCycle)
+            {
+                // DESIGN.md §3 network mode only: EF_KeysPS still holds the key already used (expired, or refused with
+                // 4.01) and only a new PS AKA refreshes it. Detach by powering the modem off, attach again (the serving
+                // node authenticates the attach), once per wake-up (found by the demo scenario "key expiry").
+                _reattachedThisCycle = true;
+                _modem.PowerOff();
+                return AppState.PowerOn;
+            }
             if (e != FirmwareError.None) return Fail(e);
             for (int i = 0; i < _baseName.Length; i++) _baseName[i] = BaseNameFor(i);
             return AppState.Upload;

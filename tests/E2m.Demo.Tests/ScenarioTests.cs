@@ -115,8 +115,9 @@ namespace E2m.Demo.Tests
 
         /// <summary>
         /// Network mode: the device does not see the subscription's key lifetime (it assumes 30 days, DESIGN.md §5); the
-        /// subscription says 1 h. When the servers' clock passes the expiry, the EMSE answers 4.01 and the firmware
-        /// must obtain a fresh EF_KeysPS (a new AKA) and re-send: nothing lost.
+        /// subscription says 1 h. When the servers' clock passes the expiry, the EMSE answers 4.01; EF_KeysPS still
+        /// holds the old key (stale), so the firmware powers the modem off and attaches again (the serving node runs a
+        /// new AKA with a vector from the HSS) and re-sends under the new KID in the same wake-up: nothing lost.
         /// </summary>
         [Fact]
         public async Task ScenarioKeyExpiryAndRekeyNetworkMode()
@@ -127,11 +128,13 @@ namespace E2m.Demo.Tests
             s.Run(d, 2);
             Assert.Single(d.Recorder.Keys, k => k.Emse == A);
             s.Time.Advance(TimeSpan.FromHours(2));
-            s.Run(d, 3);
-            s.Drain(d);
+            s.Run(d, 1);
             Assert.True(s.CountCode(d, Scenario.Unauthorized, A) >= 1, "the EMSE did not refuse the expired key with 4.01\n" + s.Transcript);
             byte[][] kids = d.Recorder.Keys.Where(k => k.Emse == A).Select(k => k.Kid).ToArray();
             Assert.True(kids.Length == 2, $"expected a network-mode re-key (fresh AKA) after the 4.01, KIDs: {kids.Length}\n{s.Transcript}");
+            Assert.True(d.LastErrorText.Length == 0, "the re-key (modem off, attach with a new AKA) should succeed in the same wake-up\n" + s.Transcript);
+            s.Run(d, 1);
+            s.Drain(d);
             Assert.All(d.Recorder.Keys, k => Assert.Equal(KeyOrigins.Network, k.Origin));
             await s.AssertEveryReadingStoredOnceAsync(d);
         }

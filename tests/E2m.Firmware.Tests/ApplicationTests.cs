@@ -108,6 +108,21 @@ namespace E2m.Firmware.Tests
         }
 
         [Fact]
+        public void Network_only_mode_with_a_stale_EF_KeysPS_reattaches_once_in_the_same_cycle()
+        {
+            var rig = new Rig(keyMode: KeyModes.NetworkOnly);
+            byte[] kid = rig.Modem.SetNetworkKey(2, rig.Net.RandomBytes(16), rig.Net.RandomBytes(16));
+            rig.Cycle();
+            rig.Net.ExpiredKids.Add(Hex.Encode(kid));         // the EMSE answers 4.01; the scripted modem keeps the same EF_KeysPS
+            int powerOns = rig.Modem.Calls.Count(c => c == "PowerOn");
+            E2mApplication app = rig.Cycle();
+            Assert.Equal(FirmwareError.StaleNetworkKey, app.LastError); // still stale after the one re-attach of this cycle
+            Assert.Equal(1, rig.Modem.PowerOffs);               // detach by power-off, once
+            Assert.Equal(powerOns + 2, rig.Modem.Calls.Count(c => c == "PowerOn")); // wake-up + re-attach
+            Assert.Equal(0, rig.Net.Emks.Challenges);
+        }
+
+        [Fact]
         public void Network_only_mode_without_a_key_fails_with_backoff()
         {
             var rig = new Rig(keyMode: KeyModes.NetworkOnly);
