@@ -37,6 +37,7 @@ namespace E2m.Firmware
     ///          └→ PowerOn → Initialize → SimReady → Imsi → Register → Pdp → NetworkTime → Keys → Upload → Psm → Sleep
     /// any failure → (every PowerCycleAfterFailures-th consecutive failure: PowerCycle →) Sleep with backoff
     /// modem rebooted (≤ 2 per cycle) → PowerOn (resync) → Initialize;  EMSE 4.01 (once per cycle) → forget keys → Keys → Upload
+    /// (a second 4.01 in the cycle parks that EMSE's readings; the cycle fails only if no batch was delivered)
     /// network-only mode, EF_KeysPS stale (once per cycle) → modem off → PowerOn → ... → Register (new AKA) → Keys
     /// </code>
     /// Synchronous, no thread of its own; every wait is a modem call with its timeout on the injected clock. The
@@ -86,6 +87,7 @@ namespace E2m.Firmware
         private int _rebootsThisCycle;
         private bool _rekeyedThisCycle;
         private bool _reattachedThisCycle;
+        private int _parkedThisCycle;
         private bool _failedThisCycle;
         private int _batchesSent;
         private int _sleepSeconds;
@@ -248,6 +250,7 @@ namespace E2m.Firmware
             _rebootsThisCycle = 0;
             _rekeyedThisCycle = false;
             _reattachedThisCycle = false;
+            _parkedThisCycle = 0;
             _failedThisCycle = false;
             _batchesSent = 0;
             _uploadEmse = 0;
@@ -367,15 +370,26 @@ namespace E2m.Firmware
                 FirmwareError e = UploadTo(_uploadEmse);
                 if (e == FirmwareError.EmseUnauthorized)
                 {
-                    if (_rekeyedThisCycle) return Fail(FirmwareError.EmseUnauthorized);
-                    _rekeyedThisCycle = true;             // DESIGN.md §4: unknown/expired KID → re-establish the key
-                    _keys.InvalidateAll();
-                    return AppState.Keys;
+                    if (!_rekeyedThisCycle)
+                    {
+                        _rekeyedThisCycle = true;         // DESIGN.md §4: unknown/expired KID → re-establish the key
+                        _keys.InvalidateAll();
+                        return AppState.Keys;
+                    }
+                    // Refused again with the key of this wake-up: this EMSE gets no key (e.g. the subscription does not
+                    // allow it, DESIGN.md §5). Its readings stay queued (parked); the other EMSEs are still served
+                    // (found by the demo scenario "EMSE not allowed": it used to fail the wake-up for every EMSE).
+                    _lastError = FirmwareError.EmseUnauthorized;
+                    _parkedThisCycle++;
+                    if (_log != null && _log.IsEnabled(LogLevel.Warning)) _log.Write(LogLevel.Warning, "app", "EMSE " + _config.Emses[_uploadEmse].EmseId + " refused a fresh key: its readings stay queued");
+                    _uploadEmse++;
+                    continue;
                 }
                 if (e == FirmwareError.ModemRebooted) return Rebooted();
                 if (e != FirmwareError.None) return Fail(e);
                 _uploadEmse++;
             }
+            if (_parkedThisCycle > 0 && _batchesSent == 0) return Fail(FirmwareError.EmseUnauthorized); // nothing delivered: back off
             _state.CyclesSinceUpload = 0;
             _state.ConsecutiveFailures = 0;
             _state.NextAttemptSeconds = 0;

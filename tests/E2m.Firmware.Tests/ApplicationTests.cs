@@ -108,6 +108,26 @@ namespace E2m.Firmware.Tests
         }
 
         [Fact]
+        public void Emse_refusing_a_fresh_key_is_parked_and_the_other_EMSE_is_served()
+        {
+            var rig = new Rig(seed: 12, emses: 2);
+            rig.EmseB.Answer401Next = 1000;                    // B gets no key (not allowed by the subscription)
+            E2mApplication app = rig.Cycle();
+            Assert.False(app.FailedThisCycle);                  // A was served: no back-off for A's readings
+            Assert.Equal(FirmwareError.EmseUnauthorized, app.LastError);
+            Assert.Equal(0, app.DeviceState.ConsecutiveFailures);
+            Assert.Equal(2, rig.EmseA.Unique.Count);            // temp + battery
+            Assert.False(app.Queue.HasPending(0));
+            Assert.True(app.Queue.HasPending(1));               // energy + battery for B stay queued
+            Assert.Equal(2, rig.Net.Emks.Challenges);           // the key + one re-key after B's first 4.01
+
+            rig.EmseA.Answer401Next = 1000;                     // nobody accepts: nothing delivered → the cycle fails
+            E2mApplication failed = rig.Cycle();
+            Assert.True(failed.FailedThisCycle);
+            Assert.Equal(FirmwareError.EmseUnauthorized, failed.LastError);
+        }
+
+        [Fact]
         public void Network_only_mode_with_a_stale_EF_KeysPS_reattaches_once_in_the_same_cycle()
         {
             var rig = new Rig(keyMode: KeyModes.NetworkOnly);
