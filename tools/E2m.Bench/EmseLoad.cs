@@ -114,6 +114,21 @@ namespace E2m.Bench
         {
             string dir = Path.Combine(Path.GetTempPath(), "e2m-emse-load-" + Guid.NewGuid().ToString("N"));
             E2m.Server.Common.DevPki.Init(dir, Array.Empty<string>()); // the EMSE requires its readings-API trust anchor (CA)
+            string schema = "";
+            if (postgres.Length > 0)
+            {
+                // a fresh schema per run: the seeded device keys would otherwise meet the replay windows of earlier runs
+                schema = "e2m_bench_" + Guid.NewGuid().ToString("N").Substring(0, 12);
+                using (var c = new Npgsql.NpgsqlConnection(postgres))
+                {
+                    c.Open();
+                    using var cmd = c.CreateCommand();
+                    cmd.CommandText = "CREATE SCHEMA " + schema;
+                    cmd.ExecuteNonQuery();
+                }
+
+                postgres = new Npgsql.NpgsqlConnectionStringBuilder(postgres) { SearchPath = schema }.ConnectionString;
+            }
             byte[][][] requests = BuildRequests(devices, messages, out FixedKeys keys);
             var options = new EmseOptions
             {
@@ -147,6 +162,15 @@ namespace E2m.Bench
                 app.StopAsync().GetAwaiter().GetResult();
                 ((IDisposable)app).Dispose();
                 Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+                if (schema.Length > 0)
+                {
+                    Npgsql.NpgsqlConnection.ClearAllPools();
+                    using var c = new Npgsql.NpgsqlConnection(postgres);
+                    c.Open();
+                    using var cmd = c.CreateCommand();
+                    cmd.CommandText = "DROP SCHEMA " + schema + " CASCADE";
+                    cmd.ExecuteNonQuery();
+                }
                 try
                 {
                     Directory.Delete(dir, true);

@@ -251,6 +251,53 @@ namespace E2m.Server.Emse.Storage
             public Dictionary<string, ReplayWindow> Windows { get; } = new(StringComparer.Ordinal);
             public long LastDataVersion = -1;
             public readonly List<string> GroupKids = new();
+            public readonly List<string> Kids = new();
+            public readonly List<ExchangeWrite> Accepted = new();
+            public readonly List<StoredReading> Readings = new();
+            private readonly Dictionary<(string Table, int Rows), DbCommand> _multi = new();
+
+            /// <summary>A cached multi-row <c>INSERT INTO table (columns) VALUES (...), ... tail</c> with parameters @p0.. (row-major).</summary>
+            public DbCommand Multi(string table, string columns, int perRow, string tail, int rows)
+            {
+                if (_multi.TryGetValue((table, rows), out DbCommand? cmd))
+                {
+                    return cmd;
+                }
+
+                var sql = new System.Text.StringBuilder("INSERT INTO ").Append(table).Append(" (").Append(columns).Append(") VALUES ");
+                cmd = Connection.CreateCommand();
+                for (int r = 0; r < rows; r++)
+                {
+                    sql.Append(r == 0 ? "(" : ", (");
+                    for (int c = 0; c < perRow; c++)
+                    {
+                        string name = "@p" + (r * perRow + c).ToString(CultureInfo.InvariantCulture);
+                        sql.Append(c == 0 ? "" : ", ").Append(name);
+                        DbParameter p = cmd.CreateParameter();
+                        p.ParameterName = name;
+                        p.Value = DBNull.Value;
+                        cmd.Parameters.Add(p);
+                    }
+
+                    sql.Append(')');
+                }
+
+                cmd.CommandText = sql.Append(tail).ToString();
+                cmd.Transaction = _transaction;
+                _multi[(table, rows)] = cmd;
+                return cmd;
+            }
+
+            private DbTransaction? _transaction;
+
+            public void SetMultiTransaction(DbTransaction? t)
+            {
+                _transaction = t;
+                foreach (DbCommand c in _multi.Values)
+                {
+                    c.Transaction = t;
+                }
+            }
             public readonly HashSet<string> ChangedKids = new(StringComparer.Ordinal);
             public DbCommand Exchange { get; }
             public DbCommand Reading { get; }
@@ -262,6 +309,11 @@ namespace E2m.Server.Emse.Storage
 
             public void Dispose()
             {
+                foreach (DbCommand c in _multi.Values)
+                {
+                    c.Dispose();
+                }
+
                 Exchange.Dispose();
                 Reading.Dispose();
                 Device.Dispose();
@@ -332,6 +384,7 @@ namespace E2m.Server.Emse.Storage
                 }
 
                 LoadWindows(s, nowMs);
+                s.Accepted.Clear();
                 foreach (ExchangeWrite w in writes)
                 {
                     ReplayWindow window = s.Windows[w.Kid];
@@ -342,9 +395,39 @@ namespace E2m.Server.Emse.Storage
 
                     window.Accept(w.Piv); // RFC 8613 §7.4, against the persisted window
                     s.ChangedKids.Add(w.Kid);
-                    InsertExchange(s, w, nowMs, touched);
-                    w.Outcome = w.Inserted ? WriteOutcome.Stored : WriteOutcome.None;
+                    s.Accepted.Add(w);
                 }
+
+                // Multi-row statements: a few statements per group instead of three per request.
+                BulkInsertExchanges(s, nowMs);
+                s.Readings.Clear();
+                foreach (ExchangeWrite w in s.Accepted)
+                {
+                    if (!w.Inserted)
+                    {
+                        continue; // the exchange row existed although the window did not hold its PIV: stored once already
+                    }
+
+                    w.Outcome = WriteOutcome.Stored;
+                    if (w.Readings == null || w.Readings.Count == 0)
+                    {
+                        continue;
+                    }
+
+                    if (!s.DeviceSeen.TryGetValue(w.DeviceId, out long seen) || nowMs - seen >= DeviceSeenRefreshMs)
+                    {
+                        s.Device.Parameters[0].Value = w.DeviceId;
+                        s.Device.Parameters[1].Value = w.Kid;
+                        s.Device.Parameters[2].Value = nowMs;
+                        s.Device.ExecuteNonQuery();
+                        s.DeviceSeen[w.DeviceId] = nowMs;
+                        touched.Add(w.DeviceId);
+                    }
+
+                    s.Readings.AddRange(w.Readings);
+                }
+
+                BulkInsertReadings(s);
 
                 foreach (ExchangeWrite w in writes)
                 {
@@ -370,16 +453,7 @@ namespace E2m.Server.Emse.Storage
                     }
                 }
 
-                foreach (string kid in s.ChangedKids)
-                {
-                    ReplayWindow window = s.Windows[kid];
-                    s.ReplaySet.Parameters[0].Value = kid;
-                    s.ReplaySet.Parameters[1].Value = window.Highest;
-                    s.ReplaySet.Parameters[2].Value = (long)window.Mask;
-                    s.ReplaySet.Parameters[3].Value = nowMs;
-                    s.ReplaySet.ExecuteNonQuery();
-                }
-
+                BulkSetWindows(s, nowMs);
                 BeforeGroupCommit?.Invoke(writes);
                 t.Commit();
             }
@@ -416,6 +490,113 @@ namespace E2m.Server.Emse.Storage
             if (Database.Dialect == DbDialect.Postgres)
             {
                 s.Windows.Clear(); // another instance may move them once the row locks are released
+            }
+        }
+
+        private const string ExchangeColumns = "kid, piv, request_hash, response, created_ms";
+        private const string ReadingColumns = "device_id, kid, piv, idx, name, unit, value_kind, value_num, value_int, value_text, value_bool, time_ms, time_source, received_ms";
+
+        /// <summary>Rows per multi-row statement: chunks of 32, then 8, then 1 (three cached statements per table).</summary>
+        private static int Chunk(int remaining) => remaining >= 32 ? 32 : remaining >= 8 ? 8 : 1;
+
+        /// <summary>Exchange rows of the accepted requests; RETURNING names the rows really inserted (ON CONFLICT DO NOTHING).</summary>
+        private static void BulkInsertExchanges(WriteSession s, long nowMs)
+        {
+            List<ExchangeWrite> rows = s.Accepted;
+            for (int at = 0; at < rows.Count;)
+            {
+                int n = Chunk(rows.Count - at);
+                DbCommand cmd = s.Multi("emse_exchanges", ExchangeColumns, 5, " ON CONFLICT (kid, piv) DO NOTHING RETURNING kid, piv", n);
+                DbParameterCollection ps = cmd.Parameters;
+                for (int i = 0; i < n; i++)
+                {
+                    ExchangeWrite w = rows[at + i];
+                    int b = i * 5;
+                    ps[b].Value = w.Kid;
+                    ps[b + 1].Value = w.Piv;
+                    ps[b + 2].Value = w.RequestHash;
+                    ps[b + 3].Value = w.Response;
+                    ps[b + 4].Value = nowMs;
+                }
+
+                using (DbDataReader r = cmd.ExecuteReader())
+                {
+                    while (r.Read())
+                    {
+                        string kid = r.GetString(0);
+                        long piv = r.GetInt64(1);
+                        for (int i = 0; i < n; i++)
+                        {
+                            ExchangeWrite w = rows[at + i];
+                            if (w.Piv == piv && string.Equals(w.Kid, kid, StringComparison.Ordinal))
+                            {
+                                w.Inserted = true;
+                            }
+                        }
+                    }
+                }
+
+                at += n;
+            }
+        }
+
+        private static void BulkInsertReadings(WriteSession s)
+        {
+            List<StoredReading> rows = s.Readings;
+            for (int at = 0; at < rows.Count;)
+            {
+                int n = Chunk(rows.Count - at);
+                DbCommand cmd = s.Multi("emse_readings", ReadingColumns, 14, " ON CONFLICT DO NOTHING", n); // emse_readings_once
+                DbParameterCollection ps = cmd.Parameters;
+                for (int i = 0; i < n; i++)
+                {
+                    StoredReading r = rows[at + i];
+                    int b = i * 14;
+                    ps[b].Value = r.DeviceId;
+                    ps[b + 1].Value = r.Kid;
+                    ps[b + 2].Value = r.Piv;
+                    ps[b + 3].Value = r.Index;
+                    ps[b + 4].Value = r.Name;
+                    ps[b + 5].Value = (object?)r.Unit ?? DBNull.Value;
+                    ps[b + 6].Value = r.ValueKind;
+                    ps[b + 7].Value = r.Number.HasValue ? r.Number.Value : DBNull.Value;
+                    ps[b + 8].Value = r.Integer.HasValue ? r.Integer.Value : DBNull.Value;
+                    ps[b + 9].Value = (object?)r.Text ?? DBNull.Value;
+                    ps[b + 10].Value = r.Boolean.HasValue ? (r.Boolean.Value ? 1 : 0) : DBNull.Value;
+                    ps[b + 11].Value = r.TimeMs;
+                    ps[b + 12].Value = r.TimeSource;
+                    ps[b + 13].Value = r.ReceivedMs;
+                }
+
+                cmd.ExecuteNonQuery();
+                at += n;
+            }
+        }
+
+        /// <summary>The new windows (computed from the persisted ones under the lock) written as they are.</summary>
+        private static void BulkSetWindows(WriteSession s, long nowMs)
+        {
+            s.Kids.Clear();
+            s.Kids.AddRange(s.ChangedKids);
+            for (int at = 0; at < s.Kids.Count;)
+            {
+                int n = Chunk(s.Kids.Count - at);
+                DbCommand cmd = s.Multi("emse_replay", "kid, highest, mask, updated_ms", 4,
+                    " ON CONFLICT (kid) DO UPDATE SET highest = excluded.highest, mask = excluded.mask, updated_ms = excluded.updated_ms", n);
+                DbParameterCollection ps = cmd.Parameters;
+                for (int i = 0; i < n; i++)
+                {
+                    string kid = s.Kids[at + i];
+                    ReplayWindow window = s.Windows[kid];
+                    int b = i * 4;
+                    ps[b].Value = kid;
+                    ps[b + 1].Value = window.Highest;
+                    ps[b + 2].Value = (long)window.Mask;
+                    ps[b + 3].Value = nowMs;
+                }
+
+                cmd.ExecuteNonQuery();
+                at += n;
             }
         }
 
@@ -474,6 +655,7 @@ namespace E2m.Server.Emse.Storage
 
         private static void SetTransaction(WriteSession s, DbTransaction? t)
         {
+            s.SetMultiTransaction(t);
             s.Exchange.Transaction = t;
             s.Reading.Transaction = t;
             s.Device.Transaction = t;
