@@ -20,7 +20,7 @@ namespace E2m.Server.Emks.Tests
     /// </summary>
     public sealed class PushPullApiTests : IAsyncLifetime
     {
-        private readonly EmksTestHost _host = new();
+        private readonly EmksTestHost _host = new(o => o.KeyCache.Ttl = TimeSpan.FromMinutes(10)); // long TTL: cache assertions must not depend on machine speed
 
         public Task InitializeAsync() => _host.InitializeAsync();
 
@@ -271,6 +271,25 @@ namespace E2m.Server.Emks.Tests
             for (int i = 0; i < 500 && purge.Runs == runs; i++) await Task.Delay(10);
             Assert.True(purge.Runs > runs, "purge did not run after the fake clock advanced one interval");
             Assert.Null(await _host.Store.FindKeyAsync(Convert.FromHexString(kid)));
+        }
+
+        [Fact]
+        public async Task Repeated_pulls_are_served_from_the_sealed_row_cache()
+        {
+            (string intKey, string kid) = Case0();
+            await _host.PushAsync(EmksTestHost.Push(intKey, kid, _host.Now + 600, "sub-1", null, "emse.example.org"));
+            var cache = (E2m.Server.Emks.Storage.KeyCache)_host.App.Services.GetService(typeof(E2m.Server.Emks.Storage.KeyCache))!;
+            using HttpClient emse = _host.EmseClient("emse.example.org");
+            Assert.Equal(HttpStatusCode.OK, (await emse.GetAsync(EmksEmseContract.PullPath(kid.Substring(0, 14)))).StatusCode);
+            long hits = cache.Hits, misses = cache.Misses;
+            for (int i = 0; i < 10; i++)
+            {
+                E2mKeyPullResponse? r = await emse.GetFromJsonAsync<E2mKeyPullResponse>(EmksEmseContract.PullPath(i % 2 == 0 ? kid : kid.Substring(0, 14)));
+                Assert.Equal("add14c3c84c098f6d4852901b89ffeed596ff3542da81b7f5518e8499567af40", r!.E2mKey); // e2m-kdf.json case 0
+            }
+
+            Assert.True(cache.Hits - hits >= 10, $"cache hits {cache.Hits - hits} of 10 pulls");
+            Assert.Equal(misses, cache.Misses);
         }
 
         [Fact]
