@@ -168,6 +168,25 @@ namespace E2m.Demo.Tests
             Assert.True(sent > stored, $"PIVs sent {sent}, stored {stored}\n{s.Transcript}");
         }
 
+        /// <summary>
+        /// Home mode: the first <c>AT+QIRD</c> is the EMKS's challenge. The modem reboots with it in its buffer; the
+        /// firmware resynchronises, re-initialises, asks for a challenge again (the first one is never used) and
+        /// delivers everything once.
+        /// </summary>
+        [Fact]
+        public async Task ScenarioModemRebootDuringBootstrapHomeMode()
+        {
+            await using Scenario s = await Scenario.StartAsync(_output);
+            DemoDevice d = s.AddDevice(DemoKeyMode.Home, faults: new FaultPlan(12).RebootOn("AT+QIRD", 300, 1));
+            s.Run(d, 1);
+            Assert.True(d.Faults.Injected >= 1, "the reboot fault was not injected\n" + s.Transcript);
+            Assert.True(d.LastErrorText.Length == 0, "the wake-up with the reboot failed\n" + s.Transcript);
+            s.Run(d, 1);
+            s.Drain(d);
+            Assert.All(d.Recorder.Keys, k => Assert.Equal(KeyOrigins.Home, k.Origin));
+            await s.AssertEveryReadingStoredOnceAsync(d);
+        }
+
         // ------------------------------------------------------------------ 4. EMSE restart
 
         /// <summary>
