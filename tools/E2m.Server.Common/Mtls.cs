@@ -170,8 +170,18 @@ namespace E2m.Server.Common
                 return r;
             }
 
+            // HTTP/2 streams of one connection run concurrently and the connection items are a plain dictionary: lock it.
             IDictionary<object, object?>? items = http.Features.Get<IConnectionItemsFeature>()?.Items;
-            if (items != null && items.TryGetValue(ConnectionItemKey, out object? seen) && seen is E2mClientIdentity known
+            object? seen = null;
+            if (items != null)
+            {
+                lock (items)
+                {
+                    items.TryGetValue(ConnectionItemKey, out seen);
+                }
+            }
+
+            if (seen is E2mClientIdentity known
                 && (ReferenceEquals(known.Certificate, cert) || known.Certificate.RawDataMemory.Span.SequenceEqual(cert.RawDataMemory.Span)))
             {
                 // Same certificate on the same connection: only its validity period can have changed since.
@@ -185,7 +195,10 @@ namespace E2m.Server.Common
             var identity = new E2mClientIdentity(cert, trust.Validate(cert, DevPki.ClientAuthOid));
             if (items != null)
             {
-                items[ConnectionItemKey] = identity;
+                lock (items)
+                {
+                    items[ConnectionItemKey] = identity;
+                }
             }
 
             http.Items[ConnectionItemKey] = identity;

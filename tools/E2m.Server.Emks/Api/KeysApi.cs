@@ -120,7 +120,7 @@ namespace E2m.Server.Emks.Api
                     return TypedResults.Problem(statusCode: 403, title: $"device_ids[{i}]: not a device of a subscription that allows this EMSE");
                 }
 
-                registrations.Add(new PushRegistration(emseId, subscription, url.ToString(), now));
+                registrations.Add(new PushRegistration(emseId, subscription, url.AbsoluteUri, now));
             }
 
             await store.UpsertPushRegistrationsAsync(registrations, ct).ConfigureAwait(false);
