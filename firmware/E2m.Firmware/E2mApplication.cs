@@ -29,6 +29,18 @@ namespace E2m.Firmware
         Stopped = 14,
     }
 
+    /// <summary>Why readings left the queue without a 2.04 (typed; counted in <see cref="DeviceState.DroppedReadings"/>).</summary>
+    public enum DropReason
+    {
+        None = 0,
+        /// <summary>Ring full with readings an accepting EMSE still needs: the new sample is refused.</summary>
+        QueueFull = 1,
+        /// <summary>The EMSE rejected the batch permanently (inner 4.00, 4.02, 4.13, 4.15).</summary>
+        PermanentRejection = 2,
+        /// <summary>Ring full: the oldest reading was pending only for EMSEs that refuse the KID (evicted for them).</summary>
+        EmseRefusesKey = 3,
+    }
+
     /// <summary>
     /// The e2m device application (DESIGN.md §7): an explicit state machine with a <see cref="Step"/> function and a
     /// supervisor. One wake-up = one cycle:
@@ -36,8 +48,10 @@ namespace E2m.Firmware
     /// Boot → Sample ─(no upload due)────────────────────────────────────────────────→ Sleep
     ///          └→ PowerOn → Initialize → SimReady → Imsi → Register → Pdp → NetworkTime → Keys → Upload → Psm → Sleep
     /// any failure → (every PowerCycleAfterFailures-th consecutive failure: PowerCycle →) Sleep with backoff
-    /// modem rebooted (≤ 2 per cycle) → PowerOn (resync) → Initialize;  EMSE 4.01 (once per cycle) → forget keys → Keys → Upload
-    /// (a second 4.01 in the cycle parks that EMSE's readings; the cycle fails only if no batch was delivered)
+    /// modem rebooted (≤ 2 per cycle) → PowerOn (resync) → Initialize
+    /// EMSE 4.01 to a key of this wake-up or one another EMSE accepted in it → "EMSE refuses KID" persisted, skipped until
+    /// the KID changes; 4.01 to a reused key nobody confirmed (once per cycle) → forget keys → Keys → Upload
+    /// (the cycle fails only if an EMSE refused and no batch was delivered)
     /// network-only mode, EF_KeysPS stale (once per cycle) → modem off → PowerOn → ... → Register (new AKA) → Keys
     /// </code>
     /// Synchronous, no thread of its own; every wait is a modem call with its timeout on the injected clock. The
@@ -88,6 +102,10 @@ namespace E2m.Firmware
         private bool _rekeyedThisCycle;
         private bool _reattachedThisCycle;
         private int _parkedThisCycle;
+        private int _acceptedMask;      // EMSEs that answered a verified 2.04 with the current key in this wake-up
+        private int _deferredMask;      // EMSEs that answered 4.01 to a reused key nobody confirmed yet in this wake-up
+        private int _droppedThisCycle;
+        private DropReason _lastDropReason;
         private bool _failedThisCycle;
         private int _batchesSent;
         private int _sleepSeconds;
@@ -141,6 +159,10 @@ namespace E2m.Firmware
         /// <summary>Batches acknowledged by an EMSE in this cycle.</summary>
         public int BatchesSent { get { return _batchesSent; } }
         public bool FailedThisCycle { get { return _failedThisCycle; } }
+        /// <summary>Readings dropped in this wake-up (refused sample, permanent rejection, eviction for a refusing EMSE).</summary>
+        public int DroppedThisCycle { get { return _droppedThisCycle; } }
+        /// <summary>Reason of the last drop in this wake-up.</summary>
+        public DropReason LastDropReason { get { return _lastDropReason; } }
 
         // ------------------------------------------------------------------ entry points
 
@@ -251,6 +273,10 @@ namespace E2m.Firmware
             _rekeyedThisCycle = false;
             _reattachedThisCycle = false;
             _parkedThisCycle = 0;
+            _acceptedMask = 0;
+            _deferredMask = 0;
+            _droppedThisCycle = 0;
+            _lastDropReason = DropReason.None;
             _failedThisCycle = false;
             _batchesSent = 0;
             _uploadEmse = 0;
@@ -280,6 +306,12 @@ namespace E2m.Firmware
                     long mantissa;
                     if (!sensor.Sample(total, out mantissa)) continue;
                     long seq;
+                    if (_queue.IsFull && _queue.TryEvictOldest(_keys.RefusingMask()))
+                    {
+                        // the oldest reading was pending only for EMSEs refusing the KID: give it up for them so the
+                        // accepting EMSEs keep receiving (README "Queue rules")
+                        Dropped(1, DropReason.EmseRefusesKey);
+                    }
                     if (_queue.Append(i, now, unix, mantissa, out seq))   // durable before the reading counts as taken
                     {
                         sensor.Commit();
@@ -287,17 +319,18 @@ namespace E2m.Firmware
                     }
                     else
                     {
-                        _state.DroppedReadings++; // ring full: nothing overwritten; a pulse counter keeps counting
+                        Dropped(1, DropReason.QueueFull); // ring full: nothing overwritten; a pulse counter keeps counting
                     }
                 }
                 _state.NextSampleSeconds = now + _config.SampleIntervalSeconds;
                 _state.CyclesSinceUpload++;
             }
             bool due;
+            int pending = _queue.PendingCountExcept(_keys.RefusingMask()); // readings for refusing EMSEs wake nobody
             if (_state.ConsecutiveFailures > 0) due = now >= _state.NextAttemptSeconds;
-            else due = _state.CyclesSinceUpload >= _config.UploadEveryCycles || _queue.PendingCount * 2 >= _queue.Capacity
+            else due = _state.CyclesSinceUpload >= _config.UploadEveryCycles || pending * 2 >= _queue.Capacity
                 || !_keys.AllUsable(now + _config.SampleIntervalSeconds);
-            return due && (_queue.PendingCount > 0 || !_keys.AllUsable(now)) ? AppState.PowerOn : AppState.Sleep;
+            return due && (pending > 0 || !_keys.AllUsable(now)) ? AppState.PowerOn : AppState.Sleep;
         }
 
         private AppState DoRegister()
@@ -367,21 +400,17 @@ namespace E2m.Firmware
         {
             while (_uploadEmse < _config.Emses.Length)
             {
-                FirmwareError e = UploadTo(_uploadEmse);
+                int emse = _uploadEmse;
+                if (_keys.IsRefusing(emse)) { _uploadEmse++; continue; } // refused this KID before: skipped until it changes
+                FirmwareError e = UploadTo(emse);
                 if (e == FirmwareError.EmseUnauthorized)
                 {
-                    if (!_rekeyedThisCycle)
-                    {
-                        _rekeyedThisCycle = true;         // DESIGN.md §4: unknown/expired KID → re-establish the key
-                        _keys.InvalidateAll();
-                        return AppState.Keys;
-                    }
-                    // Refused again with the key of this wake-up: this EMSE gets no key (e.g. the subscription does not
-                    // allow it, DESIGN.md §5). Its readings stay queued (parked); the other EMSEs are still served
-                    // (found by the demo scenario "EMSE not allowed": it used to fail the wake-up for every EMSE).
-                    _lastError = FirmwareError.EmseUnauthorized;
-                    _parkedThisCycle++;
-                    if (_log != null && _log.IsEnabled(LogLevel.Warning)) _log.Write(LogLevel.Warning, "app", "EMSE " + _config.Emses[_uploadEmse].EmseId + " refused a fresh key: its readings stay queued");
+                    // DESIGN.md §4/§5: 4.01 = this EMSE has no key for our KID. If another EMSE accepted the same KID in
+                    // this wake-up, the key is good and this EMSE refuses it (e.g. the subscription does not allow it):
+                    // remember that durably and keep serving the others, no re-key. Otherwise decide after the other
+                    // EMSEs were tried (found by the demo scenario "EMSE not allowed").
+                    if ((_acceptedMask & ~(1 << emse)) != 0) Refuse(emse);
+                    else _deferredMask |= 1 << emse;
                     _uploadEmse++;
                     continue;
                 }
@@ -389,11 +418,53 @@ namespace E2m.Firmware
                 if (e != FirmwareError.None) return Fail(e);
                 _uploadEmse++;
             }
+            if (_deferredMask != 0)
+            {
+                if (_acceptedMask != 0)
+                {
+                    // another EMSE accepted this KID: the deferred ones refuse it
+                    for (int i = 0; i < _config.Emses.Length; i++) if ((_deferredMask & (1 << i)) != 0) Refuse(i);
+                }
+                else if (!_rekeyedThisCycle && !_keys.EstablishedThisWake)
+                {
+                    // nobody confirmed the reused key: unknown/expired at the EMKS → re-establish it, once per wake-up
+                    _rekeyedThisCycle = true;
+                    _deferredMask = 0;
+                    _uploadEmse = 0;
+                    _keys.InvalidateAll();
+                    return AppState.Keys;
+                }
+                else
+                {
+                    // the key of this wake-up refused by every EMSE tried: no evidence that one EMSE alone refuses it,
+                    // so nothing is persisted; readings stay queued, the cycle backs off (next wake-up decides again)
+                    _lastError = FirmwareError.EmseUnauthorized;
+                    _parkedThisCycle++;
+                }
+                _deferredMask = 0;
+            }
             if (_parkedThisCycle > 0 && _batchesSent == 0) return Fail(FirmwareError.EmseUnauthorized); // nothing delivered: back off
             _state.CyclesSinceUpload = 0;
             _state.ConsecutiveFailures = 0;
             _state.NextAttemptSeconds = 0;
             return AppState.Psm;
+        }
+
+        /// <summary>EMSE <paramref name="emse"/> refuses the current KID: persisted, skipped until the KID changes.</summary>
+        private void Refuse(int emse)
+        {
+            _keys.MarkRefusing(emse);
+            _lastError = FirmwareError.EmseUnauthorized;
+            _parkedThisCycle++;
+            if (_log != null && _log.IsEnabled(LogLevel.Warning)) _log.Write(LogLevel.Warning, "app", "EMSE " + _config.Emses[emse].EmseId + " refuses this KID: skipped until the next key");
+        }
+
+        private void Dropped(int count, DropReason reason)
+        {
+            _state.DroppedReadings += (uint)count;
+            _droppedThisCycle += count;
+            _lastDropReason = reason;
+            if (_log != null && _log.IsEnabled(LogLevel.Warning)) _log.Write(LogLevel.Warning, "app", "dropped " + count.ToString() + " reading(s), reason " + ((int)reason).ToString());
         }
 
         private AppState DoPowerCycle()
@@ -413,7 +484,7 @@ namespace E2m.Firmware
         {
             long now = _clock.NowSeconds;
             long until = _state.NextSampleSeconds;
-            if (_state.ConsecutiveFailures > 0 && _state.NextAttemptSeconds < until && _queue.PendingCount > 0) until = _state.NextAttemptSeconds;
+            if (_state.ConsecutiveFailures > 0 && _state.NextAttemptSeconds < until && _queue.PendingCountExcept(_keys.RefusingMask()) > 0) until = _state.NextAttemptSeconds;
             long d = until - now;
             if (d < 1) d = 1;
             if (d > 0x7FFFFFFF) d = 0x7FFFFFFF;
@@ -542,6 +613,7 @@ namespace E2m.Firmware
             {
                 _queue.Acknowledge(emse, batchEnd); // stored by the EMSE: drop from the queue
                 _batchesSent++;
+                _acceptedMask |= 1 << emse;
                 return FirmwareError.None;
             }
             if (code == CoapCode.Unauthorized) return FirmwareError.EmseUnauthorized;
@@ -550,8 +622,7 @@ namespace E2m.Firmware
             {
                 // permanent rejection of this content: re-sending cannot succeed and would block the queue forever
                 _queue.Acknowledge(emse, batchEnd);
-                _state.DroppedReadings += (uint)count;
-                if (_log != null && _log.IsEnabled(LogLevel.Warning)) _log.Write(LogLevel.Warning, "app", "EMSE rejected a batch permanently; dropped");
+                Dropped(count, DropReason.PermanentRejection);
                 return FirmwareError.None;
             }
             return CoapCode.ClassOf(code) == 5 ? FirmwareError.EmseServerError : FirmwareError.EmseRejected;

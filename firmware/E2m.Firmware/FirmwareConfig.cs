@@ -184,6 +184,8 @@ namespace E2m.Firmware
         public int CursorRecordBase = 17;
         /// <summary>Queue slot j = QueueRecordBase + j, j &lt; QueueCapacity.</summary>
         public int QueueRecordBase = 32;
+        /// <summary>"EMSE e refused KID x" (KID 8, EMSE bit mask 1): between the cursors and the queue.</summary>
+        public int RefusalRecordId = 25;
 
         /// <summary>Checks the configuration; throws ArgumentException with a precise message (programming error).</summary>
         public void Validate()
@@ -213,7 +215,8 @@ namespace E2m.Firmware
             if (QueueCapacity < 2) throw new ArgumentException("config: queue capacity >= 2");
             if (SampleIntervalSeconds < 1 || UploadEveryCycles < 1) throw new ArgumentException("config: intervals");
             if (KeyRecordBase + MaxEmses > SsnRecordBase || SsnRecordBase + MaxEmses > CursorRecordBase
-                || CursorRecordBase + MaxEmses > QueueRecordBase || StateRecordId >= KeyRecordBase)
+                || CursorRecordBase + MaxEmses > QueueRecordBase || StateRecordId >= KeyRecordBase
+                || RefusalRecordId < CursorRecordBase + MaxEmses || RefusalRecordId >= QueueRecordBase)
             {
                 throw new ArgumentException("config: overlapping record ids");
             }

@@ -75,6 +75,13 @@ namespace E2m.Firmware
         private long _offeredLifetime;
         private FirmwareError _lastError;
 
+        // refusal record (DESIGN.md §5: the subscription may not allow an EMSE): "EMSE e refused KID x"
+        private const byte MagicRefusal = 0x52; // 'R'
+        private const int RefusalPayloadLength = 1 + 8 + 1;
+        private readonly byte[] _refusedKid = new byte[E2mKeys.KidLength];
+        private int _refusedMask;
+        private bool _establishedThisWake;
+
         public KeyManager(FirmwareConfig config, IRecordStore store, ICryptoProvider crypto, ICellularModem modem,
             CoapUdpClient client, CoapMessageIdSource ids, CoapTokenSource tokens, DeviceState state, ILog log)
         {
@@ -113,9 +120,59 @@ namespace E2m.Firmware
 
         public bool IsValid(int emse) { return _valid[emse]; }
 
+        /// <summary>True when the key in use was established (network or home mode) since <see cref="Load"/>, i.e. in this wake-up.</summary>
+        public bool EstablishedThisWake { get { return _establishedThisWake; } }
+
+        /// <summary>
+        /// True when EMSE <paramref name="emse"/> answered 4.01 to the KID it holds now (persisted refusal, DESIGN.md §5):
+        /// it is skipped until the KID changes (a new key establishment retries it once).
+        /// </summary>
+        public bool IsRefusing(int emse)
+        {
+            return (_refusedMask & (1 << emse)) != 0 && _valid[emse] && SameKid(_refusedKid, _kid[emse]);
+        }
+
+        /// <summary>Bit e set when <see cref="IsRefusing"/>(e).</summary>
+        public int RefusingMask()
+        {
+            int m = 0;
+            for (int i = 0; i < _n; i++) if (IsRefusing(i)) m |= 1 << i;
+            return m;
+        }
+
+        /// <summary>Records durably that EMSE <paramref name="emse"/> refused its current KID (one record write).</summary>
+        public void MarkRefusing(int emse)
+        {
+            if (!_valid[emse]) return;
+            if (!SameKid(_refusedKid, _kid[emse]))
+            {
+                Array.Copy(_kid[emse], 0, _refusedKid, 0, 8); // another KID: earlier refusals no longer apply
+                _refusedMask = 0;
+            }
+            _refusedMask |= 1 << emse;
+            _record[0] = MagicRefusal;
+            Array.Copy(_refusedKid, 0, _record, 1, 8);
+            _record[9] = (byte)_refusedMask;
+            RecordCodec.WriteFramed(_store, _config.RefusalRecordId, _record, RefusalPayloadLength);
+        }
+
+        private static bool SameKid(byte[] a, byte[] b)
+        {
+            for (int i = 0; i < 8; i++) if (a[i] != b[i]) return false;
+            return true;
+        }
+
         /// <summary>Loads the persisted slots (after each reset).</summary>
         public void Load()
         {
+            _establishedThisWake = false;
+            _refusedMask = 0;
+            Array.Clear(_refusedKid, 0, 8);
+            if (RecordCodec.ReadFramed(_store, _config.RefusalRecordId, _record, RefusalPayloadLength, MagicRefusal))
+            {
+                Array.Copy(_record, 1, _refusedKid, 0, 8);
+                _refusedMask = _record[9];
+            }
             for (int i = 0; i < _n; i++)
             {
                 _valid[i] = false;
@@ -360,6 +417,7 @@ namespace E2m.Firmware
         /// <summary>_intKey and _newKid hold the new key: derive e2m_key per EMSE_Id and persist each slot.</summary>
         private void Install(long expiry, int origin)
         {
+            _establishedThisWake = true;
             for (int i = 0; i < _n; i++)
             {
                 DisposeContext(i);

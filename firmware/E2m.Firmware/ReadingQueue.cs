@@ -136,6 +136,43 @@ namespace E2m.Firmware
             }
         }
 
+        /// <summary>Readings still pending for at least one EMSE outside <paramref name="excludedMask"/> (EMSE bits): the
+        /// backlog that is worth a wake-up (EMSEs refusing the KID are excluded).</summary>
+        public int PendingCountExcept(int excludedMask)
+        {
+            long head = _next;
+            for (int e = 0; e < _emseCount; e++)
+            {
+                if ((excludedMask & (1 << e)) != 0) continue;
+                long first = FirstPending(e, _cursor[e]);
+                if (first < head) head = first;
+            }
+            return (int)(_next - head);
+        }
+
+        /// <summary>
+        /// Ring full and its oldest reading pending only for EMSEs in <paramref name="refusingMask"/> (they refuse the KID,
+        /// DESIGN.md §5): moves those EMSEs' cursors past it (one durable cursor write each), so the slot can be reused.
+        /// True when a reading was given up (the caller counts it as dropped); false when the oldest reading is still
+        /// needed by an EMSE that accepts the key (then nothing is evicted: the normal full-ring refusal applies).
+        /// </summary>
+        public bool TryEvictOldest(int refusingMask)
+        {
+            if (refusingMask == 0 || !IsFull) return false;
+            long head = Head;
+            int needing = 0;
+            for (int e = 0; e < _emseCount; e++)
+            {
+                if (FirstPending(e, _cursor[e]) == head) needing |= 1 << e;
+            }
+            if (needing == 0 || (needing & ~refusingMask) != 0) return false;
+            for (int e = 0; e < _emseCount; e++)
+            {
+                if ((needing & (1 << e)) != 0) Acknowledge(e, head + 1);
+            }
+            return true;
+        }
+
         /// <summary>Readings still pending for at least one EMSE.</summary>
         public int PendingCount { get { return (int)(_next - Head); } }
 

@@ -119,7 +119,7 @@ namespace E2m.Firmware.Tests
             Assert.Equal(2, rig.EmseA.Unique.Count);            // temp + battery
             Assert.False(app.Queue.HasPending(0));
             Assert.True(app.Queue.HasPending(1));               // energy + battery for B stay queued
-            Assert.Equal(2, rig.Net.Emks.Challenges);           // the key + one re-key after B's first 4.01
+            Assert.Equal(1, rig.Net.Emks.Challenges);           // A accepted the same KID: B refuses it (persisted), no re-key
 
             rig.EmseA.Answer401Next = 1000;                     // nobody accepts: nothing delivered → the cycle fails
             E2mApplication failed = rig.Cycle();
