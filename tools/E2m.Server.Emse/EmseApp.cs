@@ -88,6 +88,7 @@ namespace E2m.Server.Emse
                 IOptions<EmseOptions> o = sp.GetRequiredService<IOptions<EmseOptions>>();
                 return string.IsNullOrEmpty(o.Value.EmksBaseUrl) ? new NoEmksKeySource() : new EmksHttpKeySource(o);
             });
+            services.AddEmseKeyPush(); // push variant; before EmseCoapServer: puts PushedKeySource in front of the key source
             services.TryAddSingleton<EmseCoapServer>();
             services.AddHostedService(sp => sp.GetRequiredService<EmseCoapServer>());
             services.AddE2mHealth();
@@ -98,6 +99,7 @@ namespace E2m.Server.Emse
         public static WebApplication MapEmse(this WebApplication app)
         {
             app.MapEmseReadings();
+            app.MapEmseKeyPush();
             app.MapE2mHealth("emse");
             return app;
         }

@@ -94,6 +94,15 @@ namespace E2m.Server.Emse
         /// <summary>Largest number of readings one HTTP query returns.</summary>
         public int MaxReadingsPerQuery { get; set; } = 10000;
 
+        /// <summary>Push variant (README "Key push from the EMKS"): accept keys the EMKS POSTs to /v1/keys (role emks only).</summary>
+        public bool PushEnabled { get; set; }
+
+        /// <summary>Device ids (external ids or this EMSE's pseudonyms) to register with the EMKS for key push at start (≤ 100).</summary>
+        public string[] PushDeviceIds { get; set; } = Array.Empty<string>();
+
+        /// <summary>Callback URL registered with the EMKS; empty = the first https:// listener address + /v1/keys.</summary>
+        public string PushCallbackUrl { get; set; } = "";
+
         internal int EffectiveWorkers => Workers > 0 ? Workers : Math.Max(1, Environment.ProcessorCount);
     }
 
