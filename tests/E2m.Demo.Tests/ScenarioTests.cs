@@ -274,27 +274,28 @@ namespace E2m.Demo.Tests
         /// The subscription allows only A; the device is configured for A and B. The EMKS refuses B's pull (404: unknown,
         /// expired and not allowed are indistinguishable on purpose, KeysApi), B answers the device 4.01, B stores
         /// nothing for it, A gets every reading routed to it.
-        /// Designed firmware behaviour (E2mApplication.DoUpload): after B's 4.01 the firmware forgets its keys and re-keys
-        /// once per wake-up; B's second 4.01 (with the key of this wake-up) parks B: its readings are neither dropped
-        /// nor acknowledged, they stay in the flash queue behind B's cursor, and the wake-up still counts as a success
-        /// because A was served (it used to fail the wake-up, so the back-off delayed A too). The demo's "lost" for B
-        /// would therefore be "not yet delivered"; the demo itself always provisions both EMSEs. Limit: the parked
-        /// readings fill the ring, then new readings are refused for every EMSE (README "Scenarios tested").
+        /// Designed firmware behaviour (E2mApplication.DoUpload, firmware README "Keys" 4 and "Queue rules"): A accepted
+        /// the KID in the same wake-up, so B's 4.01 marks "B refuses this KID" (persisted), B is skipped until the KID
+        /// changes and nothing is re-keyed: one key establishment for the whole run. With a ring smaller than B's backlog
+        /// (8 readings, B gets 2 per sample), the oldest readings pending only for B are evicted (counted dropped), so A
+        /// keeps receiving every reading and no sample is refused.
         /// </summary>
         [Fact]
         public async Task ScenarioEmseNotAllowedGetsNoKeyHomeMode()
         {
+            const int Wakes = 8; // B's share of 8 samples = 16 readings > the 8-reading ring
             await using Scenario s = await Scenario.StartAsync(_output);
-            DemoDevice d = s.AddDevice(DemoKeyMode.Home, allowed: new[] { DemoOptions.UtilityEmseId });
-            s.Run(d, 3, followServers: true); // servers' clock follows the device's (the EMKS's per-IMSI bootstrap rate limit)
+            DemoDevice d = s.AddDevice(DemoKeyMode.Home, config: c => c.QueueCapacity = 8, allowed: new[] { DemoOptions.UtilityEmseId });
+            s.Run(d, Wakes, followServers: true); // servers' clock follows the device's (the EMKS's per-IMSI bootstrap rate limit)
 
-            // three regular wake-ups (B parked does not fail them: no back-off delays A), three samples
+            // regular wake-ups (B refusing does not fail them: no back-off delays A), every sample taken
             Assert.Equal(0, d.FailedCycles);
-            Assert.Equal(3 * d.Config.Readings.Length, d.Recorder.Taken.Count);
-            // cost: the first key + one re-key per wake-up (B's 4.01 with the persisted key), at most
+            Assert.Equal(Wakes * d.Config.Readings.Length, d.Recorder.Taken.Count);
+            // cost: one key establishment for all wake-ups (no re-key per wake-up after B's 4.01)
             int kids = d.Recorder.Keys.Select(k => Convert.ToHexString(k.Kid)).Distinct().Count();
-            Assert.True(kids <= 1 + 3, $"{kids} KIDs for 3 wake-ups\n{s.Transcript}");
+            Assert.True(kids == 1, $"{kids} KIDs for {Wakes} wake-ups\n{s.Transcript}");
             Assert.True(s.CountCode(d, Scenario.Unauthorized, B) >= 1, "B did not answer 4.01\n" + s.Transcript);
+            Assert.True(d.App!.Keys.IsRefusing(B), "B not marked as refusing the KID");
             Assert.Empty(await s.ReadingsAsync(B)); // nothing stored at B, for this device or any other
             Delivery atA = await s.CheckAsync(d, A);
             Assert.True(atA.Missing.Count == 0 && atA.Extra.Count == 0, atA + "\n" + s.Transcript);
@@ -305,9 +306,13 @@ namespace E2m.Demo.Tests
             Assert.Equal(200, await s.PullStatusAsync(A, kid));
             Assert.Equal(404, await s.PullStatusAsync(B, kid));
 
-            Assert.Equal(0, d.Recorder.AcknowledgedCount(B));
-            Assert.Equal(2 * 3, d.Recorder.RoutedCount(B)); // temp + battery of three samples
-            Assert.True(d.App!.Queue.HasPending(B), "B's readings must stay parked in the queue");
+            // B's readings: the newest stay queued (delivered if a later KID is accepted), the oldest were evicted for B
+            // (its cursor moved without a 2.04: counted as dropped, reason EmseRefusesKey)
+            Assert.Equal(2 * Wakes, d.Recorder.RoutedCount(B)); // temp + battery of each sample
+            Assert.True(d.App.Queue.HasPending(B), "B's newest readings must stay queued");
+            int evicted = d.Recorder.AcknowledgedCount(B);
+            Assert.True(evicted > 0, "nothing evicted for B");
+            Assert.Equal((uint)evicted, d.App.DeviceState.DroppedReadings);
         }
     }
 
