@@ -1,0 +1,179 @@
+using System;
+using System.IO;
+using System.Net;
+using System.Net.Http;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+using E2m.Coap;
+using E2m.Crypto;
+using E2m.Hal.Host;
+using E2m.Oscore;
+using E2m.Server.Common;
+using E2m.Server.Emks;
+using E2m.Server.Emse;
+using E2m.Server.Emse.Keys;
+using E2m.Server.Hss;
+using E2m.TestSupport;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace E2m.Server.Integration.Tests
+{
+    /// <summary>
+    /// Push variant end to end on real sockets: HSS, EMKS and an EMSE with Emse:PushEnabled (HTTPS with the dev PKI, CoAP/UDP).
+    /// The EMSE registers with the EMKS (its client certificate) for the subscription's external id; the next AIR makes the
+    /// HSS push a new e2m_int_key to the EMKS, whose PushDispatcher POSTs the EMSE's e2m_key to the EMSE callback (the EMKS
+    /// certificate); the device's first OSCORE request under that KID is answered 2.04 from the pushed key, without a pull.
+    /// </summary>
+    public sealed class EmseKeyPushTests : IAsyncLifetime
+    {
+        private const string EmseId = "emse-push.example.org";
+        private static readonly byte[] K = Hex.Decode("465b5ce8b199b49faa5f0a2ee238a6bc"), Opc = Hex.Decode("cd63cb71954a9f4e48a5994e37a02baf");
+        private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "e2m-integration", Guid.NewGuid().ToString("N"));
+        private WebApplication? _hss, _emks, _emse;
+        private string _hssUrl = "";
+        private E2mTrustAnchor _trust = null!;
+
+        public async Task InitializeAsync()
+        {
+            DevPki.Init(_dataDir, new[] { EmseId });
+            _trust = new E2mTrustAnchor(DevPki.LoadCaCertificate(_dataDir));
+            int hssPort = FreeTcpPort(), emksPort = FreeTcpPort();
+            _hssUrl = $"https://127.0.0.1:{hssPort}";
+            string emksUrl = $"https://127.0.0.1:{emksPort}";
+            static void Quiet(IServiceCollection s) => s.Configure<LoggerFilterOptions>(o => o.MinLevel = LogLevel.Warning);
+
+            _hss = HssApp.Build(new[] { "--Hss:DataDirectory=" + _dataDir, "--Hss:Listen:Port=" + hssPort, "--Hss:Emks:BaseUrl=" + emksUrl }, b => Quiet(b.Services));
+            var emks = new EmksOptions { DataDirectory = _dataDir, HttpsPort = emksPort, DevMode = true };
+            emks.Hss.BaseUrl = _hssUrl;
+            _emks = EmksApp.Build(emks, Quiet);
+            _emse = EmseApp.Build(new EmseOptions
+            {
+                EmseId = EmseId, DataDir = _dataDir, UdpPort = 0, UdpBindAddress = "127.0.0.1", EmksBaseUrl = emksUrl, HttpUrls = "https://127.0.0.1:0",
+                PushEnabled = true, PushDeviceIds = new[] { "meter-push-1" },
+            }, Quiet);
+            await _hss.StartAsync();
+            await _emks.StartAsync();
+            await _emse.StartAsync();
+        }
+
+        public async Task DisposeAsync()
+        {
+            foreach (WebApplication? app in new[] { _emse, _emks, _hss })
+            {
+                if (app != null)
+                {
+                    await app.DisposeAsync();
+                }
+            }
+        }
+
+        private HttpClient Client(string name) => new(Mtls.CreateClientHandler(DevPki.LoadCertificate(_dataDir, name), _trust));
+
+        private async Task<(byte[] Ck, byte[] Ik)> Air(string imsi)
+        {
+            using HttpClient sn = Client("serving-node");
+            HttpResponseMessage air = await sn.PostAsJsonAsync(_hssUrl + "/v1/air", new { imsi, numVectors = 1, rat = "utran" });
+            Assert.Equal(HttpStatusCode.OK, air.StatusCode);
+            JsonElement v = JsonDocument.Parse(await air.Content.ReadAsStringAsync()).RootElement.GetProperty("vectors")[0];
+            return (Hex.Decode(v.GetProperty("ck").GetString()), Hex.Decode(v.GetProperty("ik").GetString()));
+        }
+
+        [Fact]
+        public async Task PushRegistration_ThenNewKey_IsPushedToTheEmse_AndUsedWithoutPull()
+        {
+            const string imsi = "001010000000091";
+            EmksPushRegistration registration = _emse!.Services.GetRequiredService<EmksPushRegistration>();
+            PushedKeyStore pushed = _emse.Services.GetRequiredService<PushedKeyStore>();
+
+            // The registration at start is refused (403: the EMKS knows no device "meter-push-1" yet) and the EMSE keeps running.
+            await WaitFor(() => registration.LastStatus == 403, "start-up registration refused");
+
+            using (HttpClient admin = Client("admin"))
+            {
+                HttpResponseMessage add = await admin.PostAsJsonAsync(_hssUrl + "/v1/admin/subscribers", new
+                {
+                    imsi, k = Hex.Encode(K), opc = Hex.Encode(Opc), e2m = true, emseIds = new[] { EmseId }, externalId = "meter-push-1",
+                });
+                Assert.Equal(HttpStatusCode.Created, add.StatusCode);
+            }
+
+            await Air(imsi);                                                        // first key: the EMKS learns the device id
+            Assert.Equal(204, await registration.RegisterAsync(new[] { "meter-push-1" }, CancellationToken.None));
+
+            var (ck, ik) = await Air(imsi);                                         // new key → EMKS outbox → POST to the EMSE
+            await WaitFor(() => pushed.Count >= 1, "key pushed to the EMSE callback");
+
+            var (kid, key) = DeviceKeys(ck, ik, EmseId);
+            using OscoreSecurityContext device = OscoreSecurityContext.ForDevice(new PlatformCryptoProvider(), key, kid, new MemorySsnStore());
+            var (response, exchange) = Post(device, EmseApp.GetCoapEndPoint(_emse), 77, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+            var inner = new CoapMessage();
+            device.UnprotectResponse(response, 0, response.Length, exchange, new byte[response.Length], 0, inner);
+            Assert.Equal(CoapCode.Changed, inner.Code);
+            Assert.Equal(1, pushed.Served);                                         // the context came from the pushed key, not a pull
+        }
+
+        private static async Task WaitFor(Func<bool> condition, string what)
+        {
+            DateTime deadline = DateTime.UtcNow.AddSeconds(30); // guard only
+            while (!condition())
+            {
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException("timed out waiting for: " + what);
+                }
+
+                await Task.Delay(20);
+            }
+        }
+
+        /// <summary>The device side of DESIGN.md §2 with the firmware's portable code.</summary>
+        private static (byte[] Kid, byte[] Key) DeviceKeys(byte[] ck, byte[] ik, string emseId)
+        {
+            var keys = new E2mKeys(new PlatformCryptoProvider().CreateHmacSha256());
+            byte[] intKey = new byte[E2mKeys.IntKeyLength], kid = new byte[E2mKeys.KidLength], key = new byte[E2mKeys.KeyLength];
+            keys.DeriveIntKey(ck, ik, intKey);
+            keys.DeriveKid(intKey, kid);
+            byte[] id = System.Text.Encoding.UTF8.GetBytes(emseId);
+            keys.DeriveKey(intKey, id, 0, id.Length, key);
+            Array.Clear(intKey);
+            return (kid, key);
+        }
+
+        private static (byte[] Response, OscoreExchange Exchange) Post(OscoreSecurityContext device, IPEndPoint emse, long value, long unixTime)
+        {
+            var pack = new byte[300];
+            var w = new SenmlBatchWriter(pack, 0, 200);
+            w.Begin("urn:dev:e2m:", true, unixTime);
+            var rec = new SenmlRecord();
+            rec.Set("energy", "Wh", value, 0, false, 0);
+            w.TryAdd(rec);
+            int n = w.Finish();
+            var m = new CoapMessage { Type = CoapType.Confirmable, Code = CoapCode.Post, MessageId = (int)(value & 0xFFFF) };
+            m.SetToken(new byte[] { 1, 2, 3, (byte)value }, 0, 4);
+            m.AddUriPath("r");
+            m.SetContentFormat(CoapContentFormat.SenmlCbor);
+            m.SetPayload(pack, 0, n);
+            var wire = new byte[512];
+            var ex = new OscoreExchange();
+            int len = device.ProtectRequest(m, wire, 0, ex);
+            using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { ReceiveTimeout = 15000 };
+            s.SendTo(wire, 0, len, SocketFlags.None, emse);
+            var buf = new byte[2048];
+            int r = s.Receive(buf);
+            return (buf.AsSpan(0, r).ToArray(), ex);
+        }
+
+        private static int FreeTcpPort()
+        {
+            using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            return ((IPEndPoint)s.LocalEndPoint!).Port;
+        }
+    }
+}
