@@ -199,6 +199,34 @@ namespace E2m.Server.Emse.Tests
         }
 
         [Fact]
+        public void PushStore_TakeOnce_Bounded_ExpiredPurged()
+        {
+            var time = new ManualTimeProvider(T0);
+            using var store = new PushedKeyStore(time, capacity: 2);
+            var rng = new Random(81);
+            var (k1, key1) = TestDevice.NewKey(rng);
+            var (k2, key2) = TestDevice.NewKey(rng);
+            var (k3, key3) = TestDevice.NewKey(rng);
+            Assert.Equal(PushedKeyOutcome.Added, store.Add(k1, key1, T0.AddMinutes(1), "a"));
+            Assert.Equal(PushedKeyOutcome.Added, store.Add(k2, key2, T0.AddMinutes(10), "b"));
+            Assert.Equal(PushedKeyOutcome.Full, store.Add(k3, key3, T0.AddMinutes(10), "c"));
+            time.Advance(TimeSpan.FromMinutes(2));
+            Assert.Equal(PushedKeyOutcome.Added, store.Add(k3, key3, T0.AddMinutes(10), "c"));   // the expired k1 made room
+            Assert.False(store.TryTake(k1[..7], out _));
+            Assert.False(store.TryTake(k2, out _));                                              // 8 octets: not a wire kid
+            Assert.True(store.TryTake(k2[..7], out EmksKey? taken));
+            Assert.Equal(key2, taken!.E2mKey);
+            Assert.Equal(k2, taken.Kid);
+            Assert.Equal("b", taken.DeviceId);
+            Assert.False(store.TryTake(k2[..7], out _));                                         // handed out once
+            Assert.Equal(PushedKeyOutcome.Duplicate, store.Add(k2, key2, T0.AddMinutes(10), "b"));
+            Assert.Equal(1, store.Served);
+            time.Advance(TimeSpan.FromMinutes(20));
+            Assert.Equal(2, store.PurgeExpired());
+            Assert.Equal(0, store.Count);
+        }
+
+        [Fact]
         public async Task Push_Disabled_Is404_AndStartValidatesPushOptions()
         {
             using var dir = new TempDir();

@@ -30,8 +30,11 @@ namespace E2m.Server.Emse.Keys
     /// expiry so that a repeated delivery is recognised as a duplicate. Expired entries are zeroised and dropped.
     /// In memory only: after a restart the EMSE pulls (the EMKS marked the key used, a pull still works).
     /// </summary>
-    public sealed class PushedKeyStore
+    public sealed class PushedKeyStore : IDisposable
     {
+        /// <summary>How often expired entries are zeroised and dropped when nothing else touches them.</summary>
+        public static readonly TimeSpan PurgeInterval = TimeSpan.FromMinutes(1);
+
         private sealed class Entry
         {
             public Entry(byte[] kid, byte[] key, DateTimeOffset expires, string deviceId)
@@ -52,6 +55,7 @@ namespace E2m.Server.Emse.Keys
         private readonly object _sync = new();
         private readonly TimeProvider _time;
         private readonly int _capacity;
+        private readonly ITimer _purge;
         private long _served;
 
         public PushedKeyStore(TimeProvider time, int capacity = 100_000)
@@ -59,6 +63,7 @@ namespace E2m.Server.Emse.Keys
             ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
             _time = time;
             _capacity = capacity;
+            _purge = time.CreateTimer(_ => PurgeExpired(), null, PurgeInterval, PurgeInterval);
         }
 
         /// <summary>Entries held (with or without key material).</summary>
@@ -194,6 +199,25 @@ namespace E2m.Server.Emse.Keys
             }
 
             return expired.Count;
+        }
+
+        /// <summary>Stops the purge timer and zeroises every pending key.</summary>
+        public void Dispose()
+        {
+            _purge.Dispose();
+            lock (_sync)
+            {
+                foreach (Entry e in _entries.Values)
+                {
+                    if (e.Key != null)
+                    {
+                        CryptographicOperations.ZeroMemory(e.Key);
+                        e.Key = null;
+                    }
+                }
+
+                _entries.Clear();
+            }
         }
 
         private void Drop(string wireKid, Entry e)
