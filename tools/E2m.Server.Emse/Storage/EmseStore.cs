@@ -232,6 +232,110 @@ namespace E2m.Server.Emse.Storage
                 else
                 {
                     DataVersion = db.Command(Connection, null, "PRAGMA data_version");
+                    // SQLite: the per-row inserts run as statements prepared once per session on the connection's handle
+                    // and bound by position (Microsoft.Data.Sqlite binds every parameter by name on every execution).
+                    _handle = ((Microsoft.Data.Sqlite.SqliteConnection)Connection).Handle!;
+                    _rawExchange = Prepare(
+                        "INSERT INTO emse_exchanges (" + ExchangeColumns + ") VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (kid, piv) DO NOTHING");
+                    _rawReading = Prepare(
+                        "INSERT INTO emse_readings (" + ReadingColumns + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) " +
+                        "ON CONFLICT DO NOTHING"); // emse_readings_once
+                    _rawReplaySet = Prepare(
+                        "INSERT INTO emse_replay (kid, highest, mask, updated_ms) VALUES (?1, ?2, ?3, ?4) " +
+                        "ON CONFLICT (kid) DO UPDATE SET highest = excluded.highest, mask = excluded.mask, updated_ms = excluded.updated_ms");
+                }
+            }
+
+            private readonly SQLitePCL.sqlite3? _handle;
+            private readonly SQLitePCL.sqlite3_stmt? _rawExchange;
+            private readonly SQLitePCL.sqlite3_stmt? _rawReading;
+            private readonly SQLitePCL.sqlite3_stmt? _rawReplaySet;
+
+            /// <summary>True when the per-row prepared statements of the SQLite dialect are available.</summary>
+            public bool Raw => _rawExchange != null;
+
+            private SQLitePCL.sqlite3_stmt Prepare(string sql)
+            {
+                int rc = SQLitePCL.raw.sqlite3_prepare_v2(_handle, sql, out SQLitePCL.sqlite3_stmt stmt);
+                Microsoft.Data.Sqlite.SqliteException.ThrowExceptionForRC(rc, _handle);
+                return stmt;
+            }
+
+            /// <summary>Steps a bound insert once (inside the open transaction) and resets it; returns the rows changed.</summary>
+            private int Step(SQLitePCL.sqlite3_stmt stmt)
+            {
+                int rc = SQLitePCL.raw.sqlite3_step(stmt);
+                int changed = rc == SQLitePCL.raw.SQLITE_DONE ? SQLitePCL.raw.sqlite3_changes(_handle) : 0;
+                SQLitePCL.raw.sqlite3_reset(stmt);
+                SQLitePCL.raw.sqlite3_clear_bindings(stmt);
+                if (rc != SQLitePCL.raw.SQLITE_DONE)
+                {
+                    Microsoft.Data.Sqlite.SqliteException.ThrowExceptionForRC(rc, _handle);
+                }
+
+                return changed;
+            }
+
+            /// <summary>The exchange row; false when (kid, piv) exists already (ON CONFLICT DO NOTHING).</summary>
+            public bool InsertExchangeRow(ExchangeWrite w, long nowMs)
+            {
+                SQLitePCL.sqlite3_stmt st = _rawExchange!;
+                SQLitePCL.raw.sqlite3_bind_text(st, 1, w.Kid);
+                SQLitePCL.raw.sqlite3_bind_int64(st, 2, w.Piv);
+                SQLitePCL.raw.sqlite3_bind_blob(st, 3, w.RequestHash);
+                SQLitePCL.raw.sqlite3_bind_blob(st, 4, w.Response);
+                SQLitePCL.raw.sqlite3_bind_int64(st, 5, nowMs);
+                return Step(st) == 1;
+            }
+
+            /// <summary>The kid's new window, written as it is (computed from the persisted one under the writer lock).</summary>
+            public void SetWindowRow(string kid, ReplayWindow window, long nowMs)
+            {
+                SQLitePCL.sqlite3_stmt st = _rawReplaySet!;
+                SQLitePCL.raw.sqlite3_bind_text(st, 1, kid);
+                SQLitePCL.raw.sqlite3_bind_int64(st, 2, window.Highest);
+                SQLitePCL.raw.sqlite3_bind_int64(st, 3, (long)window.Mask);
+                SQLitePCL.raw.sqlite3_bind_int64(st, 4, nowMs);
+                Step(st);
+            }
+
+            public void InsertReadingRow(StoredReading r)
+            {
+                SQLitePCL.sqlite3_stmt st = _rawReading!;
+                SQLitePCL.raw.sqlite3_bind_text(st, 1, r.DeviceId);
+                SQLitePCL.raw.sqlite3_bind_text(st, 2, r.Kid);
+                SQLitePCL.raw.sqlite3_bind_int64(st, 3, r.Piv);
+                SQLitePCL.raw.sqlite3_bind_int(st, 4, r.Index);
+                SQLitePCL.raw.sqlite3_bind_text(st, 5, r.Name);
+                BindText(st, 6, r.Unit);
+                SQLitePCL.raw.sqlite3_bind_int(st, 7, r.ValueKind);
+                if (r.Number.HasValue)
+                {
+                    SQLitePCL.raw.sqlite3_bind_double(st, 8, r.Number.Value);
+                }
+
+                if (r.Integer.HasValue)
+                {
+                    SQLitePCL.raw.sqlite3_bind_int64(st, 9, r.Integer.Value);
+                }
+
+                BindText(st, 10, r.Text);
+                if (r.Boolean.HasValue)
+                {
+                    SQLitePCL.raw.sqlite3_bind_int(st, 11, r.Boolean.Value ? 1 : 0);
+                }
+
+                SQLitePCL.raw.sqlite3_bind_int64(st, 12, r.TimeMs);
+                SQLitePCL.raw.sqlite3_bind_text(st, 13, r.TimeSource);
+                SQLitePCL.raw.sqlite3_bind_int64(st, 14, r.ReceivedMs);
+                Step(st); // unbound (cleared) parameters are NULL
+            }
+
+            private static void BindText(SQLitePCL.sqlite3_stmt st, int index, string? value)
+            {
+                if (value != null)
+                {
+                    SQLitePCL.raw.sqlite3_bind_text(st, index, value);
                 }
             }
 
@@ -309,6 +413,9 @@ namespace E2m.Server.Emse.Storage
 
             public void Dispose()
             {
+                _rawExchange?.Dispose(); // sqlite3_finalize, before the connection goes back to the pool
+                _rawReading?.Dispose();
+                _rawReplaySet?.Dispose();
                 foreach (DbCommand c in _multi.Values)
                 {
                     c.Dispose();
@@ -503,6 +610,16 @@ namespace E2m.Server.Emse.Storage
         private static void BulkInsertExchanges(WriteSession s, long nowMs)
         {
             List<ExchangeWrite> rows = s.Accepted;
+            if (s.Raw)
+            {
+                foreach (ExchangeWrite w in rows)
+                {
+                    w.Inserted = s.InsertExchangeRow(w, nowMs);
+                }
+
+                return;
+            }
+
             for (int at = 0; at < rows.Count;)
             {
                 int n = Chunk(rows.Count - at);
@@ -543,6 +660,16 @@ namespace E2m.Server.Emse.Storage
         private static void BulkInsertReadings(WriteSession s)
         {
             List<StoredReading> rows = s.Readings;
+            if (s.Raw)
+            {
+                foreach (StoredReading r in rows)
+                {
+                    s.InsertReadingRow(r);
+                }
+
+                return;
+            }
+
             for (int at = 0; at < rows.Count;)
             {
                 int n = Chunk(rows.Count - at);
@@ -578,6 +705,16 @@ namespace E2m.Server.Emse.Storage
         {
             s.Kids.Clear();
             s.Kids.AddRange(s.ChangedKids);
+            if (s.Raw)
+            {
+                foreach (string kid in s.Kids)
+                {
+                    s.SetWindowRow(kid, s.Windows[kid], nowMs);
+                }
+
+                return;
+            }
+
             for (int at = 0; at < s.Kids.Count;)
             {
                 int n = Chunk(s.Kids.Count - at);
