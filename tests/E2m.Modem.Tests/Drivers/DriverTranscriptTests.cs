@@ -20,40 +20,11 @@ namespace E2m.Modem.Tests.Drivers
     /// </summary>
     public class DriverTranscriptTests
     {
-        public static TheoryData<int, int> Seeds()
-        {
-            var d = new TheoryData<int, int>();
-            foreach (int seed in new[] { 1, 2, 3, 42, 1234 })
-            {
-                d.Add(seed, 7);
-            }
+        public static TheoryData<int, int> Seeds() => TranscriptRig.Seeds();
 
-            d.Add(5, 1);
-            d.Add(6, 64);
-            return d;
-        }
+        private static TranscriptRig Open(string file, int seed, int maxFragment) => TranscriptRig.Open(file, seed, maxFragment);
 
-        private sealed class Rig
-        {
-            public required FakeClock Clock;
-            public required ScriptedModem Modem;
-            public required AtChannel Channel;
-            public required SimulatedPin Key;
-        }
-
-        private static Rig Open(string file, int seed, int maxFragment)
-        {
-            Transcript t = Transcript.Load(Path.Combine(AppContext.BaseDirectory, "transcripts", "drivers", file));
-            var clock = new FakeClock();
-            var modem = new ScriptedModem(t, clock, seed, maxFragment);
-            var channel = new AtChannel(modem, clock, clock);
-            return new Rig { Clock = clock, Modem = modem, Channel = channel, Key = new SimulatedPin("pwrkey", clock) };
-        }
-
-        private static void Done(Rig r, int seed)
-        {
-            Assert.True(r.Modem.Finished, "seed " + seed + ": script not finished at " + r.Modem.Position);
-        }
+        private static void Done(TranscriptRig r, int seed) => r.Done(seed);
 
         private static byte[] Set1Rand() => Hex.Decode("23553cbe9637a89d218ae64dae47bf35");
 
@@ -63,7 +34,7 @@ namespace E2m.Modem.Tests.Drivers
         [MemberData(nameof(Seeds))]
         public void Bg95_session_from_power_on_to_one_datagram(int seed, int maxFragment)
         {
-            Rig r = Open("bg95-session.txt", seed, maxFragment);
+            TranscriptRig r = Open("bg95-session.txt", seed, maxFragment);
             var m = new Bg9xModem(r.Channel, r.Clock, r.Clock, r.Key, null);
             string at = " (seed " + seed + ")";
 
@@ -101,7 +72,7 @@ namespace E2m.Modem.Tests.Drivers
         [MemberData(nameof(Seeds))]
         public void Bg95_authenticate_falls_back_from_refused_cgla_to_csim_with_get_response(int seed, int maxFragment)
         {
-            Rig r = Open("bg95-usim-csim-fallback.txt", seed, maxFragment);
+            TranscriptRig r = Open("bg95-usim-csim-fallback.txt", seed, maxFragment);
             var m = new Bg9xModem(r.Channel, r.Clock, r.Clock, r.Key, null);
 
             Assert.Equal(ModemError.Ok, m.ProbeCapabilities());
@@ -121,7 +92,7 @@ namespace E2m.Modem.Tests.Drivers
         [MemberData(nameof(Seeds))]
         public void Sara_session_with_silent_boot_verbose_sim_busy_and_hex_sockets(int seed, int maxFragment)
         {
-            Rig r = Open("sara-r410m-session.txt", seed, maxFragment);
+            TranscriptRig r = Open("sara-r410m-session.txt", seed, maxFragment);
             var m = new SaraR4Modem(r.Channel, r.Clock, r.Clock, r.Key, null);
 
             Assert.Equal(ModemError.Ok, m.PowerOn());
@@ -147,7 +118,7 @@ namespace E2m.Modem.Tests.Drivers
         [MemberData(nameof(Seeds))]
         public void Sara_authenticate_over_cgla_with_bare_and_hex_session_ids(int seed, int maxFragment)
         {
-            Rig r = Open("sara-r410m-usim-cgla.txt", seed, maxFragment);
+            TranscriptRig r = Open("sara-r410m-usim-cgla.txt", seed, maxFragment);
             var m = new SaraR4Modem(r.Channel, r.Clock, r.Clock, r.Key, null);
 
             Assert.Equal(ModemError.Ok, m.ProbeCapabilities());

@@ -20,43 +20,11 @@ namespace E2m.Modem.Tests.Drivers
     {
         private const string SyncAuts = "451e8becb60ffb2881324b1e6fa3"; // set 1 K/OPc/RAND, SQN_MS 000000001234 (osmo-auc-gen -A: 4660)
 
-        public static TheoryData<int, int> Seeds()
-        {
-            var d = new TheoryData<int, int>();
-            foreach (int seed in new[] { 1, 2, 3, 42, 1234 })
-            {
-                d.Add(seed, 7);
-            }
+        public static TheoryData<int, int> Seeds() => TranscriptRig.Seeds();
 
-            d.Add(5, 1);
-            d.Add(6, 64);
-            return d;
-        }
+        private static TranscriptRig Open(string file, int seed, int maxFragment) => TranscriptRig.Open(file, seed, maxFragment);
 
-        private static (ScriptedModem Modem, AtChannel Channel, FakeClock Clock) Open(string file, int seed, int maxFragment)
-        {
-            Transcript t = Transcript.Load(Path.Combine(AppContext.BaseDirectory, "transcripts", "drivers", file));
-            var clock = new FakeClock();
-            var modem = new ScriptedModem(t, clock, seed, maxFragment);
-            return (modem, new AtChannel(modem, clock, clock), clock);
-        }
-
-        private static (ScriptedModem Modem, AtChannel Channel, FakeClock Clock) OpenInline(string[] lines, int seed)
-        {
-            string path = Path.Combine(Path.GetTempPath(), "e2m-usim-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N") + ".txt");
-            File.WriteAllText(path, string.Join("\n", lines) + "\n");
-            try
-            {
-                Transcript t = Transcript.Load(path);
-                var clock = new FakeClock();
-                var modem = new ScriptedModem(t, clock, seed, 5);
-                return (modem, new AtChannel(modem, clock, clock), clock);
-            }
-            finally
-            {
-                File.Delete(path);
-            }
-        }
+        private static TranscriptRig OpenInline(string[] lines, int seed) => TranscriptRig.OpenInline(lines, seed, 5);
 
         private static byte[] Set1Rand() => Hex.Decode("23553cbe9637a89d218ae64dae47bf35");
 

@@ -19,40 +19,11 @@ namespace E2m.Modem.Tests.Drivers
     /// </summary>
     public class VendorDeltaTranscriptTests
     {
-        public static TheoryData<int, int> Seeds()
-        {
-            var d = new TheoryData<int, int>();
-            foreach (int seed in new[] { 1, 2, 3, 42, 1234 })
-            {
-                d.Add(seed, 7);
-            }
+        public static TheoryData<int, int> Seeds() => TranscriptRig.Seeds();
 
-            d.Add(5, 1);
-            d.Add(6, 64);
-            return d;
-        }
+        private static TranscriptRig Open(string file, int seed, int maxFragment) => TranscriptRig.Open(file, seed, maxFragment);
 
-        private sealed class Rig
-        {
-            public required FakeClock Clock;
-            public required ScriptedModem Modem;
-            public required AtChannel Channel;
-            public required SimulatedPin Key;
-        }
-
-        private static Rig Open(string file, int seed, int maxFragment)
-        {
-            Transcript t = Transcript.Load(Path.Combine(AppContext.BaseDirectory, "transcripts", "drivers", file));
-            var clock = new FakeClock();
-            var modem = new ScriptedModem(t, clock, seed, maxFragment);
-            var channel = new AtChannel(modem, clock, clock);
-            return new Rig { Clock = clock, Modem = modem, Channel = channel, Key = new SimulatedPin("pwr", clock) };
-        }
-
-        private static void Done(Rig r, int seed)
-        {
-            Assert.True(r.Modem.Finished, "seed " + seed + ": script not finished at " + r.Modem.Position);
-        }
+        private static void Done(TranscriptRig r, int seed) => r.Done(seed);
 
         [Theory]
         [MemberData(nameof(Seeds))]
@@ -60,7 +31,7 @@ namespace E2m.Modem.Tests.Drivers
         {
             // Before the fix Initialize returned Ok after the retried +CEREG=4 / +CGREG=2 (echo on, +CMEE lost) and the
             // script failed at "AT+CPIN?" where the modem expects the second pass's resync "AT".
-            Rig r = Open("bg96-reboot-longer-than-timeout.txt", seed, maxFragment);
+            TranscriptRig r = Open("bg96-reboot-longer-than-timeout.txt", seed, maxFragment);
             var m = new Bg9xModem(r.Channel, r.Clock, r.Clock, r.Key, null);
             string at = " (seed " + seed + ")";
             Assert.True(ModemError.Ok == m.Initialize(), "Initialize" + at);
@@ -76,7 +47,7 @@ namespace E2m.Modem.Tests.Drivers
         [MemberData(nameof(Seeds))]
         public void SaraR5_session_with_psd_profile_pdp_hex_socket_and_psm_urc(int seed, int maxFragment)
         {
-            Rig r = Open("sara-r5-session.txt", seed, maxFragment);
+            TranscriptRig r = Open("sara-r5-session.txt", seed, maxFragment);
             var m = new SaraR5Modem(r.Channel, r.Clock, r.Clock, r.Key, null);
             string at = " (seed " + seed + ")";
 
@@ -120,7 +91,7 @@ namespace E2m.Modem.Tests.Drivers
         [MemberData(nameof(Seeds))]
         public void SaraR5_pdp_falls_back_to_upsnd_and_types_a_refused_activation(int seed, int maxFragment)
         {
-            Rig r = Open("sara-r5-upsnd-fallback.txt", seed, maxFragment);
+            TranscriptRig r = Open("sara-r5-upsnd-fallback.txt", seed, maxFragment);
             var m = new SaraR5Modem(r.Channel, r.Clock, r.Clock, r.Key, null);
             long t0 = r.Clock.NowMilliseconds;
             Assert.Equal(ModemError.Ok, m.ActivatePdp("iot.1nce.net"));
@@ -133,7 +104,7 @@ namespace E2m.Modem.Tests.Drivers
         [MemberData(nameof(Seeds))]
         public void SaraR4_psm_deregisters_sets_cpsms_reboots_with_cfun15_and_reinitialises(int seed, int maxFragment)
         {
-            Rig r = Open("sara-r410m-psm.txt", seed, maxFragment);
+            TranscriptRig r = Open("sara-r410m-psm.txt", seed, maxFragment);
             var m = new SaraR4Modem(r.Channel, r.Clock, r.Clock, r.Key, null);
             r.Channel.EchoOff = true; // as after an earlier Initialize: the returned echo after the reboot is a boot sign
             long t0 = r.Clock.NowMilliseconds;
@@ -155,7 +126,7 @@ namespace E2m.Modem.Tests.Drivers
         [MemberData(nameof(Seeds))]
         public void Bg95_direct_push_reads_exactly_len_raw_bytes_after_the_urc(int seed, int maxFragment)
         {
-            Rig r = Open("bg95-direct-push.txt", seed, maxFragment);
+            TranscriptRig r = Open("bg95-direct-push.txt", seed, maxFragment);
             var m = new Bg9xModem(r.Channel, r.Clock, r.Clock, r.Key, null, QuectelCommands.AccessModeDirectPush);
             Assert.Equal(QuectelCommands.AccessModeDirectPush, m.AccessMode);
 
@@ -183,7 +154,7 @@ namespace E2m.Modem.Tests.Drivers
         [MemberData(nameof(Seeds))]
         public void Cpin_ready_on_resync_and_a_returned_echo_count_as_boot_indications(int seed, int maxFragment)
         {
-            Rig r = Open("channel-boot-indications.txt", seed, maxFragment);
+            TranscriptRig r = Open("channel-boot-indications.txt", seed, maxFragment);
             var result = new AtResult(4, 0);
             Assert.Equal(AtStatus.Timeout, r.Channel.Execute(new AtCommand("AT+CGSN", 1000), result)); // not idempotent: not retried
             Assert.True(r.Channel.InSync);
