@@ -492,40 +492,12 @@ namespace E2m.Modem.Usim
         }
 
         /// <summary>
-        /// +CGLA exchange of _apdu[0..n) with the T=0 procedure bytes resolved here when the modem returns them
-        /// (3gpp.md §3: some modems do GET RESPONSE inside the command, others return '61xx' to the TE).
+        /// +CGLA exchange of _apdu[0..n) on the +CCHO session, with the T=0 procedure bytes resolved here when the modem
+        /// returns them (3gpp.md §3: some modems do GET RESPONSE inside the command, others return '61xx' to the TE).
         /// </summary>
         private ModemError TransmitCgla(int n, out int len)
         {
-            len = 0;
-            for (int round = 0; round < 4; round++)
-            {
-                ModemError e = _runner.RunSim(SimAccessCommands.Cgla, SimAccessCommands.CglaArguments(_cchoSession, _apdu, 0, n));
-                if (e == ModemError.CommandError) return ModemError.ModemRefused;
-                if (e != ModemError.Ok) return e;
-                if (Result.LineCount == 0) return ModemError.MalformedResponse;
-                try
-                {
-                    len = SimAccessCommands.ParseCgla(Result.Lines[0], _response, 0);
-                }
-                catch (MalformedInputException)
-                {
-                    return ModemError.MalformedResponse;
-                }
-                StatusWord sw = StatusWord.FromResponseTail(_response, 0, len);
-                if (sw.Category == StatusCategory.MoreData && len == 2)
-                {
-                    n = UsimApdu.BuildGetResponse(0, sw.Sw2, _apdu, 0);
-                    continue;
-                }
-                if (sw.Category == StatusCategory.WrongLe && len == 2)
-                {
-                    n = UsimApdu.ReissueWithLe(_apdu, 0, n, sw.Sw2, _apdu, 0);
-                    continue;
-                }
-                return ModemError.Ok;
-            }
-            return ModemError.MalformedResponse;
+            return Transmit(true, 0, n, true, out len);
         }
 
         // ------------------------------------------------------------------ +CSIM
@@ -533,16 +505,31 @@ namespace E2m.Modem.Usim
         /// <summary>+CSIM exchange of _apdu[0..n) on <paramref name="channel"/>; resolves '61xx' / '6Cxx' when <paramref name="fetch"/>.</summary>
         private ModemError TransmitCsim(int channel, int n, bool fetch, out int len)
         {
+            return Transmit(false, channel, n, fetch, out len);
+        }
+
+        /// <summary>
+        /// One APDU over +CGLA (27.007 §8.43) or +CSIM (27.007 §8.17); the R-APDU lands in _response[0..len). With
+        /// <paramref name="fetch"/>, '61xx' is followed by GET RESPONSE (TS 102 221 §7.3.1.1.4) and '6Cxx' by the same
+        /// command with Le = xx (§7.3.1.1.5), at most four rounds. Over +CGLA the GET RESPONSE goes out with CLA channel 0:
+        /// the session id already names the logical channel.
+        /// </summary>
+        private ModemError Transmit(bool overCgla, int channel, int n, bool fetch, out int len)
+        {
             len = 0;
             for (int round = 0; round < 4; round++)
             {
-                ModemError e = _runner.RunSim(SimAccessCommands.Csim, SimAccessCommands.CsimArguments(_apdu, 0, n));
+                ModemError e = overCgla
+                    ? _runner.RunSim(SimAccessCommands.Cgla, SimAccessCommands.CglaArguments(_cchoSession, _apdu, 0, n))
+                    : _runner.RunSim(SimAccessCommands.Csim, SimAccessCommands.CsimArguments(_apdu, 0, n));
                 if (e == ModemError.CommandError) return ModemError.ModemRefused;
                 if (e != ModemError.Ok) return e;
                 if (Result.LineCount == 0) return ModemError.MalformedResponse;
                 try
                 {
-                    len = SimAccessCommands.ParseCsim(Result.Lines[0], _response, 0);
+                    len = overCgla
+                        ? SimAccessCommands.ParseCgla(Result.Lines[0], _response, 0)
+                        : SimAccessCommands.ParseCsim(Result.Lines[0], _response, 0);
                 }
                 catch (MalformedInputException)
                 {
