@@ -17,25 +17,9 @@ namespace E2m.ModemSim.Tests.Modem
     /// </summary>
     public class SimAccessTests
     {
-        private static readonly byte[] Rand = Convert.FromHexString("23553CBE9637A89D218AE64DAE47BF35"); // TS 35.208 set 1
+        private static readonly byte[] Rand = SimRig.Rand;
 
-        private static (byte[] Autn, byte[] Res, byte[] Ck, byte[] Ik) Vector(ulong sqn)
-        {
-            var m = new Milenage(new PortableCryptoProvider().CreateAes128());
-            m.SetKey(SimRig.K, SimRig.Opc);
-            byte[] sqnB = new byte[6];
-            for (int i = 5; i >= 0; i--, sqn >>= 8)
-            {
-                sqnB[i] = (byte)sqn;
-            }
-
-            byte[] amf = { 0x80, 0x00 };
-            byte[] mac = new byte[8], res = new byte[8], ck = new byte[16], ik = new byte[16], ak = new byte[6], autn = new byte[16];
-            m.F1(Rand, sqnB, amf, mac, null);
-            m.F2345(Rand, res, ck, ik, ak);
-            Aka.BuildAutn(sqnB, ak, amf, mac, autn);
-            return (autn, res, ck, ik);
-        }
+        private static (byte[] Autn, byte[] Res, byte[] Ck, byte[] Ik) Vector(ulong sqn) => SimRig.Vector(sqn);
 
         [Theory]
         [InlineData("bg95", false)]

@@ -24,6 +24,26 @@ namespace E2m.ModemSim.Tests.Modem
         public static readonly byte[] K = Convert.FromHexString("465B5CE8B199B49FAA5F0A2EE238A6BC"); // TS 35.208 set 1
         public static readonly byte[] Opc = Convert.FromHexString("CD63CB71954A9F4E48A5994E37A02BAF");
         public const string Imsi = "001010123456789";
+        public static readonly byte[] Rand = Convert.FromHexString("23553CBE9637A89D218AE64DAE47BF35"); // TS 35.208 set 1
+
+        /// <summary>The HSS side of one AKA for the rig's card (TS 33.102 §6.3.2, MILENAGE TS 35.206): AUTN for SQN, expected RES, CK, IK.</summary>
+        public static (byte[] Autn, byte[] Res, byte[] Ck, byte[] Ik) Vector(ulong sqn)
+        {
+            var m = new E2m.Crypto.Milenage(new E2m.Crypto.PortableCryptoProvider().CreateAes128());
+            m.SetKey(K, Opc);
+            byte[] sqnB = new byte[6];
+            for (int i = 5; i >= 0; i--, sqn >>= 8)
+            {
+                sqnB[i] = (byte)sqn;
+            }
+
+            byte[] amf = { 0x80, 0x00 };
+            byte[] mac = new byte[8], res = new byte[8], ck = new byte[16], ik = new byte[16], ak = new byte[6], autn = new byte[16];
+            m.F1(Rand, sqnB, amf, mac, null);
+            m.F2345(Rand, res, ck, ik, ak);
+            E2m.Crypto.Aka.BuildAutn(sqnB, ak, amf, mac, autn);
+            return (autn, res, ck, ik);
+        }
 
         public SimRig(string dialect, ModemOptions? options = null, string? pin = null, FaultPlan? faults = null, bool t0 = false, int bg9xAccessMode = 0)
         {
