@@ -289,13 +289,15 @@ namespace E2m.Bench
             return (total / sw.Elapsed.TotalSeconds, retransmissions);
         }
 
-        private static int IntArg(string[] args, string name, int fallback)
+        /// <summary>`--name N` from the bench's command line (also used by the other load switches).</summary>
+        internal static int IntArg(string[] args, string name, int fallback)
         {
             int i = Array.IndexOf(args, name);
             return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
         }
 
-        private static string StringArg(string[] args, string name, string fallback)
+        /// <summary>`--name VALUE` from the bench's command line.</summary>
+        internal static string StringArg(string[] args, string name, string fallback)
         {
             int i = Array.IndexOf(args, name);
             return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;

@@ -41,11 +41,11 @@ namespace E2m.Bench
     {
         public static int Run(string[] args)
         {
-            int clients = IntArg(args, "--clients", 4);
-            int requests = IntArg(args, "--requests", 500);
-            int vectors = IntArg(args, "--vectors", 5);
-            string rat = StringArg(args, "--rat", "eutran");
-            string postgres = StringArg(args, "--postgres", string.Empty);
+            int clients = EmseLoad.IntArg(args, "--clients", 4);
+            int requests = EmseLoad.IntArg(args, "--requests", 500);
+            int vectors = EmseLoad.IntArg(args, "--vectors", 5);
+            string rat = EmseLoad.StringArg(args, "--rat", "eutran");
+            string postgres = EmseLoad.StringArg(args, "--postgres", string.Empty);
             return RunAsync(clients, requests, vectors, rat, postgres).GetAwaiter().GetResult();
         }
 
@@ -53,7 +53,7 @@ namespace E2m.Bench
         {
             string dir = Path.Combine(Path.GetTempPath(), "e2m-hss-load-" + Guid.NewGuid().ToString("N"));
             Directory.CreateDirectory(dir);
-            Console.WriteLine($"hss-load: clients={clients} requests/client={requests} vectors/request={vectors} rat={rat} db={(postgres.Length > 0 ? "postgres" : "sqlite synchronous=FULL")} cores={Environment.ProcessorCount} load={LoadAverage()}");
+            Console.WriteLine($"hss-load: clients={clients} requests/client={requests} vectors/request={vectors} rat={rat} db={(postgres.Length > 0 ? "postgres" : "sqlite synchronous=FULL")} cores={Environment.ProcessorCount} load={EmksPullLoad.LoadAverage()}");
             var settings = new List<string>
             {
                 "--Hss:DataDirectory=" + dir, "--Hss:Listen:Port=0", "--Hss:Auc:MaxVectorsPerRequest=" + Math.Max(5, vectors),
@@ -142,7 +142,7 @@ namespace E2m.Bench
                     issued += store.Get(imsi)!.Seq;
                 }
 
-                Console.WriteLine($"hss-load: SEQ issued in total {issued} (every request reserved its SQNs durably); load={LoadAverage()}");
+                Console.WriteLine($"hss-load: SEQ issued in total {issued} (every request reserved its SQNs durably); load={EmksPullLoad.LoadAverage()}");
                 return 0;
             }
             finally
@@ -200,11 +200,8 @@ namespace E2m.Bench
             Console.WriteLine(string.Format(
                 CultureInfo.InvariantCulture,
                 "{0}: {1:F0} AIR/s, {2:F0} vectors/s ({3} requests in {4:F2} s; latency p50 {5:F2} ms, p99 {6:F2} ms); load={7}",
-                name, rps, rps * vectors, latencies.Length, seconds, latencies[latencies.Length / 2], latencies[(int)(latencies.Length * 0.99)], LoadAverage()));
+                name, rps, rps * vectors, latencies.Length, seconds, latencies[latencies.Length / 2], latencies[(int)(latencies.Length * 0.99)], EmksPullLoad.LoadAverage()));
         }
-
-        private static string LoadAverage() =>
-            File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
 
         private static string RandomDigits(int n)
         {
@@ -215,18 +212,6 @@ namespace E2m.Bench
             }
 
             return sb.ToString();
-        }
-
-        private static int IntArg(string[] args, string name, int dflt)
-        {
-            int i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : dflt;
-        }
-
-        private static string StringArg(string[] args, string name, string dflt)
-        {
-            int i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : dflt;
         }
     }
 }
