@@ -34,6 +34,20 @@ namespace E2m.Server.Emse
         /// <summary>Largest number of datagrams committed in one database transaction (group commit).</summary>
         public int MaxBatch { get; set; } = 128;
 
+        /// <summary>
+        /// SQLite: journalled exchanges (emse_journal, one row per group commit) after which the writer folds them into
+        /// emse_exchanges / emse_readings. Larger = fewer, bigger folds (each device's index pages are rewritten once per
+        /// fold rather than once per request); reads fold first anyway, and the journal is folded within a second of
+        /// the writer going idle.
+        /// </summary>
+        public int JournalFoldEntries { get; set; } = 16384;
+
+        /// <summary>
+        /// SQLite: how often an idle EMSE (no group committed since the last look) folds what is left in the journal;
+        /// zero turns the idle fold off (reads and the writer's threshold still fold).
+        /// </summary>
+        public TimeSpan JournalIdleFold { get; set; } = TimeSpan.FromSeconds(1);
+
         /// <summary>Largest number of SenML records per batch (RFC 8428; bounded to bound memory).</summary>
         public int MaxRecordsPerBatch { get; set; } = 64;
 
@@ -141,9 +155,15 @@ namespace E2m.Server.Emse
                 errors.Add("Emse:Workers must be 0..256 (0 = processor count).");
             }
 
-            if (o.QueueCapacityPerWorker < 1 || o.MaxBatch < 1 || o.MaxRecordsPerBatch < 1 || o.MaxConcurrentPulls < 1 || o.MaxReadingsPerQuery < 1)
+            if (o.QueueCapacityPerWorker < 1 || o.MaxBatch < 1 || o.MaxRecordsPerBatch < 1 || o.MaxConcurrentPulls < 1 || o.MaxReadingsPerQuery < 1
+                || o.JournalFoldEntries < 1)
             {
-                errors.Add("Emse:QueueCapacityPerWorker, MaxBatch, MaxRecordsPerBatch, MaxConcurrentPulls and MaxReadingsPerQuery must be positive.");
+                errors.Add("Emse:QueueCapacityPerWorker, MaxBatch, MaxRecordsPerBatch, MaxConcurrentPulls, MaxReadingsPerQuery and JournalFoldEntries must be positive.");
+            }
+
+            if (o.JournalIdleFold < TimeSpan.Zero || o.JournalIdleFold > TimeSpan.FromHours(1))
+            {
+                errors.Add("Emse:JournalIdleFold must be 00:00:00 (off) .. 01:00:00.");
             }
 
             if (o.ExchangeLifetime <= TimeSpan.Zero || o.NegativeCacheTime < TimeSpan.Zero)

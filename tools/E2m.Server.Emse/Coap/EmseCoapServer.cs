@@ -40,6 +40,11 @@ namespace E2m.Server.Emse.Coap
         public long Commits;
         public long ProcessTicks;
         public long CommitTicks;
+        /// <summary>Journal folds by the writer (SQLite: emse_journal into emse_exchanges / emse_readings), by the idle timer, failed folds, writer time folding.</summary>
+        public long Folds;
+        public long IdleFolds;
+        public long FoldFailures;
+        public long FoldTicks;
 
         public override string ToString() =>
             $"received={Interlocked.Read(ref Received)} accepted={Interlocked.Read(ref Accepted)} retransmissions={Interlocked.Read(ref Retransmissions)} " +
@@ -47,7 +52,8 @@ namespace E2m.Server.Emse.Coap
             $"badSenml={Interlocked.Read(ref BadSenml)} malformed={Interlocked.Read(ref Malformed)} oversized={Interlocked.Read(ref Oversized)} " +
             $"dropped={Interlocked.Read(ref Dropped)} errors={Interlocked.Read(ref Errors)} readings={Interlocked.Read(ref ReadingsStored)} " +
             $"commitFailures={Interlocked.Read(ref CommitFailures)} internalErrors={Interlocked.Read(ref InternalErrors)} commits={Interlocked.Read(ref Commits)} " +
-            $"processMs={Interlocked.Read(ref ProcessTicks) * 1000 / System.Diagnostics.Stopwatch.Frequency} commitMs={Interlocked.Read(ref CommitTicks) * 1000 / System.Diagnostics.Stopwatch.Frequency}";
+            $"processMs={Interlocked.Read(ref ProcessTicks) * 1000 / System.Diagnostics.Stopwatch.Frequency} commitMs={Interlocked.Read(ref CommitTicks) * 1000 / System.Diagnostics.Stopwatch.Frequency} " +
+            $"folds={Interlocked.Read(ref Folds)} idleFolds={Interlocked.Read(ref IdleFolds)} foldFailures={Interlocked.Read(ref FoldFailures)} foldMs={Interlocked.Read(ref FoldTicks) * 1000 / System.Diagnostics.Stopwatch.Frequency}";
     }
 
     /// <summary>
@@ -70,6 +76,7 @@ namespace E2m.Server.Emse.Coap
         private Task[] _shardTasks = Array.Empty<Task>();
         private ContextCache? _cache;
         private ITimer? _purge;
+        private ITimer? _fold;
         private Sender? _sender;
         private GroupCommitWriter? _writer;
 
@@ -138,6 +145,11 @@ namespace E2m.Server.Emse.Coap
 
             TimeSpan period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, Math.Min(TimeSpan.FromSeconds(60).Ticks, _options.ExchangeLifetime.Ticks / 4)));
             _purge = _time.CreateTimer(_ => Purge(), null, period, period);
+            if (_store.UsesJournal && _options.JournalIdleFold > TimeSpan.Zero)
+            {
+                _fold = _time.CreateTimer(_ => FoldWhenIdle(), null, _options.JournalIdleFold, _options.JournalIdleFold);
+            }
+
             _log.LogInformation("EMSE {EmseId}: CoAP/OSCORE on udp://{Endpoint}, {Workers} shards, storage {Storage}",
                 _options.EmseId, LocalEndPoint, n, _store.Database.Describe());
             return Task.CompletedTask;
@@ -151,6 +163,7 @@ namespace E2m.Server.Emse.Coap
             }
 
             _purge?.Dispose();
+            _fold?.Dispose();
             _stop.Cancel();
             _socket.Close();
             foreach (EmseShard s in _shards)
@@ -176,9 +189,37 @@ namespace E2m.Server.Emse.Coap
         public void Dispose()
         {
             _purge?.Dispose();
+            _fold?.Dispose();
             _stop.Cancel();
             _socket?.Dispose();
             _cache?.Dispose();
+        }
+
+        private long _commitsAtLastFoldCheck = -1;
+
+        /// <summary>
+        /// Every JournalIdleFold (1 s): when no group was committed since the last look (the writer is idle) and journalled exchanges
+        /// wait, fold them, so the journal does not linger after a burst. Under load the writer folds by itself.
+        /// </summary>
+        private void FoldWhenIdle()
+        {
+            long commits = Interlocked.Read(ref Stats.Commits);
+            bool idle = commits == Interlocked.Exchange(ref _commitsAtLastFoldCheck, commits);
+            if (!idle || _store.JournalBacklog == 0)
+            {
+                return;
+            }
+
+            try
+            {
+                _store.FoldJournal();
+                Interlocked.Increment(ref Stats.IdleFolds);
+            }
+            catch (Exception e)
+            {
+                Interlocked.Increment(ref Stats.FoldFailures);
+                _log.LogWarning("EMSE journal fold failed: {Error}", e.Message);
+            }
         }
 
         private void Purge()

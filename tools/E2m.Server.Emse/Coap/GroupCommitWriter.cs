@@ -122,13 +122,60 @@ namespace E2m.Server.Emse.Coap
                     {
                         _group.Clear();
                     }
+
+                    MaybeFold();
                 }
+
+                Fold(int.MaxValue); // stopping: leave an empty journal behind
             }
             finally
             {
                 _session?.Dispose();
                 _session = null;
             }
+        }
+
+        /// <summary>
+        /// Folds journal rows (SQLite, <see cref="EmseStore.UsesJournal"/>) once <see cref="EmseOptions.JournalFoldEntries"/>
+        /// exchanges are waiting: between two group commits, so the next group waits for one fold chunk at most.
+        /// </summary>
+        private void MaybeFold()
+        {
+            if (_store.JournalBacklog >= _options.JournalFoldEntries)
+            {
+                Fold(EmseStore.FoldChunkRows);
+            }
+        }
+
+        private void Fold(int maxRows)
+        {
+            if (!_store.UsesJournal || _store.JournalBacklog == 0)
+            {
+                return;
+            }
+
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            try
+            {
+                _session ??= _store.OpenSession();
+                long rejected = _session.Rejected;
+                _store.FoldJournal(_session, maxRows);
+                Interlocked.Increment(ref _stats.Folds);
+                if (_session.Rejected != rejected)
+                {
+                    _log.LogError("EMSE journal: {Count} row(s) did not decode and were moved to emse_journal_rejected", _session.Rejected - rejected);
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // Nothing is lost: the rows stay in the journal and are folded by the next attempt or the next read.
+                Interlocked.Increment(ref _stats.FoldFailures);
+                _log.LogError("EMSE journal fold failed: {Error}", e.GetType().Name + ": " + e.Message);
+                _session?.Dispose();
+                _session = null;
+            }
+
+            Interlocked.Add(ref _stats.FoldTicks, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
         }
 
         private void CommitAndAnswer()

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Data.Common;
 using System.Globalization;
+using System.Threading;
 using E2m.Oscore;
 using E2m.Server.Common;
 
@@ -116,6 +117,13 @@ namespace E2m.Server.Emse.Storage
             "DELETE FROM emse_readings WHERE time_source = 'device' AND id NOT IN " +
             "(SELECT MIN(id) FROM emse_readings WHERE time_source = 'device' GROUP BY device_id, name, time_ms);" +
             "CREATE UNIQUE INDEX IF NOT EXISTS emse_readings_once ON emse_readings (device_id, name, time_ms) WHERE time_source = 'device'",
+
+            // The group journal (SQLite): one row per group commit holding the accepted exchanges and their readings
+            // (GroupJournal), written in the transaction that moves the replay windows and folded into emse_exchanges /
+            // emse_readings later, many groups per transaction (FoldJournal).
+            "CREATE TABLE IF NOT EXISTS emse_journal (id {autoid}, created_ms {bigint} NOT NULL, entries INTEGER NOT NULL, payload {blob} NOT NULL);" +
+            // A journal row that does not decode is moved here by the fold (kept for inspection, never half applied).
+            "CREATE TABLE IF NOT EXISTS emse_journal_rejected (id {bigint} PRIMARY KEY, created_ms {bigint} NOT NULL, payload {blob} NOT NULL, error TEXT NOT NULL)",
         };
 
         private readonly string _synchronous;
@@ -128,7 +136,27 @@ namespace E2m.Server.Emse.Storage
 
         public E2mDatabase Database { get; }
 
-        public void EnsureSchema() => Database.EnsureSchema(Component, Migrations);
+        public void EnsureSchema()
+        {
+            Database.EnsureSchema(Component, Migrations);
+            FoldJournal(); // rows a stopped or crashed process left behind
+        }
+
+        /// <summary>
+        /// True on SQLite: a group commit appends one <c>emse_journal</c> row instead of per-request exchange and reading
+        /// rows, and <see cref="FoldJournal()"/> moves journal rows into <c>emse_exchanges</c>/<c>emse_readings</c> later.
+        /// Every read of those two tables folds first, so readers never see the difference. PostgreSQL writes directly
+        /// (its per-kid row locks make the multi-instance replay check, see <see cref="CommitGroup"/>).
+        /// </summary>
+        internal bool UsesJournal => Database.Dialect == DbDialect.Sqlite;
+
+        /// <summary>Exchanges this process put in the journal and has not folded yet (drives the writer's folds).</summary>
+        internal long JournalBacklog => Interlocked.Read(ref _journalBacklog);
+
+        private long _journalBacklog;
+
+        /// <summary>Journal rows folded per transaction (each holds one group, up to MaxBatch exchanges).</summary>
+        internal const int FoldChunkRows = 128;
 
         /// <summary>Opens a connection with the EMSE's SQLite durability setting.</summary>
         internal DbConnection Open()
@@ -161,6 +189,17 @@ namespace E2m.Server.Emse.Storage
 
         /// <summary>The stored response to (kid, piv) if it is younger than <paramref name="notBeforeMs"/>.</summary>
         internal bool TryLoadExchange(DbConnection c, string kid, long piv, long notBeforeMs, out byte[] requestHash, out byte[] response)
+        {
+            if (ReadExchange(c, kid, piv, notBeforeMs, out requestHash, out response))
+            {
+                return true;
+            }
+
+            // The exchange may still be in the journal (this or another instance's): fold, then look again.
+            return FoldJournal() > 0 && ReadExchange(c, kid, piv, notBeforeMs, out requestHash, out response);
+        }
+
+        private bool ReadExchange(DbConnection c, string kid, long piv, long notBeforeMs, out byte[] requestHash, out byte[] response)
         {
             using DbCommand cmd = Database.Command(c, null,
                 "SELECT request_hash, response FROM emse_exchanges WHERE kid = @k AND piv = @p AND created_ms >= @t",
@@ -240,6 +279,12 @@ namespace E2m.Server.Emse.Storage
                     _rawReading = Prepare(
                         "INSERT INTO emse_readings (" + ReadingColumns + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) " +
                         "ON CONFLICT DO NOTHING"); // emse_readings_once
+                    _rawJournal = Prepare("INSERT INTO emse_journal (created_ms, entries, payload) VALUES (?1, ?2, ?3)");
+                    JournalRead = db.Command(Connection, null, "SELECT id, created_ms, payload FROM emse_journal ORDER BY id LIMIT @n", ("n", 0));
+                    JournalDelete = db.Command(Connection, null, "DELETE FROM emse_journal WHERE id <= @id", ("id", 0L));
+                    JournalReject = db.Command(Connection, null,
+                        "INSERT INTO emse_journal_rejected (id, created_ms, payload, error) VALUES (@id, @t, @p, @e) ON CONFLICT (id) DO NOTHING",
+                        ("id", 0L), ("t", 0L), ("p", Array.Empty<byte>()), ("e", ""));
                     _rawReplaySet = Prepare(
                         "INSERT INTO emse_replay (kid, highest, mask, updated_ms) VALUES (?1, ?2, ?3, ?4) " +
                         "ON CONFLICT (kid) DO UPDATE SET highest = excluded.highest, mask = excluded.mask, updated_ms = excluded.updated_ms");
@@ -250,6 +295,28 @@ namespace E2m.Server.Emse.Storage
             private readonly SQLitePCL.sqlite3_stmt? _rawExchange;
             private readonly SQLitePCL.sqlite3_stmt? _rawReading;
             private readonly SQLitePCL.sqlite3_stmt? _rawReplaySet;
+            private readonly SQLitePCL.sqlite3_stmt? _rawJournal;
+
+            /// <summary>SQLite: reads the oldest journal rows / deletes the folded ones (see <see cref="FoldCore"/>).</summary>
+            public DbCommand? JournalRead { get; }
+            public DbCommand? JournalDelete { get; }
+            public DbCommand? JournalReject { get; }
+
+            /// <summary>Journal rows this session moved to emse_journal_rejected (they did not decode).</summary>
+            public long Rejected;
+
+            /// <summary>Scratch buffer of <see cref="GroupJournal.Encode"/>.</summary>
+            public readonly System.IO.MemoryStream JournalScratch = new();
+
+            /// <summary>Appends the group's journal row (inside the open transaction).</summary>
+            public void InsertJournalRow(long nowMs, int entries, byte[] payload)
+            {
+                SQLitePCL.sqlite3_stmt st = _rawJournal!;
+                SQLitePCL.raw.sqlite3_bind_int64(st, 1, nowMs);
+                SQLitePCL.raw.sqlite3_bind_int(st, 2, entries);
+                SQLitePCL.raw.sqlite3_bind_blob(st, 3, payload);
+                Step(st);
+            }
 
             /// <summary>True when the per-row prepared statements of the SQLite dialect are available.</summary>
             public bool Raw => _rawExchange != null;
@@ -416,6 +483,10 @@ namespace E2m.Server.Emse.Storage
                 _rawExchange?.Dispose(); // sqlite3_finalize, before the connection goes back to the pool
                 _rawReading?.Dispose();
                 _rawReplaySet?.Dispose();
+                _rawJournal?.Dispose();
+                JournalRead?.Dispose();
+                JournalDelete?.Dispose();
+                JournalReject?.Dispose();
                 foreach (DbCommand c in _multi.Values)
                 {
                     c.Dispose();
@@ -476,6 +547,7 @@ namespace E2m.Server.Emse.Storage
             }
 
             var touched = new List<string>();
+            int foldedEntries = 0;
             s.GroupKids.Clear();
             s.ChangedKids.Clear();
             using DbTransaction t = Database.BeginWrite(s.Connection);
@@ -505,37 +577,16 @@ namespace E2m.Server.Emse.Storage
                     s.Accepted.Add(w);
                 }
 
-                // Multi-row statements: a few statements per group instead of three per request.
-                BulkInsertExchanges(s, nowMs);
-                s.Readings.Clear();
-                foreach (ExchangeWrite w in s.Accepted)
+                if (UsesJournal)
                 {
-                    if (!w.Inserted)
-                    {
-                        continue; // the exchange row existed although the window did not hold its PIV: stored once already
-                    }
-
-                    w.Outcome = WriteOutcome.Stored;
-                    if (w.Readings == null || w.Readings.Count == 0)
-                    {
-                        continue;
-                    }
-
-                    if (!s.DeviceSeen.TryGetValue(w.DeviceId, out long seen) || nowMs - seen >= DeviceSeenRefreshMs)
-                    {
-                        s.Device.Parameters[0].Value = w.DeviceId;
-                        s.Device.Parameters[1].Value = w.Kid;
-                        s.Device.Parameters[2].Value = nowMs;
-                        s.Device.ExecuteNonQuery();
-                        s.DeviceSeen[w.DeviceId] = nowMs;
-                        touched.Add(w.DeviceId);
-                    }
-
-                    s.Readings.AddRange(w.Readings);
+                    JournalAccepted(s, nowMs, touched);
+                }
+                else
+                {
+                    InsertAccepted(s, nowMs, touched);
                 }
 
-                BulkInsertReadings(s);
-
+                bool folded = false;
                 foreach (ExchangeWrite w in writes)
                 {
                     if (w.Outcome == WriteOutcome.Stored)
@@ -544,6 +595,19 @@ namespace E2m.Server.Emse.Storage
                     }
 
                     // Seen before (this group, an earlier one, or another instance): a retransmission gets the stored response.
+                    if (UsesJournal && FindInGroup(s.Accepted, w) is ExchangeWrite first)
+                    {
+                        w.StoredResponse = first.Response;
+                        w.Outcome = WriteOutcome.Duplicate;
+                        continue;
+                    }
+
+                    if (UsesJournal && !folded)
+                    {
+                        foldedEntries = FoldCore(s, int.MaxValue); // earlier groups' exchanges may still be in the journal
+                        folded = true;
+                    }
+
                     DbCommand get = s.ExchangeGet;
                     get.Parameters[0].Value = w.Kid;
                     get.Parameters[1].Value = w.Piv;
@@ -563,6 +627,11 @@ namespace E2m.Server.Emse.Storage
                 BulkSetWindows(s, nowMs);
                 BeforeGroupCommit?.Invoke(writes);
                 t.Commit();
+                if (UsesJournal)
+                {
+                    Interlocked.Add(ref _journalBacklog, s.Accepted.Count);
+                    SubtractBacklog(foldedEntries);
+                }
             }
             catch
             {
@@ -597,6 +666,243 @@ namespace E2m.Server.Emse.Storage
             if (Database.Dialect == DbDialect.Postgres)
             {
                 s.Windows.Clear(); // another instance may move them once the row locks are released
+            }
+        }
+
+        /// <summary>Direct path (PostgreSQL): the accepted exchanges, the devices' last-seen and the readings as rows.</summary>
+        private void InsertAccepted(WriteSession s, long nowMs, List<string> touched)
+        {
+            // Multi-row statements: a few statements per group instead of three per request.
+            BulkInsertExchanges(s, nowMs);
+            s.Readings.Clear();
+            foreach (ExchangeWrite w in s.Accepted)
+            {
+                if (!w.Inserted)
+                {
+                    continue; // the exchange row existed although the window did not hold its PIV: stored once already
+                }
+
+                w.Outcome = WriteOutcome.Stored;
+                if (w.Readings == null || w.Readings.Count == 0)
+                {
+                    continue;
+                }
+
+                TouchDevice(s, w, nowMs, touched);
+                s.Readings.AddRange(w.Readings);
+            }
+
+            BulkInsertReadings(s);
+        }
+
+        /// <summary>
+        /// Journal path (SQLite): the accepted exchanges with their readings go into ONE emse_journal row (sequential
+        /// pages, instead of random leaf pages in four kid- or device-keyed indexes per request); the devices' last-seen
+        /// is written as before. <see cref="FoldCore"/> stores the rows in emse_exchanges / emse_readings later, with the
+        /// same rules (an existing exchange keeps its readings from being stored again; a device-time reading once).
+        /// </summary>
+        private static void JournalAccepted(WriteSession s, long nowMs, List<string> touched)
+        {
+            if (s.Accepted.Count == 0)
+            {
+                return;
+            }
+
+            foreach (ExchangeWrite w in s.Accepted)
+            {
+                w.Inserted = true;
+                w.Outcome = WriteOutcome.Stored;
+                if (w.Readings != null && w.Readings.Count > 0)
+                {
+                    TouchDevice(s, w, nowMs, touched);
+                }
+            }
+
+            s.InsertJournalRow(nowMs, s.Accepted.Count, GroupJournal.Encode(s.Accepted, s.JournalScratch));
+        }
+
+        private static void TouchDevice(WriteSession s, ExchangeWrite w, long nowMs, List<string> touched)
+        {
+            if (!s.DeviceSeen.TryGetValue(w.DeviceId, out long seen) || nowMs - seen >= DeviceSeenRefreshMs)
+            {
+                s.Device.Parameters[0].Value = w.DeviceId;
+                s.Device.Parameters[1].Value = w.Kid;
+                s.Device.Parameters[2].Value = nowMs;
+                s.Device.ExecuteNonQuery();
+                s.DeviceSeen[w.DeviceId] = nowMs;
+                touched.Add(w.DeviceId);
+            }
+        }
+
+        /// <summary>The accepted exchange of this group with the same kid, PIV and request hash (a retransmission within the group).</summary>
+        private static ExchangeWrite? FindInGroup(List<ExchangeWrite> accepted, ExchangeWrite w)
+        {
+            foreach (ExchangeWrite a in accepted)
+            {
+                if (a.Piv == w.Piv && string.Equals(a.Kid, w.Kid, StringComparison.Ordinal))
+                {
+                    return a.RequestHash.AsSpan().SequenceEqual(w.RequestHash) ? a : null;
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>
+        /// Moves up to <paramref name="maxRows"/> of the oldest journal rows into emse_exchanges and emse_readings and
+        /// deletes them, inside the caller's open write transaction (SQLite write lock held). Exchanges keep the time of
+        /// their group commit (EXCHANGE_LIFETIME); an exchange that exists already does not store its readings again.
+        /// Returns the exchanges folded.
+        /// </summary>
+        private static int FoldCore(WriteSession s, int maxRows)
+        {
+            if (s.JournalRead == null)
+            {
+                return 0;
+            }
+
+            int entries = 0;
+            long lastId = -1;
+            s.JournalRead.Parameters[0].Value = maxRows;
+            var rows = new List<(long Id, long CreatedMs, byte[] Payload)>();
+            using (DbDataReader r = s.JournalRead.ExecuteReader())
+            {
+                while (r.Read())
+                {
+                    lastId = r.GetInt64(0);
+                    rows.Add((lastId, r.GetInt64(1), E2mDatabase.GetBytes(r, 2)));
+                }
+            }
+
+            // Decoded, then grouped by device (a stable sort: each device's exchanges keep their commit order, so its
+            // readings get ids in arrival order as before): consecutive inserts land on the same index pages.
+            var decoded = new List<(long CreatedMs, ExchangeWrite W)>();
+            foreach ((long id, long createdMs, byte[] payload) in rows)
+            {
+                List<ExchangeWrite> group;
+                try
+                {
+                    group = GroupJournal.Decode(payload);
+                }
+                catch (System.IO.InvalidDataException e)
+                {
+                    // Not ours to guess at: kept aside whole, the rest of the journal goes on (nothing half applied).
+                    DbCommand reject = s.JournalReject!;
+                    reject.Parameters[0].Value = id;
+                    reject.Parameters[1].Value = createdMs;
+                    reject.Parameters[2].Value = payload;
+                    reject.Parameters[3].Value = e.Message;
+                    reject.ExecuteNonQuery();
+                    s.Rejected++;
+                    continue;
+                }
+
+                foreach (ExchangeWrite w in group)
+                {
+                    decoded.Add((createdMs, w));
+                }
+            }
+
+            entries = decoded.Count;
+            foreach ((long createdMs, ExchangeWrite w) in System.Linq.Enumerable.OrderBy(decoded, e => e.W.Kid, StringComparer.Ordinal))
+            {
+                if (!s.InsertExchangeRow(w, createdMs) || w.Readings == null)
+                {
+                    continue; // stored once already (another path or instance wrote this exchange)
+                }
+
+                foreach (StoredReading reading in w.Readings)
+                {
+                    s.InsertReadingRow(reading); // ON CONFLICT DO NOTHING: a device-time reading once
+                }
+            }
+
+            if (lastId >= 0)
+            {
+                s.JournalDelete!.Parameters[0].Value = lastId;
+                s.JournalDelete.ExecuteNonQuery();
+            }
+
+            return entries;
+        }
+
+        private void SubtractBacklog(int folded)
+        {
+            if (folded <= 0)
+            {
+                return;
+            }
+
+            long now = Interlocked.Add(ref _journalBacklog, -folded);
+            if (now < 0)
+            {
+                Interlocked.CompareExchange(ref _journalBacklog, 0, now); // rows of another instance were folded here too
+            }
+        }
+
+        /// <summary>
+        /// Folds journal rows on the writer's session, at most <paramref name="maxRows"/> rows in one transaction.
+        /// Returns the exchanges folded. Throws on database errors (the rows stay in the journal).
+        /// </summary>
+        internal int FoldJournal(WriteSession s, int maxRows)
+        {
+            if (!UsesJournal)
+            {
+                return 0;
+            }
+
+            lock (_sqliteWriteLock)
+            {
+                int n;
+                using (DbTransaction t = Database.BeginWrite(s.Connection))
+                {
+                    try
+                    {
+                        SetTransaction(s, t);
+                        n = FoldCore(s, maxRows);
+                        t.Commit();
+                    }
+                    finally
+                    {
+                        SetTransaction(s, null);
+                    }
+                }
+
+                SubtractBacklog(n);
+                return n;
+            }
+        }
+
+        /// <summary>
+        /// Folds the whole journal (every instance's rows) on a connection of its own; any thread. A no-op, and one
+        /// cheap query, when the journal is empty. Called before every read of emse_exchanges or emse_readings.
+        /// Returns the exchanges folded.
+        /// </summary>
+        public int FoldJournal()
+        {
+            if (!UsesJournal)
+            {
+                return 0;
+            }
+
+            using (DbConnection c = Open())
+            {
+                if (Database.Scalar(c, null, "SELECT 1 FROM emse_journal LIMIT 1") == null)
+                {
+                    return 0;
+                }
+            }
+
+            int total = 0;
+            using WriteSession s = OpenSession();
+            while (true)
+            {
+                int n = FoldJournal(s, FoldChunkRows);
+                total += n;
+                if (n == 0)
+                {
+                    return total;
+                }
             }
         }
 
@@ -814,6 +1120,13 @@ namespace E2m.Server.Emse.Storage
             {
                 s.DataVersion.Transaction = t;
             }
+
+            if (s.JournalRead != null)
+            {
+                s.JournalRead.Transaction = t;
+                s.JournalDelete!.Transaction = t;
+                s.JournalReject!.Transaction = t;
+            }
         }
 
         /// <summary>The exchange row (no-op when (kid, piv) exists: then nothing else), the device's last-seen and the readings.</summary>
@@ -832,16 +1145,7 @@ namespace E2m.Server.Emse.Storage
                 return;
             }
 
-            if (!s.DeviceSeen.TryGetValue(w.DeviceId, out long seen) || nowMs - seen >= DeviceSeenRefreshMs)
-            {
-                s.Device.Parameters[0].Value = w.DeviceId;
-                s.Device.Parameters[1].Value = w.Kid;
-                s.Device.Parameters[2].Value = nowMs;
-                s.Device.ExecuteNonQuery();
-                s.DeviceSeen[w.DeviceId] = nowMs;
-                touched.Add(w.DeviceId);
-            }
-
+            TouchDevice(s, w, nowMs, touched);
             foreach (StoredReading r in w.Readings)
             {
                 rd.Parameters[0].Value = r.DeviceId;
@@ -893,10 +1197,12 @@ namespace E2m.Server.Emse.Storage
             var touched = new List<string>();
             s.Windows.Clear(); // explicit window writes bypass the group commit's cache
             s.LastDataVersion = -1;
+            int folded = 0;
             using DbTransaction t = Database.BeginWrite(s.Connection);
             try
             {
                 SetTransaction(s, t);
+                folded = FoldCore(s, int.MaxValue); // rows in the order they were acknowledged
                 foreach (ExchangeWrite w in writes)
                 {
                     InsertExchange(s, w, nowMs, touched);
@@ -912,6 +1218,7 @@ namespace E2m.Server.Emse.Storage
                 }
 
                 t.Commit();
+                SubtractBacklog(folded);
             }
             catch
             {
@@ -931,6 +1238,7 @@ namespace E2m.Server.Emse.Storage
         /// <summary>Deletes responses older than EXCHANGE_LIFETIME (the replay window still rejects their PIVs).</summary>
         public int PurgeExchanges(long olderThanMs)
         {
+            FoldJournal();
             using DbConnection c = Open();
             return Database.Execute(c, null, "DELETE FROM emse_exchanges WHERE created_ms < @t", ("t", olderThanMs));
         }
@@ -958,6 +1266,7 @@ namespace E2m.Server.Emse.Storage
         /// <summary>Readings of a device with from ≤ time &lt; to (ms), ordered by time then arrival, at most <paramref name="limit"/>.</summary>
         public List<StoredReading> QueryReadings(string deviceId, long fromMs, long toMs, int limit)
         {
+            FoldJournal(); // acknowledged readings may still be in the journal
             var list = new List<StoredReading>();
             using DbConnection c = Open();
             using DbCommand cmd = Database.Command(c, null,
@@ -993,6 +1302,7 @@ namespace E2m.Server.Emse.Storage
         /// <summary>Total number of stored readings (tests, health).</summary>
         public long CountReadings()
         {
+            FoldJournal();
             using DbConnection c = Open();
             return Convert.ToInt64(Database.Scalar(c, null, "SELECT COUNT(*) FROM emse_readings"), CultureInfo.InvariantCulture);
         }

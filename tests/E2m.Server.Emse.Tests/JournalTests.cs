@@ -1,0 +1,242 @@
+using System;
+using System.Collections.Generic;
+using System.Data.Common;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using E2m.Coap;
+using E2m.Server.Common;
+using E2m.Server.Emse.Storage;
+using Xunit;
+
+namespace E2m.Server.Emse.Tests
+{
+    /// <summary>
+    /// The SQLite group journal: a group commit appends one emse_journal row (exchanges + readings) with the replay
+    /// windows; folds move the rows into emse_exchanges / emse_readings. What must hold: a 2.04 still means durable (a
+    /// restart folds what was left), every read sees journalled data (retransmission lookups, readings, counts), a
+    /// corrupt row is refused and kept, and per device the readings keep their arrival order.
+    /// </summary>
+    public sealed class JournalTests
+    {
+        private static ExchangeWrite Write(string kid, long piv, byte hash, long timeMs, params long[] values)
+        {
+            var readings = new List<StoredReading>();
+            for (int i = 0; i < values.Length; i++)
+            {
+                readings.Add(new StoredReading
+                {
+                    DeviceId = "dev-" + kid, Kid = kid, Piv = piv, Index = i, Name = "e", ValueKind = 1, Integer = values[i],
+                    TimeMs = timeMs, TimeSource = "arrival", ReceivedMs = timeMs,
+                });
+            }
+
+            return new ExchangeWrite
+            {
+                Kid = kid, Piv = piv, RequestHash = new byte[] { hash, 1, 2 }, Response = new byte[] { 0x64, hash, (byte)piv }, DeviceId = "dev-" + kid,
+                Readings = readings,
+            };
+        }
+
+        private static EmseStore NewStore(string dir)
+        {
+            var store = new EmseStore(E2mDatabase.Create(null, "", dir, "emse.db"));
+            store.EnsureSchema();
+            return store;
+        }
+
+        private static long Rows(EmseStore store, string table)
+        {
+            using DbConnection c = store.Open();
+            return Convert.ToInt64(store.Database.Scalar(c, null, "SELECT COUNT(*) FROM " + table), CultureInfo.InvariantCulture);
+        }
+
+        [Fact]
+        public void GroupCommit_AppendsOneJournalRow_AndNoExchangeOrReadingRows()
+        {
+            using var dir = new TempDir();
+            EmseStore store = NewStore(dir.Path);
+            Assert.True(store.UsesJournal);
+            using EmseStore.WriteSession s = store.OpenSession();
+            var group = new List<ExchangeWrite> { Write("k1", 1, 1, 5000, 10, 11), Write("k2", 1, 2, 5000, 20) };
+            store.CommitGroup(s, group, 10_000, 0);
+
+            Assert.All(group, w => Assert.Equal(WriteOutcome.Stored, w.Outcome));
+            Assert.Equal(1, Rows(store, "emse_journal"));
+            Assert.Equal(0, Rows(store, "emse_exchanges"));
+            Assert.Equal(0, Rows(store, "emse_readings"));
+            Assert.Equal(2, store.JournalBacklog);
+
+            Assert.Equal(3, store.CountReadings()); // a read folds first
+            Assert.Equal(0, Rows(store, "emse_journal"));
+            Assert.Equal(2, Rows(store, "emse_exchanges"));
+            Assert.Equal(0, store.JournalBacklog);
+        }
+
+        [Fact]
+        public void Retransmission_OfAnExchangeStillInTheJournal_GetsTheStoredResponse_AndStoresNothingTwice()
+        {
+            using var dir = new TempDir();
+            EmseStore store = NewStore(dir.Path);
+            using EmseStore.WriteSession s = store.OpenSession();
+            store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 7, 0xA, 5000, 70) }, 10_000, 0);
+            Assert.Equal(1, Rows(store, "emse_journal"));
+
+            // the next group: the same request (response lost), the same PIV with other bytes, and a new PIV
+            var next = new List<ExchangeWrite> { Write("k1", 7, 0xA, 5000, 70), Write("k1", 7, 0xB, 5000, 71), Write("k1", 8, 0xC, 6000, 80) };
+            store.CommitGroup(s, next, 11_000, 0);
+            Assert.Equal(new[] { WriteOutcome.Duplicate, WriteOutcome.Replay, WriteOutcome.Stored }, next.Select(w => w.Outcome));
+            Assert.Equal(new byte[] { 0x64, 0xA, 7 }, next[0].StoredResponse);
+            Assert.Equal(2, store.CountReadings());
+
+            // a shard's lookup on its own connection finds an exchange that is only in the journal
+            store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 9, 0xD, 7000, 90) }, 12_000, 0);
+            using DbConnection other = store.Open();
+            Assert.True(store.TryLoadExchange(other, "k1", 9, 0, out byte[] hash, out byte[] response));
+            Assert.Equal(new byte[] { 0xD, 1, 2 }, hash);
+            Assert.Equal(new byte[] { 0x64, 0xD, 9 }, response);
+            Assert.False(store.TryLoadExchange(other, "k1", 10, 0, out _, out _));
+        }
+
+        [Fact]
+        public void Restart_FoldsWhatTheJournalHolds_AndTheWindowsStayAuthoritative()
+        {
+            using var dir = new TempDir();
+            EmseStore first = NewStore(dir.Path);
+            using (EmseStore.WriteSession s = first.OpenSession())
+            {
+                first.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 1, 1, 5000, 10), Write("k2", 4, 2, 5000, 40) }, 10_000, 0);
+                first.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 2, 3, 5000, 20) }, 11_000, 0);
+            }
+
+            Assert.Equal(2, Rows(first, "emse_journal")); // "crash": the process stops before any fold
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+
+            EmseStore second = NewStore(dir.Path); // start-up folds
+            Assert.Equal(0, Rows(second, "emse_journal"));
+            Assert.Equal(3, Rows(second, "emse_readings"));
+            Assert.Equal(3, Rows(second, "emse_exchanges"));
+            using EmseStore.WriteSession s2 = second.OpenSession();
+            var again = new List<ExchangeWrite> { Write("k1", 2, 3, 5000, 20), Write("k1", 1, 9, 5000, 99), Write("k2", 5, 4, 5000, 50) };
+            second.CommitGroup(s2, again, 12_000, 0);
+            Assert.Equal(new[] { WriteOutcome.Duplicate, WriteOutcome.Replay, WriteOutcome.Stored }, again.Select(w => w.Outcome));
+            Assert.Equal(4, second.CountReadings());
+        }
+
+        [Fact]
+        public void Fold_KeepsEachDevicesArrivalOrder_AcrossInterleavedGroups()
+        {
+            using var dir = new TempDir();
+            EmseStore store = NewStore(dir.Path);
+            using EmseStore.WriteSession s = store.OpenSession();
+            // the same time stamp everywhere: only the id (arrival order) orders them
+            for (int g = 0; g < 5; g++)
+            {
+                store.CommitGroup(s, new List<ExchangeWrite> { Write("kb", g, (byte)g, 5000, 200 + g), Write("ka", g, (byte)g, 5000, 100 + g, 150 + g) },
+                    10_000 + g, 0);
+            }
+
+            Assert.Equal(new long[] { 100, 150, 101, 151, 102, 152, 103, 153, 104, 154 },
+                store.QueryReadings("dev-ka", 0, 10_000, 100).Select(r => r.Integer!.Value));
+            Assert.Equal(new long[] { 200, 201, 202, 203, 204 }, store.QueryReadings("dev-kb", 0, 10_000, 100).Select(r => r.Integer!.Value));
+        }
+
+        [Fact]
+        public void CorruptJournalRow_IsSetAside_Whole_AndTheRestIsFolded()
+        {
+            using var dir = new TempDir();
+            EmseStore store = NewStore(dir.Path);
+            using (DbConnection c = store.Open())
+            {
+                store.Database.Execute(c, null, "INSERT INTO emse_journal (created_ms, entries, payload) VALUES (1, 1, @p)", ("p", new byte[] { 1, 1, 9 }));
+            }
+
+            using (EmseStore.WriteSession s = store.OpenSession())
+            {
+                store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 1, 1, 5000, 10) }, 10_000, 0);
+                Assert.Equal(1, store.FoldJournal(s, EmseStore.FoldChunkRows));
+                Assert.Equal(1, s.Rejected);
+            }
+
+            Assert.Equal(0, Rows(store, "emse_journal"));
+            Assert.Equal(1, Rows(store, "emse_journal_rejected")); // kept for inspection, nothing lost
+            Assert.Equal(1, store.CountReadings());
+        }
+
+        public static TheoryData<string, byte[]> CorruptRows => new()
+        {
+            { "empty", Array.Empty<byte>() },
+            { "unknown version", new byte[] { 2, 0 } },
+            { "truncated entry", new byte[] { 1, 1, 2, (byte)'k' } },
+            { "count out of range", new byte[] { 1, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F } },
+            { "trailing bytes", new byte[] { 1, 0, 0 } },
+        };
+
+        [Theory]
+        [MemberData(nameof(CorruptRows))]
+        public void Decode_RefusesMalformedRows(string label, byte[] row)
+        {
+            Assert.False(string.IsNullOrEmpty(label));
+            Assert.Throws<InvalidDataException>(() => GroupJournal.Decode(row));
+        }
+
+        [Fact]
+        public void Codec_RoundTripsEveryValueKind_AndOptionalField()
+        {
+            var readings = new List<StoredReading>
+            {
+                new() { DeviceId = "d", Kid = "k", Piv = 1L << 39, Index = 0, Name = "urn:dev:x:temp", Unit = "Cel", ValueKind = 2, Number = -12.5, TimeMs = -5, TimeSource = "device", ReceivedMs = 9 },
+                new() { DeviceId = "d", Kid = "k", Piv = 3, Index = 1, Name = "n", ValueKind = 1, Integer = long.MinValue, Number = 1e300, TimeMs = long.MaxValue, TimeSource = "arrival", ReceivedMs = 9 },
+                new() { DeviceId = "d", Kid = "k", Piv = 3, Index = 2, Name = "s", ValueKind = 3, Text = "grüße ✓", TimeMs = 0, TimeSource = "device", ReceivedMs = 9 },
+                new() { DeviceId = "d", Kid = "k", Piv = 3, Index = 300, Name = "b", ValueKind = 4, Boolean = false, TimeMs = 1, TimeSource = "device", ReceivedMs = 9 },
+                new() { DeviceId = "d", Kid = "k", Piv = 3, Index = 4, Name = "t", ValueKind = 4, Boolean = true, TimeMs = 1, TimeSource = "device", ReceivedMs = 9 },
+            };
+            var entries = new List<ExchangeWrite>
+            {
+                new() { Kid = "k", Piv = 3, RequestHash = new byte[16], Response = new byte[] { 1, 2, 3 }, DeviceId = "d", Readings = readings },
+                new() { Kid = "k2", Piv = 0, RequestHash = new byte[] { 9 }, Response = Array.Empty<byte>(), DeviceId = "d2", Readings = null },
+            };
+
+            List<ExchangeWrite> back = GroupJournal.Decode(GroupJournal.Encode(entries, new MemoryStream()));
+            Assert.Equal(2, back.Count);
+            Assert.Equal(("k", 3L, "d"), (back[0].Kid, back[0].Piv, back[0].DeviceId));
+            Assert.Equal(entries[0].RequestHash, back[0].RequestHash);
+            Assert.Equal(entries[0].Response, back[0].Response);
+            Assert.Null(back[1].Readings);
+            Assert.Equal(new byte[] { 9 }, back[1].RequestHash);
+            Assert.Empty(back[1].Response);
+            Assert.Equal(
+                System.Text.Json.JsonSerializer.Serialize(readings),
+                System.Text.Json.JsonSerializer.Serialize(back[0].Readings));
+        }
+
+        [Fact]
+        public void Writer_FoldsOnceTheBacklogReachesTheThreshold()
+        {
+            using var dir = new TempDir();
+            var emks = new FakeEmks();
+            var time = new ManualTimeProvider(new DateTimeOffset(2026, 11, 28, 8, 0, 0, TimeSpan.Zero));
+            using var host = new EmseHost(dir.Path, emks, time, settings: s =>
+            {
+                s["Emse:JournalFoldEntries"] = "2";
+                s["Emse:JournalIdleFold"] = "00:00:00"; // only the writer folds here
+            });
+            var (kid, key) = TestDevice.NewKey(new Random(5));
+            emks.Add(kid, key, time.GetUtcNow().AddDays(1), "meter-5");
+            using var dev = new TestDevice(host.CoapEndPoint, kid, key, 5);
+            for (int i = 0; i < 4; i++)
+            {
+                Protected p = dev.Build(new long[] { i });
+                Assert.Equal(CoapCode.Changed, dev.Verify(p, dev.Exchange(p)));
+            }
+
+            // the writer folds after the commit that reached the threshold (after sending its responses): wait for it
+            SpinWait.SpinUntil(() => Interlocked.Read(ref host.Server.Stats.Folds) >= 2, TimeSpan.FromSeconds(30));
+            Assert.Equal(0, Interlocked.Read(ref host.Server.Stats.FoldFailures));
+            Assert.Equal(2, Interlocked.Read(ref host.Server.Stats.Folds)); // after the 2nd and the 4th commit
+            Assert.Equal(0, Rows(host.Store, "emse_journal"));
+            Assert.Equal(4, Rows(host.Store, "emse_readings"));
+        }
+    }
+}
