@@ -140,7 +140,7 @@ namespace E2m.Server.Emse.Coap
                 _shardTasks[i] = Task.Run(() => shard.RunAsync(_stop.Token));
             }
 
-            _receiver = new Thread(ReceiveLoop) { IsBackground = true, Name = "emse-udp-receive" };
+            _receiver = new Thread(() => ReceiveLoop(socket)) { IsBackground = true, Name = "emse-udp-receive" };
             _receiver.Start();
 
             TimeSpan period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, Math.Min(TimeSpan.FromSeconds(60).Ticks, _options.ExchangeLifetime.Ticks / 4)));
@@ -157,7 +157,9 @@ namespace E2m.Server.Emse.Coap
 
         public async Task StopAsync(CancellationToken cancellationToken)
         {
-            if (_socket == null)
+            // Once: the host may stop this service more than once (and concurrently, from Dispose).
+            Socket? socket = Interlocked.Exchange(ref _socket, null);
+            if (socket == null)
             {
                 return;
             }
@@ -165,7 +167,7 @@ namespace E2m.Server.Emse.Coap
             _purge?.Dispose();
             _fold?.Dispose();
             _stop.Cancel();
-            _socket.Close();
+            socket.Close();
             foreach (EmseShard s in _shards)
             {
                 s.Complete();
@@ -183,7 +185,6 @@ namespace E2m.Server.Emse.Coap
             _receiver?.Join(TimeSpan.FromSeconds(5));
             _writer?.Complete(TimeSpan.FromSeconds(10)); // what the shards queued is committed (its responses may not leave)
             _cache?.Dispose();
-            _socket = null;
         }
 
         public void Dispose()
@@ -235,9 +236,8 @@ namespace E2m.Server.Emse.Coap
             }
         }
 
-        private void ReceiveLoop()
+        private void ReceiveLoop(Socket socket)
         {
-            Socket socket = _socket!;
             var rx = new SocketAddress(socket.AddressFamily);
             byte[] buffer = new byte[65536];
             var scratch = new CoapMessage(OscoreSecurityContext.DefaultMaxOptions, 0);

@@ -579,7 +579,11 @@ namespace E2m.Server.Emse.Storage
 
                 if (UsesJournal)
                 {
-                    JournalAccepted(s, nowMs, touched);
+                    foreach (ExchangeWrite w in s.Accepted)
+                    {
+                        w.Inserted = true;
+                        w.Outcome = WriteOutcome.Stored; // journalled below, after the lookups (which may fold)
+                    }
                 }
                 else
                 {
@@ -622,6 +626,12 @@ namespace E2m.Server.Emse.Storage
                     {
                         w.Outcome = WriteOutcome.Replay;
                     }
+                }
+
+                if (UsesJournal)
+                {
+                    // After the lookups: a fold they caused keeps each kid's last exchange, which must not be one of this group.
+                    JournalAccepted(s, nowMs, touched);
                 }
 
                 BulkSetWindows(s, nowMs);
@@ -710,8 +720,6 @@ namespace E2m.Server.Emse.Storage
 
             foreach (ExchangeWrite w in s.Accepted)
             {
-                w.Inserted = true;
-                w.Outcome = WriteOutcome.Stored;
                 if (w.Readings != null && w.Readings.Count > 0)
                 {
                     TouchDevice(s, w, nowMs, touched);
@@ -750,9 +758,9 @@ namespace E2m.Server.Emse.Storage
 
         /// <summary>
         /// Moves up to <paramref name="maxRows"/> of the oldest journal rows into emse_exchanges and emse_readings and
-        /// deletes them, inside the caller's open write transaction (SQLite write lock held). Exchanges keep the time of
-        /// their group commit (EXCHANGE_LIFETIME); an exchange that exists already does not store its readings again.
-        /// Returns the exchanges folded.
+        /// deletes them, inside the caller's open write transaction (SQLite write lock held). All readings are stored;
+        /// of the exchanges each kid's last one, with the time of its group commit (EXCHANGE_LIFETIME). Returns the
+        /// exchanges folded.
         /// </summary>
         private static int FoldCore(WriteSession s, int maxRows)
         {
@@ -804,11 +812,23 @@ namespace E2m.Server.Emse.Storage
             }
 
             entries = decoded.Count;
-            foreach ((long createdMs, ExchangeWrite w) in System.Linq.Enumerable.OrderBy(decoded, e => e.W.Kid, StringComparer.Ordinal))
+            var sorted = System.Linq.Enumerable.ToList(System.Linq.Enumerable.OrderBy(decoded, e => e.W.Kid, StringComparer.Ordinal));
+            for (int i = 0; i < sorted.Count; i++)
             {
-                if (!s.InsertExchangeRow(w, createdMs) || w.Readings == null)
+                (long createdMs, ExchangeWrite w) = sorted[i];
+                // Every journal entry is a (kid, PIV) the authoritative window accepted once, so its readings are new
+                // (a device-time reading re-sent under a new PIV still meets emse_readings_once). Of the exchanges only
+                // each kid's LAST one in this fold is kept for RFC 7252 §4.5 deduplication: with NSTART = 1 (§4.7) a
+                // device retransmits only its latest request; an older PIV arriving again is answered "Replay detected".
+                bool lastOfKid = i + 1 == sorted.Count || !string.Equals(sorted[i + 1].W.Kid, w.Kid, StringComparison.Ordinal);
+                if (lastOfKid)
                 {
-                    continue; // stored once already (another path or instance wrote this exchange)
+                    s.InsertExchangeRow(w, createdMs);
+                }
+
+                if (w.Readings == null)
+                {
+                    continue;
                 }
 
                 foreach (StoredReading reading in w.Readings)
