@@ -125,6 +125,33 @@ namespace E2m.Server.Emse.Tests
         }
 
         [Fact]
+        public void TheJournalIsTheWindowLog_ASecondWriterFoldsBeforeItDecides()
+        {
+            using var dir = new TempDir();
+            EmseStore store = NewStore(dir.Path);
+            using EmseStore.WriteSession a = store.OpenSession();
+            store.CommitGroup(a, new List<ExchangeWrite> { Write("k1", 3, 3, 5000, 30), Write("k1", 40, 4, 5000, 400) }, 10_000, 0);
+
+            // emse_replay is a checkpoint: it lags the journal (a shard's pre-check may see it; the writer never does)
+            Assert.False(store.TryLoadReplay(a.Connection, "k1", out _, out _));
+
+            // another writer (a second EMSE process on the file): its first group folds, then decides
+            using EmseStore.WriteSession b = store.OpenSession();
+            var group = new List<ExchangeWrite> { Write("k1", 3, 9, 5000, 31), Write("k1", 8, 5, 5000, 80), Write("k1", 41, 6, 5000, 410) };
+            store.CommitGroup(b, group, 11_000, 0);
+            Assert.Equal(new[] { WriteOutcome.Replay, WriteOutcome.Replay, WriteOutcome.Stored }, group.Select(w => w.Outcome));
+            Assert.True(store.TryLoadReplay(b.Connection, "k1", out long h, out uint m)); // checkpointed by that fold
+            Assert.Equal((40L, 1u), (h, m));
+            Assert.Equal((41L, 3u), (group[2].WindowHighest, group[2].WindowMask));
+
+            // and the first writer learns of the second's group before its next decision
+            var again = new List<ExchangeWrite> { Write("k1", 41, 7, 5000, 411), Write("k1", 42, 8, 5000, 420) };
+            store.CommitGroup(a, again, 12_000, 0);
+            Assert.Equal(new[] { WriteOutcome.Replay, WriteOutcome.Stored }, again.Select(w => w.Outcome));
+            Assert.Equal(4, store.CountReadings());
+        }
+
+        [Fact]
         public void Fold_KeepsEachDevicesArrivalOrder_AcrossInterleavedGroups()
         {
             using var dir = new TempDir();

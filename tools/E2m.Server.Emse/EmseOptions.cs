@@ -32,7 +32,7 @@ namespace E2m.Server.Emse
         public int QueueCapacityPerWorker { get; set; } = 4096;
 
         /// <summary>Largest number of datagrams committed in one database transaction (group commit).</summary>
-        public int MaxBatch { get; set; } = 128;
+        public int MaxBatch { get; set; } = 512;
 
         /// <summary>
         /// SQLite: journalled exchanges (emse_journal, one row per group commit) after which the writer folds them into

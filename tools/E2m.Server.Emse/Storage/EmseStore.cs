@@ -124,6 +124,13 @@ namespace E2m.Server.Emse.Storage
             "CREATE TABLE IF NOT EXISTS emse_journal (id {autoid}, created_ms {bigint} NOT NULL, entries INTEGER NOT NULL, payload {blob} NOT NULL);" +
             // A journal row that does not decode is moved here by the fold (kept for inspection, never half applied).
             "CREATE TABLE IF NOT EXISTS emse_journal_rejected (id {bigint} PRIMARY KEY, created_ms {bigint} NOT NULL, payload {blob} NOT NULL, error TEXT NOT NULL)",
+
+            // One index per reading instead of two: it serves the per-device time-range query (prefix device_id,
+            // time_ms) and keeps a device-time reading once (the CASE is 0 for device time and NULL for arrival time, and
+            // NULLs never collide in a UNIQUE index, SQLite and PostgreSQL alike).
+            "CREATE UNIQUE INDEX IF NOT EXISTS emse_readings_key ON emse_readings (device_id, time_ms, name, (CASE WHEN time_source = 'device' THEN 0 END));" +
+            "DROP INDEX IF EXISTS emse_readings_once;" +
+            "DROP INDEX IF EXISTS emse_readings_device_time",
         };
 
         private readonly string _synchronous;
@@ -235,7 +242,7 @@ namespace E2m.Server.Emse.Storage
                     ("k", ""), ("p", 0L), ("h", Array.Empty<byte>()), ("r", Array.Empty<byte>()), ("t", 0L));
                 Reading = db.Command(Connection, null,
                     "INSERT INTO emse_readings (device_id, kid, piv, idx, name, unit, value_kind, value_num, value_int, value_text, value_bool, time_ms, time_source, received_ms) " +
-                    "VALUES (@d, @k, @p, @i, @n, @u, @vk, @vn, @vi, @vt, @vb, @tm, @ts, @rm) ON CONFLICT DO NOTHING", // emse_readings_once
+                    "VALUES (@d, @k, @p, @i, @n, @u, @vk, @vn, @vi, @vt, @vb, @tm, @ts, @rm) ON CONFLICT DO NOTHING", // emse_readings_key
                     ("d", ""), ("k", ""), ("p", 0L), ("i", 0), ("n", ""), ("u", ""), ("vk", 0), ("vn", 0.0), ("vi", 0L), ("vt", ""),
                     ("vb", 0), ("tm", 0L), ("ts", ""), ("rm", 0L));
                 Device = db.Command(Connection, null,
@@ -278,7 +285,7 @@ namespace E2m.Server.Emse.Storage
                         "INSERT INTO emse_exchanges (" + ExchangeColumns + ") VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (kid, piv) DO NOTHING");
                     _rawReading = Prepare(
                         "INSERT INTO emse_readings (" + ReadingColumns + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) " +
-                        "ON CONFLICT DO NOTHING"); // emse_readings_once
+                        "ON CONFLICT DO NOTHING"); // emse_readings_key
                     _rawJournal = Prepare("INSERT INTO emse_journal (created_ms, entries, payload) VALUES (?1, ?2, ?3)");
                     JournalRead = db.Command(Connection, null, "SELECT id, created_ms, payload FROM emse_journal ORDER BY id LIMIT @n", ("n", 0));
                     JournalDelete = db.Command(Connection, null, "DELETE FROM emse_journal WHERE id <= @id", ("id", 0L));
@@ -562,7 +569,7 @@ namespace E2m.Server.Emse.Storage
                     }
                 }
 
-                LoadWindows(s, nowMs);
+                foldedEntries = LoadWindows(s, nowMs);
                 s.Accepted.Clear();
                 foreach (ExchangeWrite w in writes)
                 {
@@ -608,7 +615,7 @@ namespace E2m.Server.Emse.Storage
 
                     if (UsesJournal && !folded)
                     {
-                        foldedEntries = FoldCore(s, int.MaxValue); // earlier groups' exchanges may still be in the journal
+                        foldedEntries += FoldCore(s, int.MaxValue); // earlier groups' exchanges may still be in the journal
                         folded = true;
                     }
 
@@ -634,7 +641,11 @@ namespace E2m.Server.Emse.Storage
                     JournalAccepted(s, nowMs, touched);
                 }
 
-                BulkSetWindows(s, nowMs);
+                if (!UsesJournal)
+                {
+                    BulkSetWindows(s, nowMs); // the journal row is the window log; FoldCore checkpoints emse_replay
+                }
+
                 BeforeGroupCommit?.Invoke(writes);
                 t.Commit();
                 if (UsesJournal)
@@ -813,28 +824,43 @@ namespace E2m.Server.Emse.Storage
 
             entries = decoded.Count;
             var sorted = System.Linq.Enumerable.ToList(System.Linq.Enumerable.OrderBy(decoded, e => e.W.Kid, StringComparer.Ordinal));
-            for (int i = 0; i < sorted.Count; i++)
+            var window = new ReplayWindow();
+            for (int i = 0; i < sorted.Count;)
             {
-                (long createdMs, ExchangeWrite w) = sorted[i];
-                // Every journal entry is a (kid, PIV) the authoritative window accepted once, so its readings are new
-                // (a device-time reading re-sent under a new PIV still meets emse_readings_once). Of the exchanges only
-                // each kid's LAST one in this fold is kept for RFC 7252 §4.5 deduplication: with NSTART = 1 (§4.7) a
-                // device retransmits only its latest request; an older PIV arriving again is answered "Replay detected".
-                bool lastOfKid = i + 1 == sorted.Count || !string.Equals(sorted[i + 1].W.Kid, w.Kid, StringComparison.Ordinal);
-                if (lastOfKid)
+                string kid = sorted[i].W.Kid;
+                // The kid's checkpoint in emse_replay, then its journalled PIVs in commit order (RFC 8613 §7.4): each was
+                // accepted against exactly this state, so the result is the window the writer had after them.
+                window.Reset();
+                s.ReplayGet.Parameters[0].Value = kid;
+                using (DbDataReader r = s.ReplayGet.ExecuteReader())
                 {
-                    s.InsertExchangeRow(w, createdMs);
+                    if (r.Read())
+                    {
+                        window.Restore(r.GetInt64(0), unchecked((uint)r.GetInt64(1)));
+                    }
                 }
 
-                if (w.Readings == null)
+                long createdMs = 0;
+                ExchangeWrite last = sorted[i].W;
+                for (; i < sorted.Count && string.Equals(sorted[i].W.Kid, kid, StringComparison.Ordinal); i++)
                 {
-                    continue;
+                    (createdMs, last) = sorted[i];
+                    window.Accept(last.Piv);
+                    // Every journal entry is a (kid, PIV) the authoritative window accepted once, so its readings are
+                    // new (a device-time reading re-sent under a new PIV still meets emse_readings_key).
+                    if (last.Readings != null)
+                    {
+                        foreach (StoredReading reading in last.Readings)
+                        {
+                            s.InsertReadingRow(reading); // ON CONFLICT DO NOTHING (emse_readings_key): a device-time reading once
+                        }
+                    }
                 }
 
-                foreach (StoredReading reading in w.Readings)
-                {
-                    s.InsertReadingRow(reading); // ON CONFLICT DO NOTHING: a device-time reading once
-                }
+                // Of the exchanges only the kid's LAST one in this fold is kept for RFC 7252 §4.5 deduplication: with
+                // NSTART = 1 (§4.7) a device retransmits only its latest request; an older PIV arriving again is a replay.
+                s.InsertExchangeRow(last, createdMs);
+                s.SetWindowRow(kid, window, createdMs);
             }
 
             if (lastId >= 0)
@@ -999,7 +1025,7 @@ namespace E2m.Server.Emse.Storage
             for (int at = 0; at < rows.Count;)
             {
                 int n = Chunk(rows.Count - at);
-                DbCommand cmd = s.Multi("emse_readings", ReadingColumns, 14, " ON CONFLICT DO NOTHING", n); // emse_readings_once
+                DbCommand cmd = s.Multi("emse_readings", ReadingColumns, 14, " ON CONFLICT DO NOTHING", n); // emse_readings_key
                 DbParameterCollection ps = cmd.Parameters;
                 for (int i = 0; i < n; i++)
                 {
@@ -1063,8 +1089,12 @@ namespace E2m.Server.Emse.Storage
             }
         }
 
-        /// <summary>The persisted windows of the group's kids, under the writer lock (see <see cref="CommitGroup"/>).</summary>
-        private void LoadWindows(WriteSession s, long nowMs)
+        /// <summary>
+        /// The persisted windows of the group's kids, under the writer lock (see <see cref="CommitGroup"/>). SQLite: the
+        /// windows are emse_replay plus the journal, so when the session's cache is not current the journal is folded
+        /// first (in this transaction). Returns the exchanges folded.
+        /// </summary>
+        private int LoadWindows(WriteSession s, long nowMs)
         {
             if (Database.Dialect == DbDialect.Postgres)
             {
@@ -1083,16 +1113,18 @@ namespace E2m.Server.Emse.Storage
                     s.Windows[r.GetString(0)] = w;
                 }
 
-                return;
+                return 0;
             }
 
             // SQLite: BEGIN IMMEDIATE holds the file's write lock. PRAGMA data_version changes only when ANOTHER connection
             // committed since this connection last looked: unchanged → the windows this session committed are current.
             long version = Convert.ToInt64(s.DataVersion!.ExecuteScalar(), CultureInfo.InvariantCulture);
+            int folded = 0;
             if (version != s.LastDataVersion)
             {
                 s.Windows.Clear();
                 s.LastDataVersion = version;
+                folded = FoldCore(s, int.MaxValue); // emse_replay is current only with the journal folded in
             }
 
             foreach (string kid in s.GroupKids)
@@ -1114,6 +1146,8 @@ namespace E2m.Server.Emse.Storage
 
                 s.Windows[kid] = w;
             }
+
+            return folded;
         }
 
         private static void SetTransaction(WriteSession s, DbTransaction? t)
