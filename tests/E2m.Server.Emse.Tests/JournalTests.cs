@@ -191,6 +191,45 @@ namespace E2m.Server.Emse.Tests
             Assert.Equal(1, store.CountReadings());
         }
 
+        [Fact]
+        public void Upgrade_FromTheTwoIndexSchema_KeepsTheReadings_AndTheDedupe()
+        {
+            using var dir = new TempDir();
+            EmseStore store = NewStore(dir.Path);
+            using (DbConnection c = store.Open())
+            {
+                // the schema as version 3 left it: two reading indexes, no emse_readings_key
+                store.Database.Execute(c, null, "DROP INDEX emse_readings_key");
+                store.Database.Execute(c, null, "CREATE INDEX emse_readings_device_time ON emse_readings (device_id, time_ms)");
+                store.Database.Execute(c, null, "CREATE UNIQUE INDEX emse_readings_once ON emse_readings (device_id, name, time_ms) WHERE time_source = 'device'");
+                store.Database.Execute(c, null, "UPDATE e2m_schema_version SET version = 3 WHERE component = 'emse'");
+            }
+
+            using (EmseStore.WriteSession s = store.OpenSession())
+            {
+                var old = Write("k1", 1, 1, 5000, 10);
+                old.Readings![0].TimeSource = "device";
+                store.CommitBatch(s, new List<ExchangeWrite> { old, Write("k1", 2, 2, 5000, 20) }, new List<ReplayState>(), 1);
+            }
+
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            EmseStore upgraded = NewStore(dir.Path);
+            using (DbConnection c = upgraded.Open())
+            {
+                Assert.Equal("emse_readings_key", upgraded.Database.Scalar(c, null, "SELECT group_concat(name) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'emse_readings'"));
+            }
+
+            Assert.Equal(2, upgraded.CountReadings());
+            using (EmseStore.WriteSession s = upgraded.OpenSession())
+            {
+                var again = Write("k1", 3, 3, 5000, 10); // the device-time reading re-sent under a new PIV
+                again.Readings![0].TimeSource = "device";
+                upgraded.CommitGroup(s, new List<ExchangeWrite> { again, Write("k1", 4, 4, 5000, 20) }, 10_000, 0);
+            }
+
+            Assert.Equal(3, upgraded.CountReadings()); // the arrival-time reading is new, the device-time one is not
+        }
+
         public static TheoryData<string, byte[]> CorruptRows => new()
         {
             { "empty", Array.Empty<byte>() },
