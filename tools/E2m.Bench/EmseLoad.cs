@@ -28,7 +28,7 @@ namespace E2m.Bench
     /// path). The same load generator drives both: D simulated devices, each a UDP socket doing CoAP NSTART = 1 lock-step
     /// (send, wait for the response, retransmit the same datagram after 1 s), all devices concurrently. The EMSE run sends
     /// requests pre-protected with OscoreSecurityContext.ForDevice (one SenML record, ~60 octets) so the generator costs
-    /// the same in both runs; every EMSE response is checked (ACK, same Message ID, outer 2.04) and, after the timed
+    /// the same in both runs; the first tenth of each device's messages is an untimed warm-up; every EMSE response is checked (ACK, same Message ID, outer 2.04) and, after the timed
     /// phase, the readings in the database are counted (each exactly once). The EMSE runs in-process (EmseApp.Build,
     /// SQLite in a temp directory, fake in-process EMKS) and commits each group of queued requests in one transaction.
     /// </para>
@@ -99,7 +99,7 @@ namespace E2m.Bench
                         return;
                     }
                 }
-            }) { IsBackground = true };
+            }) { IsBackground = true, Name = "udp-echo" };
             echo.Start();
 
             // same datagram sizes as the EMSE run: build them the same way
@@ -221,26 +221,54 @@ namespace E2m.Bench
             return all;
         }
 
-        /// <summary>All devices concurrently, each lock-step (NSTART = 1) with a 1 s retransmission timer.</summary>
+        /// <summary>
+        /// All devices concurrently, each lock-step (NSTART = 1) with a 1 s retransmission timer. The first tenth of every
+        /// device's messages is a warm-up that is not timed (JIT tiering, connection set-up, first EMKS pull, SQLite page
+        /// cache), as BenchmarkDotNet does; the clock runs from the moment every device has finished its warm-up until the
+        /// last response, over the remaining messages. Prints the CPU time of the process's threads in that window.
+        /// </summary>
         private static (double Rate, long Retransmissions) Drive(IPEndPoint target, byte[][][] requests, Func<byte[], bool>? check)
         {
             long retransmissions = 0;
             long failures = 0;
             var tasks = new Task[requests.Length];
-            var start = new ManualResetEventSlim(false);
+            // Asynchronous gates: a thread-pool thread blocked per device would starve the others' continuations.
+            var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var timed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            int warming = requests.Length;
+            using var warmedUp = new ManualResetEventSlim(requests.Length == 0);
             var sw = new Stopwatch();
+            long total = 0;
             for (int d = 0; d < requests.Length; d++)
             {
                 byte[][] mine = requests[d];
+                int warmup = mine.Length / 10;
+                total += mine.Length - warmup;
                 tasks[d] = Task.Run(async () =>
                 {
                     using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
                     s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
                     s.Connect(target);
                     var buf = new byte[2048];
-                    start.Wait();
-                    foreach (byte[] req in mine)
+                    await start.Task.ConfigureAwait(false);
+                    for (int m = 0; m <= mine.Length; m++)
                     {
+                        if (m == warmup)
+                        {
+                            if (Interlocked.Decrement(ref warming) == 0)
+                            {
+                                warmedUp.Set();
+                            }
+
+                            await timed.Task.ConfigureAwait(false);
+                        }
+
+                        if (m == mine.Length)
+                        {
+                            break;
+                        }
+
+                        byte[] req = mine[m];
                         while (true)
                         {
                             await s.SendAsync(req, SocketFlags.None).ConfigureAwait(false);
@@ -270,23 +298,76 @@ namespace E2m.Bench
                 });
             }
 
-            Thread.Sleep(200);
+            start.SetResult();
+            warmedUp.Wait();
+            Thread.Sleep(100); // the last warm-up commits settle
+            Dictionary<string, (string Name, long Ticks)> before = ThreadCpu();
             sw.Start();
-            start.Set();
+            timed.SetResult();
             Task.WaitAll(tasks);
             sw.Stop();
+            ReportThreadCpu(before, ThreadCpu());
             if (failures > 0)
             {
                 Console.WriteLine($"  {failures} responses were not ACK 2.04");
             }
 
-            long total = 0;
-            foreach (byte[][] r in requests)
+            return (total / sw.Elapsed.TotalSeconds, retransmissions);
+        }
+
+        /// <summary>Per thread (Linux /proc/self/task): name and user+system CPU time in clock ticks; empty elsewhere.</summary>
+        private static Dictionary<string, (string Name, long Ticks)> ThreadCpu()
+        {
+            var threads = new Dictionary<string, (string Name, long Ticks)>();
+            if (!Directory.Exists("/proc/self/task"))
             {
-                total += r.Length;
+                return threads;
             }
 
-            return (total / sw.Elapsed.TotalSeconds, retransmissions);
+            foreach (string task in Directory.GetDirectories("/proc/self/task"))
+            {
+                try
+                {
+                    string stat = File.ReadAllText(Path.Combine(task, "stat"));
+                    int open = stat.IndexOf('(', StringComparison.Ordinal);
+                    int close = stat.LastIndexOf(')');
+                    string[] fields = stat.Substring(close + 2).Split(' ');
+                    // proc(5): fields 14 utime and 15 stime, i.e. 12th and 13th after the state field
+                    threads[task] = (stat.Substring(open + 1, close - open - 1), long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture));
+                }
+                catch (IOException)
+                {
+                    // the thread ended
+                }
+            }
+
+            return threads;
+        }
+
+        /// <summary>CPU ms per thread name in the timed window (an unnamed thread carries the process name).</summary>
+        private static void ReportThreadCpu(Dictionary<string, (string Name, long Ticks)> before, Dictionary<string, (string Name, long Ticks)> after)
+        {
+            var byName = new Dictionary<string, long>();
+            foreach (KeyValuePair<string, (string Name, long Ticks)> t in after)
+            {
+                long used = t.Value.Ticks - (before.TryGetValue(t.Key, out var b) ? b.Ticks : 0);
+                byName[t.Value.Name] = (byName.TryGetValue(t.Value.Name, out long sum) ? sum : 0) + used;
+            }
+
+            var parts = new List<string>();
+            foreach (KeyValuePair<string, long> kv in byName)
+            {
+                if (kv.Value > 0)
+                {
+                    parts.Add(kv.Key.Trim() + "=" + (kv.Value * 10).ToString(CultureInfo.InvariantCulture)); // USER_HZ = 100
+                }
+            }
+
+            parts.Sort(StringComparer.Ordinal);
+            if (parts.Count > 0)
+            {
+                Console.WriteLine("  cpu ms by thread: " + string.Join(", ", parts));
+            }
         }
 
         /// <summary>`--name N` from the bench's command line (also used by the other load switches).</summary>
