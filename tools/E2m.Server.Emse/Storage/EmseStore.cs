@@ -162,7 +162,7 @@ namespace E2m.Server.Emse.Storage
 
         private long _journalBacklog;
 
-        /// <summary>Journal rows folded per transaction (each holds one group, up to MaxBatch exchanges).</summary>
+        /// <summary>Journal rows folded per transaction (each holds one group, up to MaxBatch exchanges): a short hold of the write lock.</summary>
         internal const int FoldChunkRows = 128;
 
         /// <summary>Opens a connection with the EMSE's SQLite durability setting.</summary>
@@ -429,6 +429,22 @@ namespace E2m.Server.Emse.Storage
             public Dictionary<string, ReplayWindow> Windows { get; } = new(StringComparer.Ordinal);
             public long LastDataVersion = -1;
             public readonly List<string> GroupKids = new();
+            private readonly HashSet<string> _groupKidSet = new(StringComparer.Ordinal);
+
+            /// <summary>Adds a kid to <see cref="GroupKids"/> once (a group holds up to MaxBatch requests).</summary>
+            public void AddGroupKid(string kid)
+            {
+                if (_groupKidSet.Add(kid))
+                {
+                    GroupKids.Add(kid);
+                }
+            }
+
+            public void ClearGroupKids()
+            {
+                GroupKids.Clear();
+                _groupKidSet.Clear();
+            }
             public readonly List<string> Kids = new();
             public readonly List<ExchangeWrite> Accepted = new();
             public readonly List<StoredReading> Readings = new();
@@ -555,7 +571,7 @@ namespace E2m.Server.Emse.Storage
 
             var touched = new List<string>();
             int foldedEntries = 0;
-            s.GroupKids.Clear();
+            s.ClearGroupKids();
             s.ChangedKids.Clear();
             using DbTransaction t = Database.BeginWrite(s.Connection);
             try
@@ -563,10 +579,7 @@ namespace E2m.Server.Emse.Storage
                 SetTransaction(s, t);
                 foreach (ExchangeWrite w in writes)
                 {
-                    if (!s.GroupKids.Contains(w.Kid))
-                    {
-                        s.GroupKids.Add(w.Kid);
-                    }
+                    s.AddGroupKid(w.Kid);
                 }
 
                 foldedEntries = LoadWindows(s, nowMs);
