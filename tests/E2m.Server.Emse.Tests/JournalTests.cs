@@ -52,30 +52,43 @@ namespace E2m.Server.Emse.Tests
             return Convert.ToInt64(store.Database.Scalar(c, null, "SELECT COUNT(*) FROM " + table), CultureInfo.InvariantCulture);
         }
 
+        /// <summary>Rows of emse_readings in the readings file, without folding first.</summary>
+        private static long ReadingRows(EmseStore store)
+        {
+            using DbConnection c = store.Readings!.Open();
+            return Convert.ToInt64(store.Readings.Database.Scalar(c, null, "SELECT COUNT(*) FROM emse_readings"), CultureInfo.InvariantCulture);
+        }
+
         [Fact]
-        public void GroupCommit_AppendsOneJournalRow_AndNoExchangeOrReadingRows()
+        public void GroupCommit_AppendsOneJournalRow_TheLastExchangeGoesToTheReplayRow_AReadFolds()
         {
             using var dir = new TempDir();
             EmseStore store = NewStore(dir.Path);
             Assert.True(store.UsesJournal);
+            Assert.Equal(Path.Combine(dir.Path, "emse-readings.db"), store.Readings!.FilePath);
             using EmseStore.WriteSession s = store.OpenSession();
-            var group = new List<ExchangeWrite> { Write("k1", 1, 1, 5000, 10, 11), Write("k2", 1, 2, 5000, 20) };
+            var group = new List<ExchangeWrite> { Write("k1", 1, 1, 5000, 10, 11), Write("k2", 1, 2, 5000, 20), Write("k1", 2, 3, 5000, 12) };
             store.CommitGroup(s, group, 10_000, 0);
 
             Assert.All(group, w => Assert.Equal(WriteOutcome.Stored, w.Outcome));
             Assert.Equal(1, Rows(store, "emse_journal"));
             Assert.Equal(0, Rows(store, "emse_exchanges"));
             Assert.Equal(0, Rows(store, "emse_readings"));
-            Assert.Equal(2, store.JournalBacklog);
+            Assert.Equal(0, ReadingRows(store));
+            Assert.Equal(3, store.JournalBacklog);
+            using (DbConnection c = store.Open())
+            {
+                Assert.Equal(2L, store.Database.Scalar(c, null, "SELECT last_piv FROM emse_replay WHERE kid = 'k1'")); // k1's last exchange
+            }
 
-            Assert.Equal(3, store.CountReadings()); // a read folds first
+            Assert.Equal(4, store.CountReadings()); // a read folds first
             Assert.Equal(0, Rows(store, "emse_journal"));
-            Assert.Equal(2, Rows(store, "emse_exchanges"));
+            Assert.Equal(4, ReadingRows(store));
             Assert.Equal(0, store.JournalBacklog);
         }
 
         [Fact]
-        public void Retransmission_OfAnExchangeStillInTheJournal_GetsTheStoredResponse_AndStoresNothingTwice()
+        public void Retransmission_OfTheLastExchange_GetsTheStoredResponse_AndStoresNothingTwice()
         {
             using var dir = new TempDir();
             EmseStore store = NewStore(dir.Path);
@@ -90,17 +103,18 @@ namespace E2m.Server.Emse.Tests
             Assert.Equal(new byte[] { 0x64, 0xA, 7 }, next[0].StoredResponse);
             Assert.Equal(2, store.CountReadings());
 
-            // a shard's lookup on its own connection finds an exchange that is only in the journal
+            // a shard's lookup on its own connection; only the kid's last exchange is kept (NSTART = 1)
             store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 9, 0xD, 7000, 90) }, 12_000, 0);
             using DbConnection other = store.Open();
             Assert.True(store.TryLoadExchange(other, "k1", 9, 0, out byte[] hash, out byte[] response));
             Assert.Equal(new byte[] { 0xD, 1, 2 }, hash);
             Assert.Equal(new byte[] { 0x64, 0xD, 9 }, response);
-            Assert.False(store.TryLoadExchange(other, "k1", 10, 0, out _, out _));
+            Assert.False(store.TryLoadExchange(other, "k1", 8, 0, out _, out _));
+            Assert.False(store.TryLoadExchange(other, "k1", 9, 12_001, out _, out _)); // older than EXCHANGE_LIFETIME allows
         }
 
         [Fact]
-        public void Restart_FoldsWhatTheJournalHolds_AndTheWindowsStayAuthoritative()
+        public void Restart_FoldsWhatTheJournalHolds()
         {
             using var dir = new TempDir();
             EmseStore first = NewStore(dir.Path);
@@ -115,8 +129,7 @@ namespace E2m.Server.Emse.Tests
 
             EmseStore second = NewStore(dir.Path); // start-up folds
             Assert.Equal(0, Rows(second, "emse_journal"));
-            Assert.Equal(3, Rows(second, "emse_readings"));
-            Assert.Equal(2, Rows(second, "emse_exchanges")); // each kid's last exchange (NSTART = 1)
+            Assert.Equal(3, ReadingRows(second));
             using EmseStore.WriteSession s2 = second.OpenSession();
             var again = new List<ExchangeWrite> { Write("k1", 2, 3, 5000, 20), Write("k1", 1, 9, 5000, 99), Write("k2", 5, 4, 5000, 50) };
             second.CommitGroup(s2, again, 12_000, 0);
@@ -125,29 +138,30 @@ namespace E2m.Server.Emse.Tests
         }
 
         [Fact]
-        public void TheJournalIsTheWindowLog_ASecondWriterFoldsBeforeItDecides()
+        public void AFoldInterruptedBeforeTheJournalDelete_IsCompleted_WithoutStoringTwice()
         {
             using var dir = new TempDir();
             EmseStore store = NewStore(dir.Path);
-            using EmseStore.WriteSession a = store.OpenSession();
-            store.CommitGroup(a, new List<ExchangeWrite> { Write("k1", 3, 3, 5000, 30), Write("k1", 40, 4, 5000, 400) }, 10_000, 0);
+            using EmseStore.WriteSession s = store.OpenSession();
+            store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 1, 1, 5000, 10) }, 10_000, 0);
+            store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 2, 2, 5000, 20) }, 11_000, 0);
 
-            // emse_replay is a checkpoint: it lags the journal (a shard's pre-check may see it; the writer never does)
-            Assert.False(store.TryLoadReplay(a.Connection, "k1", out _, out _));
+            // the folder thread: readings and watermark in the readings file; the journal rows are left for the writer
+            Assert.Equal(2, store.FoldJournal(deleteFolded: false));
+            Assert.Equal(2, ReadingRows(store));
+            Assert.Equal(2, Rows(store, "emse_journal"));
 
-            // another writer (a second EMSE process on the file): its first group folds, then decides
-            using EmseStore.WriteSession b = store.OpenSession();
-            var group = new List<ExchangeWrite> { Write("k1", 3, 9, 5000, 31), Write("k1", 8, 5, 5000, 80), Write("k1", 41, 6, 5000, 410) };
-            store.CommitGroup(b, group, 11_000, 0);
-            Assert.Equal(new[] { WriteOutcome.Replay, WriteOutcome.Replay, WriteOutcome.Stored }, group.Select(w => w.Outcome));
-            Assert.True(store.TryLoadReplay(b.Connection, "k1", out long h, out uint m)); // checkpointed by that fold
-            Assert.Equal((40L, 1u), (h, m));
-            Assert.Equal((41L, 3u), (group[2].WindowHighest, group[2].WindowMask));
+            // a fold now (another process, or after a crash) finds the watermark: nothing is stored twice
+            Assert.Equal(0, store.FoldJournal());
+            Assert.Equal(0, Rows(store, "emse_journal"));
+            Assert.Equal(2, ReadingRows(store));
 
-            // and the first writer learns of the second's group before its next decision
-            var again = new List<ExchangeWrite> { Write("k1", 41, 7, 5000, 411), Write("k1", 42, 8, 5000, 420) };
-            store.CommitGroup(a, again, 12_000, 0);
-            Assert.Equal(new[] { WriteOutcome.Replay, WriteOutcome.Stored }, again.Select(w => w.Outcome));
+            // and the writer's own delete of folded rows, in its next group transaction
+            store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 3, 3, 5000, 30) }, 12_000, 0);
+            Assert.Equal(1, store.FoldJournal(deleteFolded: false));
+            Assert.Equal(1, Rows(store, "emse_journal"));
+            store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 4, 4, 5000, 40) }, 13_000, 0);
+            Assert.Equal(1, Rows(store, "emse_journal")); // only the new group's row is left
             Assert.Equal(4, store.CountReadings());
         }
 
@@ -182,34 +196,34 @@ namespace E2m.Server.Emse.Tests
             using (EmseStore.WriteSession s = store.OpenSession())
             {
                 store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 1, 1, 5000, 10) }, 10_000, 0);
-                Assert.Equal(1, store.FoldJournal(s, EmseStore.FoldChunkRows));
-                Assert.Equal(1, s.Rejected);
             }
 
+            Assert.Equal(1, store.FoldJournal());
+            Assert.Equal(1, store.RejectedJournalRows);
             Assert.Equal(0, Rows(store, "emse_journal"));
             Assert.Equal(1, Rows(store, "emse_journal_rejected")); // kept for inspection, nothing lost
             Assert.Equal(1, store.CountReadings());
         }
 
         [Fact]
-        public void Upgrade_FromTheTwoIndexSchema_KeepsTheReadings_AndTheDedupe()
+        public void Upgrade_ReadingsInTheMainDatabase_MoveToTheReadingsFile_WithTheirDedupe()
         {
             using var dir = new TempDir();
             EmseStore store = NewStore(dir.Path);
             using (DbConnection c = store.Open())
             {
-                // the schema as version 3 left it: two reading indexes, no emse_readings_key
+                // the schema as version 3 left it: readings in the main database under two indexes
                 store.Database.Execute(c, null, "DROP INDEX emse_readings_key");
                 store.Database.Execute(c, null, "CREATE INDEX emse_readings_device_time ON emse_readings (device_id, time_ms)");
                 store.Database.Execute(c, null, "CREATE UNIQUE INDEX emse_readings_once ON emse_readings (device_id, name, time_ms) WHERE time_source = 'device'");
+                store.Database.Execute(c, null, "ALTER TABLE emse_replay DROP COLUMN last_ms");
+                store.Database.Execute(c, null, "ALTER TABLE emse_replay DROP COLUMN last_response");
+                store.Database.Execute(c, null, "ALTER TABLE emse_replay DROP COLUMN last_hash");
+                store.Database.Execute(c, null, "ALTER TABLE emse_replay DROP COLUMN last_piv");
                 store.Database.Execute(c, null, "UPDATE e2m_schema_version SET version = 3 WHERE component = 'emse'");
-            }
-
-            using (EmseStore.WriteSession s = store.OpenSession())
-            {
-                var old = Write("k1", 1, 1, 5000, 10);
-                old.Readings![0].TimeSource = "device";
-                store.CommitBatch(s, new List<ExchangeWrite> { old, Write("k1", 2, 2, 5000, 20) }, new List<ReplayState>(), 1);
+                store.Database.Execute(c, null,
+                    "INSERT INTO emse_readings (device_id, kid, piv, idx, name, value_kind, value_int, time_ms, time_source, received_ms) VALUES " +
+                    "('dev-k1', 'k1', 1, 0, 'e', 1, 10, 5000, 'device', 1), ('dev-k1', 'k1', 2, 0, 'e', 1, 20, 5000, 'arrival', 1)");
             }
 
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
@@ -219,7 +233,8 @@ namespace E2m.Server.Emse.Tests
                 Assert.Equal("emse_readings_key", upgraded.Database.Scalar(c, null, "SELECT group_concat(name) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'emse_readings'"));
             }
 
-            Assert.Equal(2, upgraded.CountReadings());
+            Assert.Equal(0, Rows(upgraded, "emse_readings"));
+            Assert.Equal(2, ReadingRows(upgraded));
             using (EmseStore.WriteSession s = upgraded.OpenSession())
             {
                 var again = Write("k1", 3, 3, 5000, 10); // the device-time reading re-sent under a new PIV
@@ -228,6 +243,7 @@ namespace E2m.Server.Emse.Tests
             }
 
             Assert.Equal(3, upgraded.CountReadings()); // the arrival-time reading is new, the device-time one is not
+            Assert.Equal(new long[] { 10, 20, 20 }, upgraded.QueryReadings("dev-k1", 0, 10_000, 10).Select(r => r.Integer!.Value));
         }
 
         public static TheoryData<string, byte[]> CorruptRows => new()
@@ -278,7 +294,7 @@ namespace E2m.Server.Emse.Tests
         }
 
         [Fact]
-        public void Writer_FoldsOnceTheBacklogReachesTheThreshold()
+        public void TheFolderThread_FoldsOnceTheBacklogReachesTheThreshold()
         {
             using var dir = new TempDir();
             var emks = new FakeEmks();
@@ -286,7 +302,7 @@ namespace E2m.Server.Emse.Tests
             using var host = new EmseHost(dir.Path, emks, time, settings: s =>
             {
                 s["Emse:JournalFoldEntries"] = "2";
-                s["Emse:JournalIdleFold"] = "00:00:00"; // only the writer folds here
+                s["Emse:JournalIdleFold"] = "00:00:00"; // only the folder thread folds here
             });
             var (kid, key) = TestDevice.NewKey(new Random(5));
             emks.Add(kid, key, time.GetUtcNow().AddDays(1), "meter-5");
@@ -297,12 +313,11 @@ namespace E2m.Server.Emse.Tests
                 Assert.Equal(CoapCode.Changed, dev.Verify(p, dev.Exchange(p)));
             }
 
-            // the writer folds after the commit that reached the threshold (after sending its responses): wait for it
-            SpinWait.SpinUntil(() => Interlocked.Read(ref host.Server.Stats.Folds) >= 2, TimeSpan.FromSeconds(30));
+            // the folder is woken after the commit that reached the threshold (after the responses): wait for it
+            SpinWait.SpinUntil(() => ReadingRows(host.Store) == 4, TimeSpan.FromSeconds(30));
+            Assert.Equal(4, ReadingRows(host.Store));
+            Assert.True(Interlocked.Read(ref host.Server.Stats.Folds) >= 1);
             Assert.Equal(0, Interlocked.Read(ref host.Server.Stats.FoldFailures));
-            Assert.Equal(2, Interlocked.Read(ref host.Server.Stats.Folds)); // after the 2nd and the 4th commit
-            Assert.Equal(0, Rows(host.Store, "emse_journal"));
-            Assert.Equal(4, Rows(host.Store, "emse_readings"));
         }
     }
 }

@@ -60,6 +60,9 @@ namespace E2m.Server.Emse.Coap
         private readonly CoapMessage _error = new(4, 16);
         private readonly byte[] _errorBuffer = new byte[128];
         private readonly Thread _thread;
+        private readonly Thread _folder;
+        private readonly AutoResetEvent _foldWake = new(false);
+        private volatile bool _stopping;
         private EmseStore.WriteSession? _session;
         private ushort _nextMessageId = (ushort)Random.Shared.Next(65536);
 
@@ -80,9 +83,17 @@ namespace E2m.Server.Emse.Coap
                 FullMode = BoundedChannelFullMode.Wait,
             });
             _thread = new Thread(Run) { IsBackground = true, Name = "emse-group-commit" };
+            _folder = new Thread(FoldLoop) { IsBackground = true, Name = "emse-journal-fold" };
         }
 
-        public void Start() => _thread.Start();
+        public void Start()
+        {
+            _thread.Start();
+            if (_store.UsesJournal)
+            {
+                _folder.Start();
+            }
+        }
 
         public ValueTask SubmitAsync(PendingWrite p, CancellationToken ct) =>
             _queue.Writer.TryWrite(p) ? default : _queue.Writer.WriteAsync(p, ct);
@@ -123,10 +134,20 @@ namespace E2m.Server.Emse.Coap
                         _group.Clear();
                     }
 
-                    MaybeFold();
+                    if (_store.JournalBacklog >= _options.JournalFoldEntries)
+                    {
+                        _foldWake.Set(); // the folder thread works beside the writer (its own database file)
+                    }
                 }
 
-                Fold(int.MaxValue); // stopping: leave an empty journal behind
+                _stopping = true;
+                _foldWake.Set();
+                if (_folder.IsAlive)
+                {
+                    _folder.Join();
+                }
+
+                Fold(); // stopping: leave an empty journal behind
             }
             finally
             {
@@ -136,43 +157,48 @@ namespace E2m.Server.Emse.Coap
         }
 
         /// <summary>
-        /// Folds journal rows (SQLite, <see cref="EmseStore.UsesJournal"/>) once <see cref="EmseOptions.JournalFoldEntries"/>
-        /// exchanges are waiting: between two group commits, so the next group waits for one fold chunk at most.
+        /// The folder thread (SQLite, <see cref="EmseStore.UsesJournal"/>): woken once <see cref="EmseOptions.JournalFoldEntries"/>
+        /// exchanges wait in the journal, it folds the journal into the readings file (<see cref="EmseStore.FoldJournal()"/>).
+        /// The readings file has its own write lock, so the writer goes on committing groups meanwhile.
         /// </summary>
-        private void MaybeFold()
+        private void FoldLoop()
         {
-            if (_store.JournalBacklog >= _options.JournalFoldEntries)
+            while (true)
             {
-                Fold(EmseStore.FoldChunkRows);
+                _foldWake.WaitOne();
+                if (_stopping)
+                {
+                    return;
+                }
+
+                Fold(deleteFolded: false); // the writer deletes the folded journal rows in its next group transaction
             }
         }
 
-        private void Fold(int maxRows)
+        private void Fold(bool deleteFolded = true)
         {
-            if (!_store.UsesJournal || _store.JournalBacklog == 0)
+            if (!_store.UsesJournal)
             {
                 return;
             }
 
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            long rejected = _store.RejectedJournalRows;
             try
             {
-                _session ??= _store.OpenSession();
-                long rejected = _session.Rejected;
-                _store.FoldJournal(_session, maxRows);
+                _store.FoldJournal(deleteFolded);
                 Interlocked.Increment(ref _stats.Folds);
-                if (_session.Rejected != rejected)
-                {
-                    _log.LogError("EMSE journal: {Count} row(s) did not decode and were moved to emse_journal_rejected", _session.Rejected - rejected);
-                }
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // Nothing is lost: the rows stay in the journal and are folded by the next attempt or the next read.
                 Interlocked.Increment(ref _stats.FoldFailures);
                 _log.LogError("EMSE journal fold failed: {Error}", e.GetType().Name + ": " + e.Message);
-                _session?.Dispose();
-                _session = null;
+            }
+
+            if (_store.RejectedJournalRows != rejected)
+            {
+                _log.LogError("EMSE journal: {Count} row(s) did not decode and were moved to emse_journal_rejected", _store.RejectedJournalRows - rejected);
             }
 
             Interlocked.Add(ref _stats.FoldTicks, System.Diagnostics.Stopwatch.GetTimestamp() - t0);

@@ -118,9 +118,9 @@ namespace E2m.Server.Emse.Storage
             "(SELECT MIN(id) FROM emse_readings WHERE time_source = 'device' GROUP BY device_id, name, time_ms);" +
             "CREATE UNIQUE INDEX IF NOT EXISTS emse_readings_once ON emse_readings (device_id, name, time_ms) WHERE time_source = 'device'",
 
-            // The group journal (SQLite): one row per group commit holding the accepted exchanges and their readings
-            // (GroupJournal), written in the transaction that moves the replay windows and folded into emse_exchanges /
-            // emse_readings later, many groups per transaction (FoldJournal).
+            // The group journal (SQLite): one row per group commit holding the readings of the accepted exchanges
+            // (GroupJournal), written in the transaction that moves the replay windows and folded into the readings file
+            // later, many groups per transaction (FoldJournal, ReadingsFile).
             "CREATE TABLE IF NOT EXISTS emse_journal (id {autoid}, created_ms {bigint} NOT NULL, entries INTEGER NOT NULL, payload {blob} NOT NULL);" +
             // A journal row that does not decode is moved here by the fold (kept for inspection, never half applied).
             "CREATE TABLE IF NOT EXISTS emse_journal_rejected (id {bigint} PRIMARY KEY, created_ms {bigint} NOT NULL, payload {blob} NOT NULL, error TEXT NOT NULL)",
@@ -131,6 +131,13 @@ namespace E2m.Server.Emse.Storage
             "CREATE UNIQUE INDEX IF NOT EXISTS emse_readings_key ON emse_readings (device_id, time_ms, name, (CASE WHEN time_source = 'device' THEN 0 END));" +
             "DROP INDEX IF EXISTS emse_readings_once;" +
             "DROP INDEX IF EXISTS emse_readings_device_time",
+
+            // SQLite (journal mode): the last exchange of each kid is kept in its replay row, written in the same upsert
+            // as the window (RFC 7252 §4.5 with NSTART = 1, §4.7: a device retransmits only its latest request).
+            "ALTER TABLE emse_replay ADD COLUMN last_piv {bigint};" +
+            "ALTER TABLE emse_replay ADD COLUMN last_hash {blob};" +
+            "ALTER TABLE emse_replay ADD COLUMN last_response {blob};" +
+            "ALTER TABLE emse_replay ADD COLUMN last_ms {bigint}",
         };
 
         private readonly string _synchronous;
@@ -139,21 +146,31 @@ namespace E2m.Server.Emse.Storage
         {
             Database = database ?? throw new ArgumentNullException(nameof(database));
             _synchronous = sqliteSynchronous == "NORMAL" ? "NORMAL" : "FULL";
+            Readings = database.Dialect == DbDialect.Sqlite ? new ReadingsFile(database, _synchronous) : null;
         }
+
+        /// <summary>SQLite: the readings file (emse-readings.db beside the database); null on PostgreSQL (one database).</summary>
+        internal ReadingsFile? Readings { get; }
 
         public E2mDatabase Database { get; }
 
         public void EnsureSchema()
         {
             Database.EnsureSchema(Component, Migrations);
-            FoldJournal(); // rows a stopped or crashed process left behind
+            if (Readings != null)
+            {
+                Readings.EnsureSchema();
+                MoveReadingsToTheReadingsFile();
+                FoldJournal(); // rows a stopped or crashed process left behind
+            }
         }
 
         /// <summary>
-        /// True on SQLite: a group commit appends one <c>emse_journal</c> row instead of per-request exchange and reading
-        /// rows, and <see cref="FoldJournal()"/> moves journal rows into <c>emse_exchanges</c>/<c>emse_readings</c> later.
-        /// Every read of those two tables folds first, so readers never see the difference. PostgreSQL writes directly
-        /// (its per-kid row locks make the multi-instance replay check, see <see cref="CommitGroup"/>).
+        /// True on SQLite: a group commit appends one <c>emse_journal</c> row with the group's readings instead of a row
+        /// per reading, and keeps each kid's last exchange in its <c>emse_replay</c> row (the same upsert as the window)
+        /// instead of a row per exchange; <see cref="FoldJournal()"/> moves the journalled readings into the readings
+        /// file. Every read of the readings folds first, so readers never see the difference. PostgreSQL writes rows
+        /// directly (its per-kid row locks make the multi-instance replay check, see <see cref="CommitGroup"/>).
         /// </summary>
         internal bool UsesJournal => Database.Dialect == DbDialect.Sqlite;
 
@@ -162,8 +179,11 @@ namespace E2m.Server.Emse.Storage
 
         private long _journalBacklog;
 
-        /// <summary>Journal rows folded per transaction (each holds one group, up to MaxBatch exchanges): a short hold of the write lock.</summary>
-        internal const int FoldChunkRows = 128;
+        /// <summary>Journal rows folded per readings-file transaction (each holds one group, up to MaxBatch exchanges).</summary>
+        internal const int FoldChunkRows = 64;
+
+        // Folds of this process, one at a time (other processes: the readings file's write lock).
+        private readonly object _foldLock = new();
 
         /// <summary>Opens a connection with the EMSE's SQLite durability setting.</summary>
         internal DbConnection Open()
@@ -197,13 +217,20 @@ namespace E2m.Server.Emse.Storage
         /// <summary>The stored response to (kid, piv) if it is younger than <paramref name="notBeforeMs"/>.</summary>
         internal bool TryLoadExchange(DbConnection c, string kid, long piv, long notBeforeMs, out byte[] requestHash, out byte[] response)
         {
-            if (ReadExchange(c, kid, piv, notBeforeMs, out requestHash, out response))
+            if (UsesJournal)
             {
-                return true;
+                using DbCommand last = Database.Command(c, null,
+                    "SELECT last_hash, last_response FROM emse_replay WHERE kid = @k AND last_piv = @p AND last_ms >= @t", ("k", kid), ("p", piv), ("t", notBeforeMs));
+                using DbDataReader r = last.ExecuteReader();
+                if (r.Read())
+                {
+                    requestHash = E2mDatabase.GetBytes(r, 0);
+                    response = E2mDatabase.GetBytes(r, 1);
+                    return true;
+                }
             }
 
-            // The exchange may still be in the journal (this or another instance's): fold, then look again.
-            return FoldJournal() > 0 && ReadExchange(c, kid, piv, notBeforeMs, out requestHash, out response);
+            return ReadExchange(c, kid, piv, notBeforeMs, out requestHash, out response); // PostgreSQL, and rows CommitBatch wrote
         }
 
         private bool ReadExchange(DbConnection c, string kid, long piv, long notBeforeMs, out byte[] requestHash, out byte[] response)
@@ -283,15 +310,14 @@ namespace E2m.Server.Emse.Storage
                     _handle = ((Microsoft.Data.Sqlite.SqliteConnection)Connection).Handle!;
                     _rawExchange = Prepare(
                         "INSERT INTO emse_exchanges (" + ExchangeColumns + ") VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (kid, piv) DO NOTHING");
-                    _rawReading = Prepare(
-                        "INSERT INTO emse_readings (" + ReadingColumns + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) " +
-                        "ON CONFLICT DO NOTHING"); // emse_readings_key
                     _rawJournal = Prepare("INSERT INTO emse_journal (created_ms, entries, payload) VALUES (?1, ?2, ?3)");
-                    JournalRead = db.Command(Connection, null, "SELECT id, created_ms, payload FROM emse_journal ORDER BY id LIMIT @n", ("n", 0));
-                    JournalDelete = db.Command(Connection, null, "DELETE FROM emse_journal WHERE id <= @id", ("id", 0L));
-                    JournalReject = db.Command(Connection, null,
-                        "INSERT INTO emse_journal_rejected (id, created_ms, payload, error) VALUES (@id, @t, @p, @e) ON CONFLICT (id) DO NOTHING",
-                        ("id", 0L), ("t", 0L), ("p", Array.Empty<byte>()), ("e", ""));
+                    _rawReplayExchange = Prepare(
+                        "INSERT INTO emse_replay (kid, highest, mask, updated_ms, last_piv, last_hash, last_response, last_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?4) " +
+                        "ON CONFLICT (kid) DO UPDATE SET highest = excluded.highest, mask = excluded.mask, updated_ms = excluded.updated_ms, " +
+                        "last_piv = excluded.last_piv, last_hash = excluded.last_hash, last_response = excluded.last_response, last_ms = excluded.last_ms");
+                    JournalDelete = db.Command(Connection, null, "DELETE FROM emse_journal WHERE id <= @w", ("w", 0L));
+                    LastExchangeGet = db.Command(Connection, null,
+                        "SELECT last_hash, last_response FROM emse_replay WHERE kid = @k AND last_piv = @p AND last_ms >= @t", ("k", ""), ("p", 0L), ("t", 0L));
                     _rawReplaySet = Prepare(
                         "INSERT INTO emse_replay (kid, highest, mask, updated_ms) VALUES (?1, ?2, ?3, ?4) " +
                         "ON CONFLICT (kid) DO UPDATE SET highest = excluded.highest, mask = excluded.mask, updated_ms = excluded.updated_ms");
@@ -300,17 +326,33 @@ namespace E2m.Server.Emse.Storage
 
             private readonly SQLitePCL.sqlite3? _handle;
             private readonly SQLitePCL.sqlite3_stmt? _rawExchange;
-            private readonly SQLitePCL.sqlite3_stmt? _rawReading;
             private readonly SQLitePCL.sqlite3_stmt? _rawReplaySet;
             private readonly SQLitePCL.sqlite3_stmt? _rawJournal;
+            private readonly SQLitePCL.sqlite3_stmt? _rawReplayExchange;
 
-            /// <summary>SQLite: reads the oldest journal rows / deletes the folded ones (see <see cref="FoldCore"/>).</summary>
-            public DbCommand? JournalRead { get; }
+            /// <summary>SQLite: the kid's last exchange kept in its replay row.</summary>
+            public DbCommand? LastExchangeGet { get; }
+
+            /// <summary>SQLite: deletes journal rows the folder has moved to the readings file; and how far this session did.</summary>
             public DbCommand? JournalDelete { get; }
-            public DbCommand? JournalReject { get; }
+            public long DeletedUpTo;
 
-            /// <summary>Journal rows this session moved to emse_journal_rejected (they did not decode).</summary>
-            public long Rejected;
+            /// <summary>The kid's window and its last exchange, one upsert (inside the open transaction).</summary>
+            public void SetWindowAndExchange(string kid, ReplayWindow window, ExchangeWrite last, long nowMs)
+            {
+                SQLitePCL.sqlite3_stmt st = _rawReplayExchange!;
+                SQLitePCL.raw.sqlite3_bind_text(st, 1, kid);
+                SQLitePCL.raw.sqlite3_bind_int64(st, 2, window.Highest);
+                SQLitePCL.raw.sqlite3_bind_int64(st, 3, (long)window.Mask);
+                SQLitePCL.raw.sqlite3_bind_int64(st, 4, nowMs);
+                SQLitePCL.raw.sqlite3_bind_int64(st, 5, last.Piv);
+                SQLitePCL.raw.sqlite3_bind_blob(st, 6, last.RequestHash);
+                SQLitePCL.raw.sqlite3_bind_blob(st, 7, last.Response);
+                Step(st);
+            }
+
+            /// <summary>Per kid, its last accepted exchange in the current group.</summary>
+            public readonly Dictionary<string, ExchangeWrite> LastAccepted = new(StringComparer.Ordinal);
 
             /// <summary>Scratch buffer of <see cref="GroupJournal.Encode"/>.</summary>
             public readonly System.IO.MemoryStream JournalScratch = new();
@@ -373,46 +415,6 @@ namespace E2m.Server.Emse.Storage
                 Step(st);
             }
 
-            public void InsertReadingRow(StoredReading r)
-            {
-                SQLitePCL.sqlite3_stmt st = _rawReading!;
-                SQLitePCL.raw.sqlite3_bind_text(st, 1, r.DeviceId);
-                SQLitePCL.raw.sqlite3_bind_text(st, 2, r.Kid);
-                SQLitePCL.raw.sqlite3_bind_int64(st, 3, r.Piv);
-                SQLitePCL.raw.sqlite3_bind_int(st, 4, r.Index);
-                SQLitePCL.raw.sqlite3_bind_text(st, 5, r.Name);
-                BindText(st, 6, r.Unit);
-                SQLitePCL.raw.sqlite3_bind_int(st, 7, r.ValueKind);
-                if (r.Number.HasValue)
-                {
-                    SQLitePCL.raw.sqlite3_bind_double(st, 8, r.Number.Value);
-                }
-
-                if (r.Integer.HasValue)
-                {
-                    SQLitePCL.raw.sqlite3_bind_int64(st, 9, r.Integer.Value);
-                }
-
-                BindText(st, 10, r.Text);
-                if (r.Boolean.HasValue)
-                {
-                    SQLitePCL.raw.sqlite3_bind_int(st, 11, r.Boolean.Value ? 1 : 0);
-                }
-
-                SQLitePCL.raw.sqlite3_bind_int64(st, 12, r.TimeMs);
-                SQLitePCL.raw.sqlite3_bind_text(st, 13, r.TimeSource);
-                SQLitePCL.raw.sqlite3_bind_int64(st, 14, r.ReceivedMs);
-                Step(st); // unbound (cleared) parameters are NULL
-            }
-
-            private static void BindText(SQLitePCL.sqlite3_stmt st, int index, string? value)
-            {
-                if (value != null)
-                {
-                    SQLitePCL.raw.sqlite3_bind_text(st, index, value);
-                }
-            }
-
             public EmseStore Store { get; }
             public DbConnection Connection { get; }
             public DbCommand ReplaySet { get; }
@@ -447,6 +449,7 @@ namespace E2m.Server.Emse.Storage
             }
             public readonly List<string> Kids = new();
             public readonly List<ExchangeWrite> Accepted = new();
+            public readonly List<ExchangeWrite> Journalled = new();
             public readonly List<StoredReading> Readings = new();
             private readonly Dictionary<(string Table, int Rows), DbCommand> _multi = new();
 
@@ -504,12 +507,11 @@ namespace E2m.Server.Emse.Storage
             public void Dispose()
             {
                 _rawExchange?.Dispose(); // sqlite3_finalize, before the connection goes back to the pool
-                _rawReading?.Dispose();
                 _rawReplaySet?.Dispose();
                 _rawJournal?.Dispose();
-                JournalRead?.Dispose();
+                _rawReplayExchange?.Dispose();
+                LastExchangeGet?.Dispose();
                 JournalDelete?.Dispose();
-                JournalReject?.Dispose();
                 foreach (DbCommand c in _multi.Values)
                 {
                     c.Dispose();
@@ -570,7 +572,7 @@ namespace E2m.Server.Emse.Storage
             }
 
             var touched = new List<string>();
-            int foldedEntries = 0;
+            int journalled = 0;
             s.ClearGroupKids();
             s.ChangedKids.Clear();
             using DbTransaction t = Database.BeginWrite(s.Connection);
@@ -582,8 +584,9 @@ namespace E2m.Server.Emse.Storage
                     s.AddGroupKid(w.Kid);
                 }
 
-                foldedEntries = LoadWindows(s, nowMs);
+                LoadWindows(s, nowMs);
                 s.Accepted.Clear();
+                s.LastAccepted.Clear();
                 foreach (ExchangeWrite w in writes)
                 {
                     ReplayWindow window = s.Windows[w.Kid];
@@ -595,22 +598,18 @@ namespace E2m.Server.Emse.Storage
                     window.Accept(w.Piv); // RFC 8613 §7.4, against the persisted window
                     s.ChangedKids.Add(w.Kid);
                     s.Accepted.Add(w);
+                    s.LastAccepted[w.Kid] = w;
                 }
 
                 if (UsesJournal)
                 {
-                    foreach (ExchangeWrite w in s.Accepted)
-                    {
-                        w.Inserted = true;
-                        w.Outcome = WriteOutcome.Stored; // journalled below, after the lookups (which may fold)
-                    }
+                    journalled = JournalAccepted(s, nowMs, touched);
                 }
                 else
                 {
                     InsertAccepted(s, nowMs, touched);
                 }
 
-                bool folded = false;
                 foreach (ExchangeWrite w in writes)
                 {
                     if (w.Outcome == WriteOutcome.Stored)
@@ -626,13 +625,12 @@ namespace E2m.Server.Emse.Storage
                         continue;
                     }
 
-                    if (UsesJournal && !folded)
+                    if (UsesJournal && TryLastExchange(s, w, exchangeNotBeforeMs))
                     {
-                        foldedEntries += FoldCore(s, int.MaxValue); // earlier groups' exchanges may still be in the journal
-                        folded = true;
+                        continue;
                     }
 
-                    DbCommand get = s.ExchangeGet;
+                    DbCommand get = s.ExchangeGet; // PostgreSQL, and rows CommitBatch wrote
                     get.Parameters[0].Value = w.Kid;
                     get.Parameters[1].Value = w.Piv;
                     get.Parameters[2].Value = exchangeNotBeforeMs;
@@ -648,24 +646,18 @@ namespace E2m.Server.Emse.Storage
                     }
                 }
 
-                if (UsesJournal)
+                BulkSetWindows(s, nowMs);
+                long folded = UsesJournal ? FoldedUpTo : 0;
+                if (folded > s.DeletedUpTo)
                 {
-                    // After the lookups: a fold they caused keeps each kid's last exchange, which must not be one of this group.
-                    JournalAccepted(s, nowMs, touched);
-                }
-
-                if (!UsesJournal)
-                {
-                    BulkSetWindows(s, nowMs); // the journal row is the window log; FoldCore checkpoints emse_replay
+                    s.JournalDelete!.Parameters[0].Value = folded; // their readings are in the readings file
+                    s.JournalDelete.ExecuteNonQuery();
                 }
 
                 BeforeGroupCommit?.Invoke(writes);
                 t.Commit();
-                if (UsesJournal)
-                {
-                    Interlocked.Add(ref _journalBacklog, s.Accepted.Count);
-                    SubtractBacklog(foldedEntries);
-                }
+                s.DeletedUpTo = Math.Max(s.DeletedUpTo, folded);
+                Interlocked.Add(ref _journalBacklog, journalled);
             }
             catch
             {
@@ -730,27 +722,49 @@ namespace E2m.Server.Emse.Storage
         }
 
         /// <summary>
-        /// Journal path (SQLite): the accepted exchanges with their readings go into ONE emse_journal row (sequential
-        /// pages, instead of random leaf pages in four kid- or device-keyed indexes per request); the devices' last-seen
-        /// is written as before. <see cref="FoldCore"/> stores the rows in emse_exchanges / emse_readings later, with the
-        /// same rules (an existing exchange keeps its readings from being stored again; a device-time reading once).
+        /// Journal path (SQLite): the readings of the accepted exchanges go into ONE emse_journal row (sequential pages,
+        /// instead of a random leaf page of the readings index per reading, and one statement instead of one per
+        /// reading); the devices' last-seen is written as before. <see cref="FoldJournal()"/> stores them in the
+        /// readings file later, with the same rule (a device-time reading once). Returns the exchanges journalled.
         /// </summary>
-        private static void JournalAccepted(WriteSession s, long nowMs, List<string> touched)
+        private static int JournalAccepted(WriteSession s, long nowMs, List<string> touched)
         {
-            if (s.Accepted.Count == 0)
-            {
-                return;
-            }
-
+            s.Journalled.Clear();
             foreach (ExchangeWrite w in s.Accepted)
             {
+                w.Inserted = true;
+                w.Outcome = WriteOutcome.Stored;
                 if (w.Readings != null && w.Readings.Count > 0)
                 {
                     TouchDevice(s, w, nowMs, touched);
+                    s.Journalled.Add(w);
                 }
             }
 
-            s.InsertJournalRow(nowMs, s.Accepted.Count, GroupJournal.Encode(s.Accepted, s.JournalScratch));
+            if (s.Journalled.Count > 0)
+            {
+                s.InsertJournalRow(nowMs, s.Journalled.Count, GroupJournal.Encode(s.Journalled, s.JournalScratch));
+            }
+
+            return s.Journalled.Count;
+        }
+
+        /// <summary>SQLite: a retransmission of the kid's last exchange (kept in its replay row) gets that response again.</summary>
+        private static bool TryLastExchange(WriteSession s, ExchangeWrite w, long notBeforeMs)
+        {
+            DbCommand get = s.LastExchangeGet!;
+            get.Parameters[0].Value = w.Kid;
+            get.Parameters[1].Value = w.Piv;
+            get.Parameters[2].Value = notBeforeMs;
+            using DbDataReader r = get.ExecuteReader();
+            if (r.Read() && E2mDatabase.GetBytes(r, 0).AsSpan().SequenceEqual(w.RequestHash))
+            {
+                w.StoredResponse = E2mDatabase.GetBytes(r, 1);
+                w.Outcome = WriteOutcome.Duplicate;
+                return true;
+            }
+
+            return false;
         }
 
         private static void TouchDevice(WriteSession s, ExchangeWrite w, long nowMs, List<string> touched)
@@ -780,111 +794,6 @@ namespace E2m.Server.Emse.Storage
             return null;
         }
 
-        /// <summary>
-        /// Moves up to <paramref name="maxRows"/> of the oldest journal rows into emse_exchanges and emse_readings and
-        /// deletes them, inside the caller's open write transaction (SQLite write lock held). All readings are stored;
-        /// of the exchanges each kid's last one, with the time of its group commit (EXCHANGE_LIFETIME). Returns the
-        /// exchanges folded.
-        /// </summary>
-        private static int FoldCore(WriteSession s, int maxRows)
-        {
-            if (s.JournalRead == null)
-            {
-                return 0;
-            }
-
-            int entries = 0;
-            long lastId = -1;
-            s.JournalRead.Parameters[0].Value = maxRows;
-            var rows = new List<(long Id, long CreatedMs, byte[] Payload)>();
-            using (DbDataReader r = s.JournalRead.ExecuteReader())
-            {
-                while (r.Read())
-                {
-                    lastId = r.GetInt64(0);
-                    rows.Add((lastId, r.GetInt64(1), E2mDatabase.GetBytes(r, 2)));
-                }
-            }
-
-            // Decoded, then grouped by device (a stable sort: each device's exchanges keep their commit order, so its
-            // readings get ids in arrival order as before): consecutive inserts land on the same index pages.
-            var decoded = new List<(long CreatedMs, ExchangeWrite W)>();
-            foreach ((long id, long createdMs, byte[] payload) in rows)
-            {
-                List<ExchangeWrite> group;
-                try
-                {
-                    group = GroupJournal.Decode(payload);
-                }
-                catch (System.IO.InvalidDataException e)
-                {
-                    // Not ours to guess at: kept aside whole, the rest of the journal goes on (nothing half applied).
-                    DbCommand reject = s.JournalReject!;
-                    reject.Parameters[0].Value = id;
-                    reject.Parameters[1].Value = createdMs;
-                    reject.Parameters[2].Value = payload;
-                    reject.Parameters[3].Value = e.Message;
-                    reject.ExecuteNonQuery();
-                    s.Rejected++;
-                    continue;
-                }
-
-                foreach (ExchangeWrite w in group)
-                {
-                    decoded.Add((createdMs, w));
-                }
-            }
-
-            entries = decoded.Count;
-            var sorted = System.Linq.Enumerable.ToList(System.Linq.Enumerable.OrderBy(decoded, e => e.W.Kid, StringComparer.Ordinal));
-            var window = new ReplayWindow();
-            for (int i = 0; i < sorted.Count;)
-            {
-                string kid = sorted[i].W.Kid;
-                // The kid's checkpoint in emse_replay, then its journalled PIVs in commit order (RFC 8613 §7.4): each was
-                // accepted against exactly this state, so the result is the window the writer had after them.
-                window.Reset();
-                s.ReplayGet.Parameters[0].Value = kid;
-                using (DbDataReader r = s.ReplayGet.ExecuteReader())
-                {
-                    if (r.Read())
-                    {
-                        window.Restore(r.GetInt64(0), unchecked((uint)r.GetInt64(1)));
-                    }
-                }
-
-                long createdMs = 0;
-                ExchangeWrite last = sorted[i].W;
-                for (; i < sorted.Count && string.Equals(sorted[i].W.Kid, kid, StringComparison.Ordinal); i++)
-                {
-                    (createdMs, last) = sorted[i];
-                    window.Accept(last.Piv);
-                    // Every journal entry is a (kid, PIV) the authoritative window accepted once, so its readings are
-                    // new (a device-time reading re-sent under a new PIV still meets emse_readings_key).
-                    if (last.Readings != null)
-                    {
-                        foreach (StoredReading reading in last.Readings)
-                        {
-                            s.InsertReadingRow(reading); // ON CONFLICT DO NOTHING (emse_readings_key): a device-time reading once
-                        }
-                    }
-                }
-
-                // Of the exchanges only the kid's LAST one in this fold is kept for RFC 7252 §4.5 deduplication: with
-                // NSTART = 1 (§4.7) a device retransmits only its latest request; an older PIV arriving again is a replay.
-                s.InsertExchangeRow(last, createdMs);
-                s.SetWindowRow(kid, window, createdMs);
-            }
-
-            if (lastId >= 0)
-            {
-                s.JournalDelete!.Parameters[0].Value = lastId;
-                s.JournalDelete.ExecuteNonQuery();
-            }
-
-            return entries;
-        }
-
         private void SubtractBacklog(int folded)
         {
             if (folded <= 0)
@@ -899,68 +808,204 @@ namespace E2m.Server.Emse.Storage
             }
         }
 
+        /// <summary>Journal rows moved to emse_journal_rejected by this process's folds (they did not decode).</summary>
+        internal long RejectedJournalRows => Interlocked.Read(ref _rejectedJournalRows);
+
+        private long _rejectedJournalRows;
+
         /// <summary>
-        /// Folds journal rows on the writer's session, at most <paramref name="maxRows"/> rows in one transaction.
-        /// Returns the exchanges folded. Throws on database errors (the rows stay in the journal).
+        /// Folds the whole journal (every instance's rows) into the readings file; any thread, one fold at a time per
+        /// process. Per chunk of <see cref="FoldChunkRows"/> journal rows: in ONE readings-file transaction the readings
+        /// (grouped by device, each device's in commit order) and the watermark; then, in a short main-database
+        /// transaction, the journal rows up to the watermark are deleted (a row that does not decode is moved to
+        /// emse_journal_rejected instead, kept whole). A no-op, one cheap query, when the journal is empty. Called
+        /// before every read of the readings, at start-up, by the writer's backlog signal and when idle. Returns the
+        /// exchanges folded. Throws on database errors (the journal keeps its rows).
         /// </summary>
-        internal int FoldJournal(WriteSession s, int maxRows)
+        public int FoldJournal() => FoldJournal(deleteFolded: true);
+
+        /// <summary>
+        /// The journal id up to which the readings are in the readings file but the journal rows not yet deleted: the
+        /// writer deletes them in its next group transaction (<see cref="CommitGroup"/>), so the folder thread's
+        /// progress costs no extra commit on the main database (and does not invalidate the writer's window cache).
+        /// </summary>
+        internal long FoldedUpTo => Interlocked.Read(ref _foldedUpTo);
+
+        private long _foldedUpTo;
+
+        /// <summary>
+        /// <paramref name="deleteFolded"/> false (the folder thread under load): the journal rows are left for the writer
+        /// to delete (<see cref="FoldedUpTo"/>); rows that did not decode are still moved at once.
+        /// </summary>
+        internal int FoldJournal(bool deleteFolded)
         {
-            if (!UsesJournal)
+            if (Readings == null)
             {
                 return 0;
             }
 
-            lock (_sqliteWriteLock)
+            using DbConnection main = Open();
+            if (Database.Scalar(main, null, "SELECT 1 FROM emse_journal LIMIT 1") == null)
             {
-                int n;
-                using (DbTransaction t = Database.BeginWrite(s.Connection))
-                {
-                    try
-                    {
-                        SetTransaction(s, t);
-                        n = FoldCore(s, maxRows);
-                        t.Commit();
-                    }
-                    finally
-                    {
-                        SetTransaction(s, null);
-                    }
-                }
+                return 0;
+            }
 
-                SubtractBacklog(n);
-                return n;
+            lock (_foldLock)
+            {
+                using ReadingsFile.Session readings = Readings.OpenSession();
+                using DbCommand read = Database.Command(main, null,
+                    "SELECT id, created_ms, payload FROM emse_journal WHERE id > @w ORDER BY id LIMIT " + FoldChunkRows.ToString(CultureInfo.InvariantCulture),
+                    ("w", 0L));
+                int total = 0;
+                while (true)
+                {
+                    var rejected = new List<(long Id, long CreatedMs, byte[] Payload, string Error)>();
+                    long watermark;
+                    int entries = 0;
+                    using (DbTransaction t = readings.Begin())
+                    {
+                        watermark = readings.Watermark();
+                        read.Parameters[0].Value = watermark;
+                        var decoded = new List<ExchangeWrite>();
+                        long last = watermark;
+                        using (DbDataReader r = read.ExecuteReader())
+                        {
+                            while (r.Read())
+                            {
+                                last = r.GetInt64(0);
+                                byte[] payload = E2mDatabase.GetBytes(r, 2);
+                                try
+                                {
+                                    decoded.AddRange(GroupJournal.Decode(payload));
+                                }
+                                catch (System.IO.InvalidDataException e)
+                                {
+                                    // Not ours to guess at: kept aside whole, the rest of the journal goes on.
+                                    rejected.Add((last, r.GetInt64(1), payload, e.Message));
+                                }
+                            }
+                        }
+
+                        if (last == watermark)
+                        {
+                            t.Commit();
+                            Published(main, watermark, rejected, deleteFolded); // rows an interrupted fold left behind
+                            return total;
+                        }
+
+                        // Grouped by device (a stable sort: each device's readings keep their commit order, so ids still
+                        // follow arrival per device): consecutive inserts land on the same index pages.
+                        foreach (ExchangeWrite w in System.Linq.Enumerable.OrderBy(decoded, e => e.DeviceId, StringComparer.Ordinal))
+                        {
+                            entries++;
+                            foreach (StoredReading reading in w.Readings ?? new List<StoredReading>())
+                            {
+                                readings.Insert(reading);
+                            }
+                        }
+
+                        readings.SetWatermark(last);
+                        t.Commit();
+                        watermark = last;
+                    }
+
+                    Published(main, watermark, rejected, deleteFolded);
+                    SubtractBacklog(entries);
+                    total += entries;
+                }
             }
         }
 
-        /// <summary>
-        /// Folds the whole journal (every instance's rows) on a connection of its own; any thread. A no-op, and one
-        /// cheap query, when the journal is empty. Called before every read of emse_exchanges or emse_readings.
-        /// Returns the exchanges folded.
-        /// </summary>
-        public int FoldJournal()
+        private void Published(DbConnection main, long watermark, List<(long Id, long CreatedMs, byte[] Payload, string Error)> rejected, bool deleteFolded)
         {
-            if (!UsesJournal)
+            long seen;
+            while ((seen = Interlocked.Read(ref _foldedUpTo)) < watermark && Interlocked.CompareExchange(ref _foldedUpTo, watermark, seen) != seen)
             {
-                return 0;
             }
 
-            using (DbConnection c = Open())
+            if (deleteFolded || rejected.Count > 0)
             {
-                if (Database.Scalar(c, null, "SELECT 1 FROM emse_journal LIMIT 1") == null)
+                DeleteFolded(main, watermark, rejected);
+            }
+        }
+
+        /// <summary>Deletes the journal rows up to <paramref name="watermark"/> (their readings are in the readings file).</summary>
+        private void DeleteFolded(DbConnection main, long watermark, List<(long Id, long CreatedMs, byte[] Payload, string Error)> rejected)
+        {
+            lock (_sqliteWriteLock)
+            {
+                using DbTransaction t = Database.BeginWrite(main);
+                foreach (var row in rejected)
                 {
-                    return 0;
+                    Database.Execute(main, t,
+                        "INSERT INTO emse_journal_rejected (id, created_ms, payload, error) VALUES (@id, @t, @p, @e) ON CONFLICT (id) DO NOTHING",
+                        ("id", row.Id), ("t", row.CreatedMs), ("p", row.Payload), ("e", row.Error));
                 }
+
+                Database.Execute(main, t, "DELETE FROM emse_journal WHERE id <= @w", ("w", watermark));
+                t.Commit();
             }
 
-            int total = 0;
-            using WriteSession s = OpenSession();
+            Interlocked.Add(ref _rejectedJournalRows, rejected.Count);
+        }
+
+        /// <summary>
+        /// SQLite, once: readings an older EMSE stored in the main database move to the readings file (ids kept, so an
+        /// interrupted move is completed by the next start without storing anything twice).
+        /// </summary>
+        private void MoveReadingsToTheReadingsFile()
+        {
+            using DbConnection main = Open();
+            if (Database.Scalar(main, null, "SELECT 1 FROM emse_readings LIMIT 1") == null)
+            {
+                return;
+            }
+
+            using DbConnection target = Readings!.Open();
             while (true)
             {
-                int n = FoldJournal(s, FoldChunkRows);
-                total += n;
-                if (n == 0)
+                var rows = new List<object?[]>();
+                using (DbCommand read = Database.Command(main, null, "SELECT id, " + ReadingsFile.Columns + " FROM emse_readings ORDER BY id LIMIT 10000"))
+                using (DbDataReader r = read.ExecuteReader())
                 {
-                    return total;
+                    while (r.Read())
+                    {
+                        var values = new object?[15];
+                        r.GetValues(values!);
+                        rows.Add(values);
+                    }
+                }
+
+                if (rows.Count == 0)
+                {
+                    return;
+                }
+
+                using (DbTransaction t = Readings.Database.BeginWrite(target))
+                {
+                    using DbCommand insert = Readings.Database.Command(target, t,
+                        "INSERT INTO emse_readings (id, " + ReadingsFile.Columns + ") VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13, @p14) " +
+                        "ON CONFLICT DO NOTHING",
+                        ("p0", null), ("p1", null), ("p2", null), ("p3", null), ("p4", null), ("p5", null), ("p6", null), ("p7", null),
+                        ("p8", null), ("p9", null), ("p10", null), ("p11", null), ("p12", null), ("p13", null), ("p14", null));
+                    foreach (object?[] row in rows)
+                    {
+                        for (int i = 0; i < 15; i++)
+                        {
+                            insert.Parameters[i].Value = row[i] ?? DBNull.Value;
+                        }
+
+                        insert.ExecuteNonQuery();
+                    }
+
+                    t.Commit();
+                }
+
+                lock (_sqliteWriteLock)
+                {
+                    using DbTransaction t = Database.BeginWrite(main);
+                    Database.Execute(main, t, "DELETE FROM emse_readings WHERE id <= @id", ("id", rows[^1][0]));
+                    t.Commit();
                 }
             }
         }
@@ -1025,16 +1070,6 @@ namespace E2m.Server.Emse.Storage
         private static void BulkInsertReadings(WriteSession s)
         {
             List<StoredReading> rows = s.Readings;
-            if (s.Raw)
-            {
-                foreach (StoredReading r in rows)
-                {
-                    s.InsertReadingRow(r);
-                }
-
-                return;
-            }
-
             for (int at = 0; at < rows.Count;)
             {
                 int n = Chunk(rows.Count - at);
@@ -1072,9 +1107,10 @@ namespace E2m.Server.Emse.Storage
             s.Kids.AddRange(s.ChangedKids);
             if (s.Raw)
             {
+                s.Kids.Sort(StringComparer.Ordinal); // neighbouring keys: fewer page visits
                 foreach (string kid in s.Kids)
                 {
-                    s.SetWindowRow(kid, s.Windows[kid], nowMs);
+                    s.SetWindowAndExchange(kid, s.Windows[kid], s.LastAccepted[kid], nowMs);
                 }
 
                 return;
@@ -1102,12 +1138,8 @@ namespace E2m.Server.Emse.Storage
             }
         }
 
-        /// <summary>
-        /// The persisted windows of the group's kids, under the writer lock (see <see cref="CommitGroup"/>). SQLite: the
-        /// windows are emse_replay plus the journal, so when the session's cache is not current the journal is folded
-        /// first (in this transaction). Returns the exchanges folded.
-        /// </summary>
-        private int LoadWindows(WriteSession s, long nowMs)
+        /// <summary>The persisted windows of the group's kids, under the writer lock (see <see cref="CommitGroup"/>).</summary>
+        private void LoadWindows(WriteSession s, long nowMs)
         {
             if (Database.Dialect == DbDialect.Postgres)
             {
@@ -1126,18 +1158,16 @@ namespace E2m.Server.Emse.Storage
                     s.Windows[r.GetString(0)] = w;
                 }
 
-                return 0;
+                return;
             }
 
             // SQLite: BEGIN IMMEDIATE holds the file's write lock. PRAGMA data_version changes only when ANOTHER connection
             // committed since this connection last looked: unchanged → the windows this session committed are current.
             long version = Convert.ToInt64(s.DataVersion!.ExecuteScalar(), CultureInfo.InvariantCulture);
-            int folded = 0;
             if (version != s.LastDataVersion)
             {
                 s.Windows.Clear();
                 s.LastDataVersion = version;
-                folded = FoldCore(s, int.MaxValue); // emse_replay is current only with the journal folded in
             }
 
             foreach (string kid in s.GroupKids)
@@ -1159,8 +1189,6 @@ namespace E2m.Server.Emse.Storage
 
                 s.Windows[kid] = w;
             }
-
-            return folded;
         }
 
         private static void SetTransaction(WriteSession s, DbTransaction? t)
@@ -1188,11 +1216,10 @@ namespace E2m.Server.Emse.Storage
                 s.DataVersion.Transaction = t;
             }
 
-            if (s.JournalRead != null)
+            if (s.LastExchangeGet != null)
             {
-                s.JournalRead.Transaction = t;
+                s.LastExchangeGet.Transaction = t;
                 s.JournalDelete!.Transaction = t;
-                s.JournalReject!.Transaction = t;
             }
         }
 
@@ -1213,6 +1240,12 @@ namespace E2m.Server.Emse.Storage
             }
 
             TouchDevice(s, w, nowMs, touched);
+            if (s.Store.UsesJournal)
+            {
+                s.Journalled.Add(w); // SQLite: the readings go to the readings file through the journal
+                return;
+            }
+
             foreach (StoredReading r in w.Readings)
             {
                 rd.Parameters[0].Value = r.DeviceId;
@@ -1264,15 +1297,19 @@ namespace E2m.Server.Emse.Storage
             var touched = new List<string>();
             s.Windows.Clear(); // explicit window writes bypass the group commit's cache
             s.LastDataVersion = -1;
-            int folded = 0;
+            s.Journalled.Clear();
             using DbTransaction t = Database.BeginWrite(s.Connection);
             try
             {
                 SetTransaction(s, t);
-                folded = FoldCore(s, int.MaxValue); // rows in the order they were acknowledged
                 foreach (ExchangeWrite w in writes)
                 {
                     InsertExchange(s, w, nowMs, touched);
+                }
+
+                if (s.Journalled.Count > 0)
+                {
+                    s.InsertJournalRow(nowMs, s.Journalled.Count, GroupJournal.Encode(s.Journalled, s.JournalScratch));
                 }
 
                 foreach (ReplayState r in replay)
@@ -1285,7 +1322,7 @@ namespace E2m.Server.Emse.Storage
                 }
 
                 t.Commit();
-                SubtractBacklog(folded);
+                Interlocked.Add(ref _journalBacklog, s.Journalled.Count);
             }
             catch
             {
@@ -1305,7 +1342,6 @@ namespace E2m.Server.Emse.Storage
         /// <summary>Deletes responses older than EXCHANGE_LIFETIME (the replay window still rejects their PIVs).</summary>
         public int PurgeExchanges(long olderThanMs)
         {
-            FoldJournal();
             using DbConnection c = Open();
             return Database.Execute(c, null, "DELETE FROM emse_exchanges WHERE created_ms < @t", ("t", olderThanMs));
         }
@@ -1335,8 +1371,9 @@ namespace E2m.Server.Emse.Storage
         {
             FoldJournal(); // acknowledged readings may still be in the journal
             var list = new List<StoredReading>();
-            using DbConnection c = Open();
-            using DbCommand cmd = Database.Command(c, null,
+            E2mDatabase db = Readings?.Database ?? Database;
+            using DbConnection c = db.Open();
+            using DbCommand cmd = db.Command(c, null,
                 "SELECT device_id, kid, piv, idx, name, unit, value_kind, value_num, value_int, value_text, value_bool, time_ms, time_source, received_ms " +
                 "FROM emse_readings WHERE device_id = @d AND time_ms >= @f AND time_ms < @t ORDER BY time_ms, id LIMIT " +
                 limit.ToString(CultureInfo.InvariantCulture),
@@ -1370,8 +1407,9 @@ namespace E2m.Server.Emse.Storage
         public long CountReadings()
         {
             FoldJournal();
-            using DbConnection c = Open();
-            return Convert.ToInt64(Database.Scalar(c, null, "SELECT COUNT(*) FROM emse_readings"), CultureInfo.InvariantCulture);
+            E2mDatabase db = Readings?.Database ?? Database;
+            using DbConnection c = db.Open();
+            return Convert.ToInt64(db.Scalar(c, null, "SELECT COUNT(*) FROM emse_readings"), CultureInfo.InvariantCulture);
         }
     }
 }
