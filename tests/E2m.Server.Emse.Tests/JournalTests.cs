@@ -313,11 +313,14 @@ namespace E2m.Server.Emse.Tests
                 Assert.Equal(CoapCode.Changed, dev.Verify(p, dev.Exchange(p)));
             }
 
-            // the folder is woken after the commit that reached the threshold (after the responses): wait for it
-            SpinWait.SpinUntil(() => ReadingRows(host.Store) == 4, TimeSpan.FromSeconds(30));
-            Assert.Equal(4, ReadingRows(host.Store));
+            // the folder is woken after the commit that reached the threshold (after the responses): wait for it. The
+            // backlog is a trigger, not a count (a fold may take rows committed after the wake-up), so the first fold
+            // is what is certain; a read folds the rest.
+            SpinWait.SpinUntil(() => ReadingRows(host.Store) >= 2, TimeSpan.FromSeconds(30));
+            Assert.True(ReadingRows(host.Store) >= 2);
             Assert.True(Interlocked.Read(ref host.Server.Stats.Folds) >= 1);
             Assert.Equal(0, Interlocked.Read(ref host.Server.Stats.FoldFailures));
+            Assert.Equal(4, host.Store.CountReadings());
         }
     }
 }
