@@ -249,7 +249,7 @@ namespace E2m.Server.Emse.Tests
         public static TheoryData<string, byte[]> CorruptRows => new()
         {
             { "empty", Array.Empty<byte>() },
-            { "unknown version", new byte[] { 2, 0 } },
+            { "unknown version", new byte[] { 3, 0 } },
             { "truncated entry", new byte[] { 1, 1, 2, (byte)'k' } },
             { "count out of range", new byte[] { 1, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F } },
             { "trailing bytes", new byte[] { 1, 0, 0 } },
@@ -268,29 +268,62 @@ namespace E2m.Server.Emse.Tests
         {
             var readings = new List<StoredReading>
             {
-                new() { DeviceId = "d", Kid = "k", Piv = 1L << 39, Index = 0, Name = "urn:dev:x:temp", Unit = "Cel", ValueKind = 2, Number = -12.5, TimeMs = -5, TimeSource = "device", ReceivedMs = 9 },
+                new() { DeviceId = "d", Kid = "k", Piv = 3, Index = 0, Name = "urn:dev:x:temp", Unit = "Cel", ValueKind = 2, Number = -12.5, TimeMs = -5, TimeSource = "device", ReceivedMs = 9 },
                 new() { DeviceId = "d", Kid = "k", Piv = 3, Index = 1, Name = "n", ValueKind = 1, Integer = long.MinValue, Number = 1e300, TimeMs = long.MaxValue, TimeSource = "arrival", ReceivedMs = 9 },
                 new() { DeviceId = "d", Kid = "k", Piv = 3, Index = 2, Name = "s", ValueKind = 3, Text = "grüße ✓", TimeMs = 0, TimeSource = "device", ReceivedMs = 9 },
                 new() { DeviceId = "d", Kid = "k", Piv = 3, Index = 300, Name = "b", ValueKind = 4, Boolean = false, TimeMs = 1, TimeSource = "device", ReceivedMs = 9 },
-                new() { DeviceId = "d", Kid = "k", Piv = 3, Index = 4, Name = "t", ValueKind = 4, Boolean = true, TimeMs = 1, TimeSource = "device", ReceivedMs = 9 },
+                new() { DeviceId = "other", Kid = "k9", Piv = 1L << 39, Index = 4, Name = "t", ValueKind = 4, Boolean = true, TimeMs = 1, TimeSource = "device", ReceivedMs = 9 },
             };
             var entries = new List<ExchangeWrite>
             {
                 new() { Kid = "k", Piv = 3, RequestHash = new byte[16], Response = new byte[] { 1, 2, 3 }, DeviceId = "d", Readings = readings },
-                new() { Kid = "k2", Piv = 0, RequestHash = new byte[] { 9 }, Response = Array.Empty<byte>(), DeviceId = "d2", Readings = null },
+                new() { Kid = "k2", Piv = 0, DeviceId = "d2", Readings = null },
             };
 
             List<ExchangeWrite> back = GroupJournal.Decode(GroupJournal.Encode(entries, new MemoryStream()));
             Assert.Equal(2, back.Count);
             Assert.Equal(("k", 3L, "d"), (back[0].Kid, back[0].Piv, back[0].DeviceId));
-            Assert.Equal(entries[0].RequestHash, back[0].RequestHash);
-            Assert.Equal(entries[0].Response, back[0].Response);
+            Assert.Equal(("k2", 0L, "d2"), (back[1].Kid, back[1].Piv, back[1].DeviceId));
             Assert.Null(back[1].Readings);
-            Assert.Equal(new byte[] { 9 }, back[1].RequestHash);
-            Assert.Empty(back[1].Response);
             Assert.Equal(
                 System.Text.Json.JsonSerializer.Serialize(readings),
                 System.Text.Json.JsonSerializer.Serialize(back[0].Readings));
+        }
+
+        [Fact]
+        public void Codec_ReadsVersion1Rows()
+        {
+            var row = new MemoryStream();
+            using (var w = new BinaryWriter(row, System.Text.Encoding.UTF8, leaveOpen: true))
+            {
+                w.Write((byte)1);
+                w.Write7BitEncodedInt(1);
+                w.Write("k1");
+                w.Write(7L);
+                w.Write7BitEncodedInt(2);
+                w.Write(new byte[] { 0xA, 0xB });              // request hash
+                w.Write7BitEncodedInt(1);
+                w.Write(new byte[] { 0x64 });                  // response
+                w.Write("dev-k1");
+                w.Write7BitEncodedInt(1);                       // one reading, every field written
+                w.Write((byte)(1 | 4));                         // unit, integer
+                w.Write("dev-k1");
+                w.Write("k1");
+                w.Write(7L);
+                w.Write7BitEncodedInt(0);
+                w.Write("e");
+                w.Write7BitEncodedInt(1);
+                w.Write("Wh");
+                w.Write(42L);
+                w.Write(5000L);
+                w.Write("device");
+                w.Write(6000L);
+            }
+
+            ExchangeWrite e = Assert.Single(GroupJournal.Decode(row.ToArray()));
+            Assert.Equal(new byte[] { 0xA, 0xB }, e.RequestHash);
+            StoredReading r = Assert.Single(e.Readings!);
+            Assert.Equal(("dev-k1", "k1", 7L, "e", "Wh", 42L, 5000L, "device", 6000L), (r.DeviceId, r.Kid, r.Piv, r.Name, r.Unit, r.Integer!.Value, r.TimeMs, r.TimeSource, r.ReceivedMs));
         }
 
         [Fact]

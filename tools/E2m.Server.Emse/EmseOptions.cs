@@ -35,10 +35,10 @@ namespace E2m.Server.Emse
         public int MaxBatch { get; set; } = 512;
 
         /// <summary>
-        /// SQLite: journalled exchanges (emse_journal, one row per group commit) after which the writer folds them into
-        /// emse_exchanges / emse_readings. Larger = fewer, bigger folds (each device's index pages are rewritten once per
-        /// fold rather than once per request); reads fold first anyway, and the journal is folded within a second of
-        /// the writer going idle.
+        /// SQLite: journalled exchanges (emse_journal, one row per group commit) after which the folder thread moves
+        /// their readings into the readings file (emse-readings.db). Larger = fewer, bigger folds (each device's index
+        /// page is rewritten once per fold rather than once per request); reads fold first anyway, and the journal is
+        /// folded within JournalIdleFold of the EMSE going idle.
         /// </summary>
         public int JournalFoldEntries { get; set; } = 16384;
 

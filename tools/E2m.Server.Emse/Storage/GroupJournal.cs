@@ -6,17 +6,22 @@ using System.Text;
 namespace E2m.Server.Emse.Storage
 {
     /// <summary>
-    /// The byte layout of one <c>emse_journal</c> row: the exchanges a group commit accepted, with their readings, in
-    /// arrival order. The group commit (SQLite) appends ONE such row in the transaction that moves the replay windows,
-    /// so a 2.04 still means "durable"; <see cref="EmseStore"/> folds journal rows into <c>emse_exchanges</c> and
-    /// <c>emse_readings</c> later, many groups per transaction (see the README, "Storage layout"). The rows are written
-    /// and read only by this process's code, but a row that does not decode is still rejected with
-    /// <see cref="InvalidDataException"/> and left in place, never half applied.
+    /// The byte layout of one <c>emse_journal</c> row: the exchanges a group commit accepted (kid, PIV, device) with
+    /// their readings, in arrival order. The group commit (SQLite) appends ONE such row in the transaction that moves
+    /// the replay windows, so a 2.04 still means "durable"; <see cref="EmseStore.FoldJournal()"/> moves the readings
+    /// into the readings file later, many groups per transaction (see the README, "Storage layout"). The rows are
+    /// written and read only by this code, but a row that does not decode is still rejected with
+    /// <see cref="InvalidDataException"/> (the fold sets it aside whole, never half applied).
+    /// <para>
+    /// Version 2: per exchange kid, PIV, device id and the readings; a reading that carries its exchange's device, kid
+    /// and PIV (the usual case) does not repeat them. Version 1 (request hash and response per exchange, every field
+    /// per reading) is still read.
+    /// </para>
     /// </summary>
     internal static class GroupJournal
     {
-        /// <summary>Layout version (first byte); a row with another version is refused.</summary>
-        private const byte Version = 1;
+        /// <summary>Layout version written (first byte); <see cref="Decode"/> reads 1 and 2 and refuses others.</summary>
+        private const byte Version = 2;
 
         // Presence flags of a reading's optional fields.
         private const byte HasUnit = 1;
@@ -25,13 +30,14 @@ namespace E2m.Server.Emse.Storage
         private const byte HasText = 8;
         private const byte HasBoolean = 16;
         private const byte BooleanTrue = 32;
+        private const byte OwnExchange = 64; // v2: device, kid and PIV are the exchange's, not written
 
         /// <summary>Upper bounds that keep a corrupt row from allocating without limit.</summary>
         private const int MaxEntries = 1 << 20;
         private const int MaxReadings = 1 << 16;
         private const int MaxBlob = 1 << 16;
 
-        /// <summary>The exchanges in <paramref name="entries"/> (kid, PIV, request hash, response, device, readings).</summary>
+        /// <summary>The exchanges in <paramref name="entries"/> (kid, PIV, device, readings).</summary>
         public static byte[] Encode(List<ExchangeWrite> entries, MemoryStream scratch)
         {
             scratch.SetLength(0);
@@ -43,8 +49,6 @@ namespace E2m.Server.Emse.Storage
                 {
                     w.Write(e.Kid);
                     w.Write(e.Piv);
-                    WriteBlob(w, e.RequestHash);
-                    WriteBlob(w, e.Response);
                     w.Write(e.DeviceId);
                     List<StoredReading>? readings = e.Readings;
                     w.Write7BitEncodedInt(readings?.Count ?? 0);
@@ -55,7 +59,7 @@ namespace E2m.Server.Emse.Storage
 
                     foreach (StoredReading r in readings)
                     {
-                        WriteReading(w, r);
+                        WriteReading(w, r, e);
                     }
                 }
             }
@@ -69,7 +73,8 @@ namespace E2m.Server.Emse.Storage
             try
             {
                 using var r = new BinaryReader(new MemoryStream(row, false), Encoding.UTF8);
-                if (r.ReadByte() != Version)
+                byte version = r.ReadByte();
+                if (version != 1 && version != 2)
                 {
                     throw new InvalidDataException("emse_journal row: unknown layout version");
                 }
@@ -78,21 +83,21 @@ namespace E2m.Server.Emse.Storage
                 var list = new List<ExchangeWrite>(count);
                 for (int i = 0; i < count; i++)
                 {
-                    var e = new ExchangeWrite
+                    var e = new ExchangeWrite { Kid = r.ReadString(), Piv = r.ReadInt64() };
+                    if (version == 1)
                     {
-                        Kid = r.ReadString(),
-                        Piv = r.ReadInt64(),
-                        RequestHash = ReadBlob(r),
-                        Response = ReadBlob(r),
-                        DeviceId = r.ReadString(),
-                    };
+                        e.RequestHash = ReadBlob(r);
+                        e.Response = ReadBlob(r);
+                    }
+
+                    e.DeviceId = r.ReadString();
                     int n = Count(r, MaxReadings);
                     if (n > 0)
                     {
                         e.Readings = new List<StoredReading>(n);
                         for (int k = 0; k < n; k++)
                         {
-                            e.Readings.Add(ReadReading(r));
+                            e.Readings.Add(ReadReading(r, e));
                         }
                     }
 
@@ -116,9 +121,10 @@ namespace E2m.Server.Emse.Storage
             }
         }
 
-        private static void WriteReading(BinaryWriter w, StoredReading r)
+        private static void WriteReading(BinaryWriter w, StoredReading r, ExchangeWrite e)
         {
-            byte flags = 0;
+            bool own = r.Piv == e.Piv && string.Equals(r.DeviceId, e.DeviceId, StringComparison.Ordinal) && string.Equals(r.Kid, e.Kid, StringComparison.Ordinal);
+            byte flags = own ? OwnExchange : (byte)0;
             flags |= r.Unit != null ? HasUnit : (byte)0;
             flags |= r.Number.HasValue ? HasNumber : (byte)0;
             flags |= r.Integer.HasValue ? HasInteger : (byte)0;
@@ -126,9 +132,13 @@ namespace E2m.Server.Emse.Storage
             flags |= r.Boolean.HasValue ? HasBoolean : (byte)0;
             flags |= r.Boolean == true ? BooleanTrue : (byte)0;
             w.Write(flags);
-            w.Write(r.DeviceId);
-            w.Write(r.Kid);
-            w.Write(r.Piv);
+            if (!own)
+            {
+                w.Write(r.DeviceId);
+                w.Write(r.Kid);
+                w.Write(r.Piv);
+            }
+
             w.Write7BitEncodedInt(r.Index);
             w.Write(r.Name);
             w.Write7BitEncodedInt(r.ValueKind);
@@ -157,18 +167,26 @@ namespace E2m.Server.Emse.Storage
             w.Write(r.ReceivedMs);
         }
 
-        private static StoredReading ReadReading(BinaryReader r)
+        private static StoredReading ReadReading(BinaryReader r, ExchangeWrite e)
         {
             byte flags = r.ReadByte();
-            var s = new StoredReading
+            var s = new StoredReading();
+            if ((flags & OwnExchange) != 0)
             {
-                DeviceId = r.ReadString(),
-                Kid = r.ReadString(),
-                Piv = r.ReadInt64(),
-                Index = r.Read7BitEncodedInt(),
-                Name = r.ReadString(),
-                ValueKind = r.Read7BitEncodedInt(),
-            };
+                s.DeviceId = e.DeviceId;
+                s.Kid = e.Kid;
+                s.Piv = e.Piv;
+            }
+            else
+            {
+                s.DeviceId = r.ReadString();
+                s.Kid = r.ReadString();
+                s.Piv = r.ReadInt64();
+            }
+
+            s.Index = r.Read7BitEncodedInt();
+            s.Name = r.ReadString();
+            s.ValueKind = r.Read7BitEncodedInt();
             s.Unit = (flags & HasUnit) != 0 ? r.ReadString() : null;
             s.Number = (flags & HasNumber) != 0 ? r.ReadDouble() : null;
             s.Integer = (flags & HasInteger) != 0 ? r.ReadInt64() : null;
@@ -178,12 +196,6 @@ namespace E2m.Server.Emse.Storage
             s.TimeSource = r.ReadString();
             s.ReceivedMs = r.ReadInt64();
             return s;
-        }
-
-        private static void WriteBlob(BinaryWriter w, byte[] blob)
-        {
-            w.Write7BitEncodedInt(blob.Length);
-            w.Write(blob);
         }
 
         private static byte[] ReadBlob(BinaryReader r)
