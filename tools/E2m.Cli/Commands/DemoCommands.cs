@@ -26,7 +26,7 @@ namespace E2m.Cli.Commands
         private static readonly Option<string> Dialect = new("--dialect") { Description = "Modem dialect: bg95, bg96, sara-r4, sara-r5", DefaultValueFactory = _ => "bg95" };
         private static readonly Option<bool> Verbose = new("--verbose") { Description = "Server logs at Information and firmware logs (stderr)" };
         private static readonly Option<bool> Bench = new("--bench") { Description = "Before the devices start, measure EMSE throughput vs a bare UDP echo in this process (tools/E2m.Bench EmseLoad: same load generator, SQLite synchronous=FULL) and print both rates; repeated in the summary" };
-        private static readonly Option<int> BenchDevices = new("--bench-devices") { Description = "Concurrent simulated clients of --bench (CoAP NSTART = 1 each)", DefaultValueFactory = _ => 32 };
+        private static readonly Option<int> BenchDevices = new("--bench-devices") { Description = "Concurrent simulated clients of --bench (CoAP NSTART = 1 each; the EMSE shares each commit among the requests that wait for it)", DefaultValueFactory = _ => 256 };
         private static readonly Option<int> BenchMessages = new("--bench-messages") { Description = "Requests per --bench client", DefaultValueFactory = _ => 200 };
         private static readonly Option<double> Progress = new("--progress") { Description = "Seconds between progress lines (0 = per-cycle lines only)", DefaultValueFactory = _ => 2 };
 
