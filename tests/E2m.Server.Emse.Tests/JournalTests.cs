@@ -349,7 +349,7 @@ namespace E2m.Server.Emse.Tests
             // the folder is woken after the commit that reached the threshold (after the responses): wait for it. The
             // backlog is a trigger, not a count (a fold may take rows committed after the wake-up), so the first fold
             // is what is certain; a read folds the rest.
-            SpinWait.SpinUntil(() => ReadingRows(host.Store) >= 2, TimeSpan.FromSeconds(30));
+            SpinWait.SpinUntil(() => Interlocked.Read(ref host.Server.Stats.Folds) >= 1 && ReadingRows(host.Store) >= 2, TimeSpan.FromSeconds(30));
             Assert.True(ReadingRows(host.Store) >= 2);
             Assert.True(Interlocked.Read(ref host.Server.Stats.Folds) >= 1);
             Assert.Equal(0, Interlocked.Read(ref host.Server.Stats.FoldFailures));

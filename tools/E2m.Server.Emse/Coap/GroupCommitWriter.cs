@@ -40,7 +40,8 @@ namespace E2m.Server.Emse.Coap
     /// The single writer of the EMSE process (group commit, issue 6 points 3 and 6). Shards verify requests in parallel
     /// and queue them here; one thread drains everything queued (up to <see cref="EmseOptions.MaxBatch"/>), commits it
     /// in ONE transaction (<see cref="EmseStore.CommitGroup"/>: authoritative replay check, exchanges, readings, replay
-    /// windows) and only then sends the responses (DESIGN.md §4: the 2.04 acknowledges a durable batch). While a group
+    /// windows) and only then hands the group to the responder thread, which sends the responses (DESIGN.md §4: the
+    /// 2.04 acknowledges a durable batch) while the writer already commits the next group. While a group
     /// commits, the next one accumulates, so the fsync is shared by all the requests that arrived during the previous one.
     /// A failed group sends nothing and tells the shards to forget it (the devices retransmit).
     /// </summary>
@@ -61,6 +62,12 @@ namespace E2m.Server.Emse.Coap
         private readonly byte[] _errorBuffer = new byte[128];
         private readonly Thread _thread;
         private readonly Thread _folder;
+        private readonly Thread _responder;
+
+        // Committed groups on their way to the responder thread, which sends their responses: the writer starts the
+        // next commit at once instead of spending a sendto per request (~3 µs each) between two commits.
+        private readonly Channel<PendingWrite[]> _answers = Channel.CreateUnbounded<PendingWrite[]>(
+            new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         private readonly AutoResetEvent _foldWake = new(false);
         private volatile bool _stopping;
         private EmseStore.WriteSession? _session;
@@ -84,10 +91,12 @@ namespace E2m.Server.Emse.Coap
             });
             _thread = new Thread(Run) { IsBackground = true, Name = "emse-group-commit" };
             _folder = new Thread(FoldLoop) { IsBackground = true, Name = "emse-journal-fold" };
+            _responder = new Thread(Respond) { IsBackground = true, Name = "emse-respond" };
         }
 
         public void Start()
         {
+            _responder.Start();
             _thread.Start();
             if (_store.UsesJournal)
             {
@@ -140,6 +149,8 @@ namespace E2m.Server.Emse.Coap
                     }
                 }
 
+                _answers.Writer.TryComplete();
+                _responder.Join();
                 _stopping = true;
                 _foldWake.Set();
                 if (_folder.IsAlive)
@@ -234,9 +245,40 @@ namespace E2m.Server.Emse.Coap
 
             Interlocked.Increment(ref _stats.Commits);
             Interlocked.Add(ref _stats.CommitTicks, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
-            foreach (ExchangeWrite w in _group)
+            var committed = new PendingWrite[_group.Count];
+            for (int i = 0; i < committed.Length; i++)
             {
-                var p = (PendingWrite)w;
+                committed[i] = (PendingWrite)_group[i];
+            }
+
+            _answers.Writer.TryWrite(committed); // unbounded, single writer: never fails before completion
+        }
+
+        /// <summary>The responder thread: the responses of each committed group, in commit order (DESIGN.md §4: after COMMIT).</summary>
+        private void Respond()
+        {
+            ChannelReader<PendingWrite[]> reader = _answers.Reader;
+            while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+            {
+                while (reader.TryRead(out PendingWrite[]? group))
+                {
+                    try
+                    {
+                        Answer(group);
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        Interlocked.Increment(ref _stats.InternalErrors);
+                        _log.LogError("EMSE responder: {Error}", e.GetType().Name + ": " + e.Message);
+                    }
+                }
+            }
+        }
+
+        private void Answer(PendingWrite[] group)
+        {
+            foreach (PendingWrite p in group)
+            {
                 switch (p.Outcome)
                 {
                     case WriteOutcome.Stored:
