@@ -625,22 +625,9 @@ namespace E2m.Server.Emse.Storage
                         continue;
                     }
 
-                    if (UsesJournal && TryLastExchange(s, w, exchangeNotBeforeMs))
-                    {
-                        continue;
-                    }
-
-                    DbCommand get = s.ExchangeGet; // PostgreSQL, and rows CommitBatch wrote
-                    get.Parameters[0].Value = w.Kid;
-                    get.Parameters[1].Value = w.Piv;
-                    get.Parameters[2].Value = exchangeNotBeforeMs;
-                    using DbDataReader r = get.ExecuteReader();
-                    if (r.Read() && E2mDatabase.GetBytes(r, 0).AsSpan().SequenceEqual(w.RequestHash))
-                    {
-                        w.StoredResponse = E2mDatabase.GetBytes(r, 1);
-                        w.Outcome = WriteOutcome.Duplicate;
-                    }
-                    else
+                    // SQLite: the kid's last exchange in its replay row; then emse_exchanges (PostgreSQL, rows CommitBatch wrote)
+                    if (!(UsesJournal && TryStoredExchange(s.LastExchangeGet!, w, exchangeNotBeforeMs))
+                        && !TryStoredExchange(s.ExchangeGet, w, exchangeNotBeforeMs))
                     {
                         w.Outcome = WriteOutcome.Replay;
                     }
@@ -749,10 +736,12 @@ namespace E2m.Server.Emse.Storage
             return s.Journalled.Count;
         }
 
-        /// <summary>SQLite: a retransmission of the kid's last exchange (kept in its replay row) gets that response again.</summary>
-        private static bool TryLastExchange(WriteSession s, ExchangeWrite w, long notBeforeMs)
+        /// <summary>
+        /// A stored exchange (<paramref name="get"/>: @k kid, @p PIV, @t not before → request hash, response) with the
+        /// request's hash: a retransmission, answered with the stored response (<see cref="WriteOutcome.Duplicate"/>).
+        /// </summary>
+        private static bool TryStoredExchange(DbCommand get, ExchangeWrite w, long notBeforeMs)
         {
-            DbCommand get = s.LastExchangeGet!;
             get.Parameters[0].Value = w.Kid;
             get.Parameters[1].Value = w.Piv;
             get.Parameters[2].Value = notBeforeMs;
