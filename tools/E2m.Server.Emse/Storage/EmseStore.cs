@@ -305,11 +305,9 @@ namespace E2m.Server.Emse.Storage
                 else
                 {
                     DataVersion = db.Command(Connection, null, "PRAGMA data_version");
-                    // SQLite: the per-row inserts run as statements prepared once per session on the connection's handle
-                    // and bound by position (Microsoft.Data.Sqlite binds every parameter by name on every execution).
+                    // SQLite: the per-group statements run prepared once per session on the connection's handle and bound
+                    // by position (Microsoft.Data.Sqlite binds every parameter by name on every execution).
                     _handle = ((Microsoft.Data.Sqlite.SqliteConnection)Connection).Handle!;
-                    _rawExchange = Prepare(
-                        "INSERT INTO emse_exchanges (" + ExchangeColumns + ") VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (kid, piv) DO NOTHING");
                     _rawJournal = Prepare("INSERT INTO emse_journal (created_ms, entries, payload) VALUES (?1, ?2, ?3)");
                     _rawReplayExchange = Prepare(
                         "INSERT INTO emse_replay (kid, highest, mask, updated_ms, last_piv, last_hash, last_response, last_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?4) " +
@@ -318,15 +316,10 @@ namespace E2m.Server.Emse.Storage
                     JournalDelete = db.Command(Connection, null, "DELETE FROM emse_journal WHERE id <= @w", ("w", 0L));
                     LastExchangeGet = db.Command(Connection, null,
                         "SELECT last_hash, last_response FROM emse_replay WHERE kid = @k AND last_piv = @p AND last_ms >= @t", ("k", ""), ("p", 0L), ("t", 0L));
-                    _rawReplaySet = Prepare(
-                        "INSERT INTO emse_replay (kid, highest, mask, updated_ms) VALUES (?1, ?2, ?3, ?4) " +
-                        "ON CONFLICT (kid) DO UPDATE SET highest = excluded.highest, mask = excluded.mask, updated_ms = excluded.updated_ms");
                 }
             }
 
             private readonly SQLitePCL.sqlite3? _handle;
-            private readonly SQLitePCL.sqlite3_stmt? _rawExchange;
-            private readonly SQLitePCL.sqlite3_stmt? _rawReplaySet;
             private readonly SQLitePCL.sqlite3_stmt? _rawJournal;
             private readonly SQLitePCL.sqlite3_stmt? _rawReplayExchange;
 
@@ -367,8 +360,8 @@ namespace E2m.Server.Emse.Storage
                 Step(st);
             }
 
-            /// <summary>True when the per-row prepared statements of the SQLite dialect are available.</summary>
-            public bool Raw => _rawExchange != null;
+            /// <summary>True on SQLite: the per-group statements are prepared on the connection handle (journal mode).</summary>
+            public bool Raw => _rawJournal != null;
 
             private SQLitePCL.sqlite3_stmt Prepare(string sql)
             {
@@ -390,29 +383,6 @@ namespace E2m.Server.Emse.Storage
                 }
 
                 return changed;
-            }
-
-            /// <summary>The exchange row; false when (kid, piv) exists already (ON CONFLICT DO NOTHING).</summary>
-            public bool InsertExchangeRow(ExchangeWrite w, long nowMs)
-            {
-                SQLitePCL.sqlite3_stmt st = _rawExchange!;
-                SQLitePCL.raw.sqlite3_bind_text(st, 1, w.Kid);
-                SQLitePCL.raw.sqlite3_bind_int64(st, 2, w.Piv);
-                SQLitePCL.raw.sqlite3_bind_blob(st, 3, w.RequestHash);
-                SQLitePCL.raw.sqlite3_bind_blob(st, 4, w.Response);
-                SQLitePCL.raw.sqlite3_bind_int64(st, 5, nowMs);
-                return Step(st) == 1;
-            }
-
-            /// <summary>The kid's new window, written as it is (computed from the persisted one under the writer lock).</summary>
-            public void SetWindowRow(string kid, ReplayWindow window, long nowMs)
-            {
-                SQLitePCL.sqlite3_stmt st = _rawReplaySet!;
-                SQLitePCL.raw.sqlite3_bind_text(st, 1, kid);
-                SQLitePCL.raw.sqlite3_bind_int64(st, 2, window.Highest);
-                SQLitePCL.raw.sqlite3_bind_int64(st, 3, (long)window.Mask);
-                SQLitePCL.raw.sqlite3_bind_int64(st, 4, nowMs);
-                Step(st);
             }
 
             public EmseStore Store { get; }
@@ -506,9 +476,7 @@ namespace E2m.Server.Emse.Storage
 
             public void Dispose()
             {
-                _rawExchange?.Dispose(); // sqlite3_finalize, before the connection goes back to the pool
-                _rawReplaySet?.Dispose();
-                _rawJournal?.Dispose();
+                _rawJournal?.Dispose(); // sqlite3_finalize, before the connection goes back to the pool
                 _rawReplayExchange?.Dispose();
                 LastExchangeGet?.Dispose();
                 JournalDelete?.Dispose();
@@ -1009,16 +977,6 @@ namespace E2m.Server.Emse.Storage
         private static void BulkInsertExchanges(WriteSession s, long nowMs)
         {
             List<ExchangeWrite> rows = s.Accepted;
-            if (s.Raw)
-            {
-                foreach (ExchangeWrite w in rows)
-                {
-                    w.Inserted = s.InsertExchangeRow(w, nowMs);
-                }
-
-                return;
-            }
-
             for (int at = 0; at < rows.Count;)
             {
                 int n = Chunk(rows.Count - at);
