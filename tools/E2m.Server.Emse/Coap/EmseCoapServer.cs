@@ -40,7 +40,7 @@ namespace E2m.Server.Emse.Coap
         public long Commits;
         public long ProcessTicks;
         public long CommitTicks;
-        /// <summary>Journal folds by the writer (SQLite: emse_journal into emse_exchanges / emse_readings), by the idle timer, failed folds, writer time folding.</summary>
+        /// <summary>Journal folds (SQLite: emse_journal into the readings file) by the folder thread, by the idle timer, failed folds, folder time.</summary>
         public long Folds;
         public long IdleFolds;
         public long FoldFailures;
@@ -199,22 +199,25 @@ namespace E2m.Server.Emse.Coap
         private long _commitsAtLastFoldCheck = -1;
 
         /// <summary>
-        /// Every JournalIdleFold (1 s): when no group was committed since the last look (the writer is idle) and journalled exchanges
-        /// wait, fold them, so the journal does not linger after a burst. Under load the writer folds by itself.
+        /// Every JournalIdleFold (1 s): when no group was committed since the last look (the writer is idle), fold what the
+        /// journal holds and delete the rows the folder thread already folded (the writer would have deleted them with its
+        /// next group), so the journal does not linger after a burst; one cheap query when it is empty. Under load the
+        /// folder thread folds once JournalFoldEntries wait.
         /// </summary>
         private void FoldWhenIdle()
         {
             long commits = Interlocked.Read(ref Stats.Commits);
-            bool idle = commits == Interlocked.Exchange(ref _commitsAtLastFoldCheck, commits);
-            if (!idle || _store.JournalBacklog == 0)
+            if (commits != Interlocked.Exchange(ref _commitsAtLastFoldCheck, commits))
             {
                 return;
             }
 
             try
             {
-                _store.FoldJournal();
-                Interlocked.Increment(ref Stats.IdleFolds);
+                if (_store.FoldJournal() > 0)
+                {
+                    Interlocked.Increment(ref Stats.IdleFolds);
+                }
             }
             catch (Exception e)
             {
