@@ -771,8 +771,9 @@ namespace E2m.Server.Emse.Storage
         private long _rejectedJournalRows;
 
         /// <summary>
-        /// Folds the whole journal (every instance's rows) into the readings file; any thread, one fold at a time per
-        /// process. Per chunk of <see cref="FoldChunkRows"/> journal rows: in ONE readings-file transaction the readings
+        /// Folds the journal (every instance's rows, up to its last row at the call) into the readings file; any thread.
+        /// Per chunk of <see cref="FoldChunkRows"/> journal rows, one chunk per hold of the process's fold lock (so a
+        /// reader's fold never waits behind a folder that keeps up with a busy writer): in ONE readings-file transaction the readings
         /// (grouped by device, each device's in commit order) and the watermark; then, in a short main-database
         /// transaction, the journal rows up to the watermark are deleted (a row that does not decode is moved to
         /// emse_journal_rejected instead, kept whole). A no-op, one cheap query, when the journal is empty. Called
@@ -802,19 +803,22 @@ namespace E2m.Server.Emse.Storage
             }
 
             using DbConnection main = Open();
-            if (Database.Scalar(main, null, "SELECT 1 FROM emse_journal LIMIT 1") == null)
+            // Up to the journal's last row NOW: bounded work, even while the writer keeps appending.
+            object? max = Database.Scalar(main, null, "SELECT MAX(id) FROM emse_journal");
+            if (max == null)
             {
                 return 0;
             }
 
-            lock (_foldLock)
+            using ReadingsFile.Session readings = Readings.OpenSession();
+            using DbCommand read = Database.Command(main, null,
+                "SELECT id, created_ms, payload FROM emse_journal WHERE id > @w AND id <= @max ORDER BY id LIMIT " + FoldChunkRows.ToString(CultureInfo.InvariantCulture),
+                ("w", 0L), ("max", Convert.ToInt64(max, CultureInfo.InvariantCulture)));
+            int total = 0;
+            while (true)
             {
-                using ReadingsFile.Session readings = Readings.OpenSession();
-                using DbCommand read = Database.Command(main, null,
-                    "SELECT id, created_ms, payload FROM emse_journal WHERE id > @w ORDER BY id LIMIT " + FoldChunkRows.ToString(CultureInfo.InvariantCulture),
-                    ("w", 0L));
-                int total = 0;
-                while (true)
+                // One chunk per hold of the fold lock: a reader's fold and the folder thread take turns.
+                lock (_foldLock)
                 {
                     var rejected = new List<(long Id, long CreatedMs, byte[] Payload, string Error)>();
                     long watermark;
