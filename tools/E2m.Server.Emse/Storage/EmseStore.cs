@@ -89,9 +89,10 @@ namespace E2m.Server.Emse.Storage
     /// <summary>
     /// EMSE storage over <see cref="E2mDatabase"/> (SQLite or PostgreSQL, same SQL). Tables:
     /// <c>emse_readings</c>, <c>emse_devices</c>, <c>emse_replay</c> (RFC 8613 §7.4 window per kid: highest PIV +
-    /// 32-bit mask) and <c>emse_exchanges</c> (protected response per (kid, PIV) for RFC 7252 §4.5 deduplication
-    /// across restarts, kept for EXCHANGE_LIFETIME). Readings, the exchange and the replay window of one request
-    /// are written in ONE transaction (issue 6 point 3): a restart loses nothing and accepts no replay.
+    /// 32-bit mask; SQLite also the kid's last exchange) and <c>emse_exchanges</c> (PostgreSQL: protected response per
+    /// (kid, PIV) for RFC 7252 §4.5 deduplication across restarts, kept for EXCHANGE_LIFETIME). Readings (SQLite: as a
+    /// journal row, see <see cref="UsesJournal"/>), the exchange and the replay window of one request are written in ONE
+    /// transaction (issue 6 point 3): a restart loses nothing and accepts no replay.
     /// </summary>
     public sealed class EmseStore
     {
@@ -251,12 +252,7 @@ namespace E2m.Server.Emse.Storage
             return false;
         }
 
-        /// <summary>
-        /// Stores a batch in one transaction: per exchange an insert into emse_exchanges that is a no-op when (kid, piv)
-        /// exists (then its readings are not stored again: exactly once even with two EMSE instances), its readings,
-        /// the devices' last-seen, and the final replay window per kid (never moved backwards).
-        /// </summary>
-        /// <summary>A connection with its prepared write statements (one per shard; not thread-safe).</summary>
+        /// <summary>A connection with its prepared write statements (the writer's; not thread-safe).</summary>
         internal sealed class WriteSession : IDisposable
         {
             public WriteSession(EmseStore store)
@@ -283,11 +279,6 @@ namespace E2m.Server.Emse.Storage
                     "WHERE emse_replay.highest <= excluded.highest",
                     ("k", ""), ("h", 0L), ("m", 0L), ("t", 0L));
 
-                // The group commit (CommitGroup) computes the new window from the persisted one under a lock, so it writes it as is.
-                ReplaySet = db.Command(Connection, null,
-                    "INSERT INTO emse_replay (kid, highest, mask, updated_ms) VALUES (@k, @h, @m, @t) " +
-                    "ON CONFLICT (kid) DO UPDATE SET highest = excluded.highest, mask = excluded.mask, updated_ms = excluded.updated_ms",
-                    ("k", ""), ("h", 0L), ("m", 0L), ("t", 0L));
                 ReplayGet = db.Command(Connection, null, "SELECT highest, mask FROM emse_replay WHERE kid = @k", ("k", ""));
                 ExchangeGet = db.Command(Connection, null,
                     "SELECT request_hash, response FROM emse_exchanges WHERE kid = @k AND piv = @p AND created_ms >= @t",
@@ -387,7 +378,6 @@ namespace E2m.Server.Emse.Storage
 
             public EmseStore Store { get; }
             public DbConnection Connection { get; }
-            public DbCommand ReplaySet { get; }
             public DbCommand ReplayGet { get; }
             public DbCommand ExchangeGet { get; }
             public DbCommand? ReplayEnsure { get; }
@@ -489,7 +479,6 @@ namespace E2m.Server.Emse.Storage
                 Reading.Dispose();
                 Device.Dispose();
                 Replay.Dispose();
-                ReplaySet.Dispose();
                 ReplayGet.Dispose();
                 ExchangeGet.Dispose();
                 ReplayEnsure?.Dispose();
@@ -1149,7 +1138,6 @@ namespace E2m.Server.Emse.Storage
             s.Reading.Transaction = t;
             s.Device.Transaction = t;
             s.Replay.Transaction = t;
-            s.ReplaySet.Transaction = t;
             s.ReplayGet.Transaction = t;
             s.ExchangeGet.Transaction = t;
             if (s.ReplayEnsure != null)
