@@ -843,15 +843,32 @@ namespace E2m.Server.Emse.Storage
                             return total;
                         }
 
-                        // Grouped by device (a stable sort: each device's readings keep their commit order, so ids still
-                        // follow arrival per device): consecutive inserts land on the same index pages.
-                        foreach (ExchangeWrite w in System.Linq.Enumerable.OrderBy(decoded, e => e.DeviceId, StringComparer.Ordinal))
+                        // Per device (first appearance order; each device's readings in commit order): one block each.
+                        var byDevice = new Dictionary<string, List<StoredReading>>(StringComparer.Ordinal);
+                        var devices = new List<string>();
+                        foreach (ExchangeWrite w in decoded)
                         {
                             entries++;
-                            foreach (StoredReading reading in w.Readings ?? new List<StoredReading>())
+                            if (w.Readings == null || w.Readings.Count == 0)
                             {
-                                readings.Insert(reading);
+                                continue;
                             }
+
+                            foreach (StoredReading reading in w.Readings)
+                            {
+                                if (!byDevice.TryGetValue(reading.DeviceId, out List<StoredReading>? list))
+                                {
+                                    byDevice[reading.DeviceId] = list = new List<StoredReading>();
+                                    devices.Add(reading.DeviceId);
+                                }
+
+                                list.Add(reading);
+                            }
+                        }
+
+                        foreach (string device in devices)
+                        {
+                            readings.Store(device, byDevice[device]);
                         }
 
                         readings.SetWatermark(last);
@@ -914,48 +931,44 @@ namespace E2m.Server.Emse.Storage
             using DbConnection target = Readings!.Open();
             while (true)
             {
-                var rows = new List<object?[]>();
-                using (DbCommand read = Database.Command(main, null, "SELECT id, " + ReadingsFile.Columns + " FROM emse_readings ORDER BY id LIMIT 10000"))
-                using (DbDataReader r = read.ExecuteReader())
-                {
-                    while (r.Read())
-                    {
-                        var values = new object?[15];
-                        r.GetValues(values!);
-                        rows.Add(values);
-                    }
-                }
-
-                if (rows.Count == 0)
-                {
-                    return;
-                }
-
+                long moved;
                 using (DbTransaction t = Readings.Database.BeginWrite(target))
                 {
-                    using DbCommand insert = Readings.Database.Command(target, t,
-                        "INSERT INTO emse_readings (id, " + ReadingsFile.Columns + ") VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13, @p14) " +
-                        "ON CONFLICT DO NOTHING",
-                        ("p0", null), ("p1", null), ("p2", null), ("p3", null), ("p4", null), ("p5", null), ("p6", null), ("p7", null),
-                        ("p8", null), ("p9", null), ("p10", null), ("p11", null), ("p12", null), ("p13", null), ("p14", null));
-                    foreach (object?[] row in rows)
+                    moved = Convert.ToInt64(Readings.Database.Scalar(target, t, "SELECT moved_main_id FROM emse_readings_fold WHERE id = 0"), CultureInfo.InvariantCulture);
+                    var rows = new List<StoredReading>();
+                    long last = moved;
+                    using (DbCommand read = Database.Command(main, null,
+                        "SELECT id, " + ReadingsFile.Columns + " FROM emse_readings WHERE id > @m ORDER BY id LIMIT 10000", ("m", moved)))
+                    using (DbDataReader r = read.ExecuteReader())
                     {
-                        for (int i = 0; i < 15; i++)
+                        while (r.Read())
                         {
-                            insert.Parameters[i].Value = row[i] ?? DBNull.Value;
+                            last = r.GetInt64(0);
+                            rows.Add(ReadingsFile.ReadRow(r, 1));
                         }
-
-                        insert.ExecuteNonQuery();
                     }
 
-                    t.Commit();
+                    if (rows.Count > 0)
+                    {
+                        // The blocks and the watermark in one transaction: an interrupted move is completed, never repeated.
+                        Readings.WriteBlocks(target, t, rows);
+                        Readings.Database.Execute(target, t, "UPDATE emse_readings_fold SET moved_main_id = @m WHERE id = 0", ("m", last));
+                        t.Commit();
+                    }
+
+                    moved = last;
                 }
 
                 lock (_sqliteWriteLock)
                 {
                     using DbTransaction t = Database.BeginWrite(main);
-                    Database.Execute(main, t, "DELETE FROM emse_readings WHERE id <= @id", ("id", rows[^1][0]));
+                    Database.Execute(main, t, "DELETE FROM emse_readings WHERE id <= @id", ("id", moved));
                     t.Commit();
+                }
+
+                if (Database.Scalar(main, null, "SELECT 1 FROM emse_readings LIMIT 1") == null)
+                {
+                    return;
                 }
             }
         }
@@ -1309,8 +1322,13 @@ namespace E2m.Server.Emse.Storage
         public List<StoredReading> QueryReadings(string deviceId, long fromMs, long toMs, int limit)
         {
             FoldJournal(); // acknowledged readings may still be in the journal
+            if (Readings != null)
+            {
+                return Readings.Query(deviceId, fromMs, toMs, limit);
+            }
+
             var list = new List<StoredReading>();
-            E2mDatabase db = Readings?.Database ?? Database;
+            E2mDatabase db = Database;
             using DbConnection c = db.Open();
             using DbCommand cmd = db.Command(c, null,
                 "SELECT device_id, kid, piv, idx, name, unit, value_kind, value_num, value_int, value_text, value_bool, time_ms, time_source, received_ms " +
@@ -1320,23 +1338,7 @@ namespace E2m.Server.Emse.Storage
             using DbDataReader r = cmd.ExecuteReader();
             while (r.Read())
             {
-                list.Add(new StoredReading
-                {
-                    DeviceId = r.GetString(0),
-                    Kid = r.GetString(1),
-                    Piv = r.GetInt64(2),
-                    Index = r.GetInt32(3),
-                    Name = r.GetString(4),
-                    Unit = r.IsDBNull(5) ? null : r.GetString(5),
-                    ValueKind = r.GetInt32(6),
-                    Number = r.IsDBNull(7) ? null : r.GetDouble(7),
-                    Integer = r.IsDBNull(8) ? null : r.GetInt64(8),
-                    Text = r.IsDBNull(9) ? null : r.GetString(9),
-                    Boolean = r.IsDBNull(10) ? null : r.GetInt32(10) != 0,
-                    TimeMs = r.GetInt64(11),
-                    TimeSource = r.GetString(12),
-                    ReceivedMs = r.GetInt64(13),
-                });
+                list.Add(ReadingsFile.ReadRow(r, 0));
             }
 
             return list;
@@ -1346,7 +1348,12 @@ namespace E2m.Server.Emse.Storage
         public long CountReadings()
         {
             FoldJournal();
-            E2mDatabase db = Readings?.Database ?? Database;
+            if (Readings != null)
+            {
+                return Readings.Count();
+            }
+
+            E2mDatabase db = Database;
             using DbConnection c = db.Open();
             return Convert.ToInt64(db.Scalar(c, null, "SELECT COUNT(*) FROM emse_readings"), CultureInfo.InvariantCulture);
         }
