@@ -60,7 +60,7 @@ namespace E2m.Server.Emse.Tests
         }
 
         [Fact]
-        public void GroupCommit_AppendsOneJournalRow_TheLastExchangeGoesToTheReplayRow_AReadFolds()
+        public void GroupCommit_AppendsOneJournalRow_ItsReplayStateGoesToTheReplayRowWhenFolded_AReadFolds()
         {
             using var dir = new TempDir();
             EmseStore store = NewStore(dir.Path);
@@ -76,13 +76,23 @@ namespace E2m.Server.Emse.Tests
             Assert.Equal(0, Rows(store, "emse_readings"));
             Assert.Equal(0, ReadingRows(store));
             Assert.Equal(3, store.JournalBacklog);
+            Assert.Equal(0, Rows(store, "emse_replay")); // the windows are in the journal row only
             using (DbConnection c = store.Open())
             {
-                Assert.Equal(2L, store.Database.Scalar(c, null, "SELECT last_piv FROM emse_replay WHERE kid = 'k1'")); // k1's last exchange
+                Assert.True(store.TryLoadReplay(c, "k1", out long h, out uint m)); // row + journal
+                Assert.Equal((2L, 3u), (h, m));
             }
 
             Assert.Equal(4, store.CountReadings()); // a read folds first
             Assert.Equal(0, Rows(store, "emse_journal"));
+            using (DbConnection c = store.Open())
+            {
+                // deleting the journal rows applied their state first: k1's window and last exchange, k2's window
+                Assert.Equal(2L, store.Database.Scalar(c, null, "SELECT last_piv FROM emse_replay WHERE kid = 'k1'"));
+                Assert.Equal(3L, store.Database.Scalar(c, null, "SELECT mask FROM emse_replay WHERE kid = 'k1'"));
+                Assert.Equal(1L, store.Database.Scalar(c, null, "SELECT highest FROM emse_replay WHERE kid = 'k2'"));
+            }
+
             Assert.Equal(4, ReadingRows(store));
             Assert.Equal(0, store.JournalBacklog);
         }
@@ -249,7 +259,10 @@ namespace E2m.Server.Emse.Tests
         public static TheoryData<string, byte[]> CorruptRows => new()
         {
             { "empty", Array.Empty<byte>() },
-            { "unknown version", new byte[] { 3, 0 } },
+            { "unknown version", new byte[] { 4, 0 } },
+            { "v3 unknown entry flags", new byte[] { 3, 1, 1, (byte)'k', 1, 0, 0, 0, 0, 0, 0, 0, 1, (byte)'d', 2, 1, 0 } },
+            { "v3 truncated state", new byte[] { 3, 1, 1, (byte)'k', 1, 0, 0, 0, 0, 0, 0, 0, 1, (byte)'d', 1, 5, 0 } },
+            { "v3 readings length mismatch", new byte[] { 3, 1, 1, (byte)'k', 1, 0, 0, 0, 0, 0, 0, 0, 1, (byte)'d', 0, 2, 0, 0 } },
             { "truncated entry", new byte[] { 1, 1, 2, (byte)'k' } },
             { "count out of range", new byte[] { 1, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F } },
             { "trailing bytes", new byte[] { 1, 0, 0 } },
@@ -261,6 +274,119 @@ namespace E2m.Server.Emse.Tests
         {
             Assert.False(string.IsNullOrEmpty(label));
             Assert.Throws<InvalidDataException>(() => GroupJournal.Decode(row));
+            var into = new List<ExchangeWrite>();
+            if ((row.Length == 0 || row[0] >= 3) && !label.Contains("length mismatch", StringComparison.Ordinal)) // the state pass skips the readings unread
+            {
+                Assert.Throws<InvalidDataException>(() => GroupJournal.DecodeState(row, into));
+                Assert.Empty(into);
+            }
+        }
+
+        [Fact]
+        public void Codec_Version3_CarriesTheReplayState_AndTheStateAloneIsReadWithoutTheReadings()
+        {
+            ExchangeWrite a = Write("k1", 7, 0xA, 5000, 70, 71);
+            (a.WindowHighest, a.WindowMask) = (9, 0b101);
+            ExchangeWrite b = Write("k2", 1L << 39, 0xB, 6000);
+            (b.WindowHighest, b.WindowMask) = (1L << 39, 1);
+            byte[] row = GroupJournal.Encode(new List<ExchangeWrite> { a, b }, new MemoryStream(), withState: true);
+
+            List<ExchangeWrite> back = GroupJournal.Decode(row);
+            Assert.Equal(new[] { 2, 0 }, back.Select(e => e.Readings?.Count ?? 0));
+            var state = new List<ExchangeWrite>();
+            GroupJournal.DecodeState(row, state);
+            Assert.Equal(2, state.Count);
+            foreach ((ExchangeWrite original, ExchangeWrite e) in new[] { (a, back[0]), (b, back[1]), (a, state[0]), (b, state[1]) })
+            {
+                Assert.Equal((original.Kid, original.Piv, original.DeviceId), (e.Kid, e.Piv, e.DeviceId));
+                Assert.Equal((original.WindowHighest, original.WindowMask), (e.WindowHighest, e.WindowMask));
+                Assert.Equal(original.RequestHash, e.RequestHash);
+                Assert.Equal(original.Response, e.Response);
+            }
+
+            // without state (CommitBatch's rows): DecodeState finds nothing
+            state.Clear();
+            GroupJournal.DecodeState(GroupJournal.Encode(new List<ExchangeWrite> { a }, new MemoryStream()), state);
+            Assert.Empty(state);
+        }
+
+        [Fact]
+        public void ReplayState_OnlyInTheJournal_IsAuthoritative_ForANewWriterSession_AndForShardLookups()
+        {
+            using var dir = new TempDir();
+            EmseStore store = NewStore(dir.Path);
+            using (EmseStore.WriteSession s = store.OpenSession())
+            {
+                store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 5, 0xA, 5000, 50), Write("k2", 3, 0xB, 5000, 30) }, 10_000, 0);
+                store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 6, 0xC, 6000, 60) }, 11_000, 0);
+            }
+
+            Assert.Equal(2, Rows(store, "emse_journal"));
+            Assert.Equal(0, Rows(store, "emse_replay"));
+
+            // a fresh session (as after a writer restart): its window cache starts from the row merged with the journal
+            using (EmseStore.WriteSession s = store.OpenSession())
+            {
+                var next = new List<ExchangeWrite>
+                {
+                    Write("k1", 6, 0xC, 6000, 60),  // k1's last exchange again: its stored response
+                    Write("k1", 5, 0xA, 5000, 50),  // older exchange of k1: in the window, not the last one: replay
+                    Write("k2", 3, 0xE, 5000, 99),  // k2's PIV with other content: replay
+                    Write("k2", 2, 0xF, 5000, 20),  // older PIV never seen: inside the window, accepted
+                };
+                store.CommitGroup(s, next, 12_000, 0);
+                Assert.Equal(new[] { WriteOutcome.Duplicate, WriteOutcome.Replay, WriteOutcome.Replay, WriteOutcome.Stored }, next.Select(w => w.Outcome));
+                Assert.Equal(new byte[] { 0x64, 0xC, 6 }, next[0].StoredResponse);
+            }
+
+            using (DbConnection c = store.Open())
+            {
+                Assert.True(store.TryLoadReplay(c, "k2", out long h, out uint m));
+                Assert.Equal((3L, 0b11u), (h, m));
+                Assert.True(store.TryLoadExchange(c, "k1", 6, 0, out byte[] hash, out byte[] response));
+                Assert.Equal(new byte[] { 0xC, 1, 2 }, hash);
+                Assert.Equal(new byte[] { 0x64, 0xC, 6 }, response);
+            }
+
+            Assert.Equal(4, store.CountReadings());
+            Assert.Equal(0, Rows(store, "emse_journal"));
+            using (EmseStore.WriteSession s = store.OpenSession())
+            {
+                var again = new List<ExchangeWrite> { Write("k1", 6, 0xC, 6000, 60), Write("k2", 2, 0xF, 5000, 20), Write("k2", 4, 0x1, 7000, 40) };
+                store.CommitGroup(s, again, 13_000, 0);
+                Assert.Equal(new[] { WriteOutcome.Duplicate, WriteOutcome.Replay, WriteOutcome.Stored }, again.Select(w => w.Outcome));
+            }
+
+            Assert.Equal(5, store.CountReadings());
+        }
+
+        [Fact]
+        public void AnotherConnectionsFold_AppliesTheJournalState_AndTheWritersCacheFollows()
+        {
+            using var dir = new TempDir();
+            EmseStore store = NewStore(dir.Path);
+            using EmseStore.WriteSession s = store.OpenSession();
+            store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 1, 0xA, 1000, 10) }, 10_000, 0);
+            store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 2, 0xB, 2000, 20) }, 10_001, 0);
+            Assert.Equal(2, store.FoldJournal()); // a reader's fold on its own connection: applies, then deletes
+            Assert.Equal(0, Rows(store, "emse_journal"));
+
+            var next = new List<ExchangeWrite> { Write("k1", 2, 0xB, 2000, 20), Write("k1", 1, 0xA, 1000, 10), Write("k1", 3, 0xC, 3000, 30) };
+            store.CommitGroup(s, next, 10_002, 0);
+            Assert.Equal(new[] { WriteOutcome.Duplicate, WriteOutcome.Replay, WriteOutcome.Stored }, next.Select(w => w.Outcome));
+
+            // the writer's own delete of folded rows (the folder thread's FoldedUpTo) applies them too
+            Assert.Equal(1, store.FoldJournal(deleteFolded: false));
+            Assert.Equal(1, Rows(store, "emse_journal"));
+            store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 4, 0xD, 4000, 40) }, 10_003, 0);
+            Assert.Equal(1, Rows(store, "emse_journal")); // only the new group's row is left
+            using (DbConnection c = store.Open())
+            {
+                Assert.Equal(3L, store.Database.Scalar(c, null, "SELECT last_piv FROM emse_replay WHERE kid = 'k1'"));
+                Assert.Equal(0b111L, store.Database.Scalar(c, null, "SELECT mask FROM emse_replay WHERE kid = 'k1'"));
+            }
+
+            Assert.Equal(4, store.CountReadings());
         }
 
         [Fact]

@@ -198,9 +198,20 @@ namespace E2m.Server.Emse.Storage
             return c;
         }
 
-        /// <summary>The persisted replay window of a kid, or false when none (a fresh context: empty window).</summary>
+        /// <summary>
+        /// The persisted replay window of a kid, or false when none (a fresh context: empty window). SQLite: the kid's
+        /// row merged with the journal rows still present (<see cref="JournalReplayState"/>: one pass over the journal).
+        /// </summary>
         internal bool TryLoadReplay(DbConnection c, string kid, out long highest, out uint mask)
         {
+            if (UsesJournal)
+            {
+                KidReplayState? state = JournalAwareState(c, kid);
+                highest = state?.Highest ?? -1;
+                mask = state?.Mask ?? 0;
+                return state != null;
+            }
+
             using DbCommand cmd = Database.Command(c, null, "SELECT highest, mask FROM emse_replay WHERE kid = @k", ("k", kid));
             using DbDataReader r = cmd.ExecuteReader();
             if (r.Read())
@@ -215,23 +226,34 @@ namespace E2m.Server.Emse.Storage
             return false;
         }
 
-        /// <summary>The stored response to (kid, piv) if it is younger than <paramref name="notBeforeMs"/>.</summary>
+        /// <summary>
+        /// The stored response to (kid, piv) if it is younger than <paramref name="notBeforeMs"/>. SQLite: the kid's last
+        /// exchange (row, then the journal rows still present); then emse_exchanges.
+        /// </summary>
         internal bool TryLoadExchange(DbConnection c, string kid, long piv, long notBeforeMs, out byte[] requestHash, out byte[] response)
         {
-            if (UsesJournal)
+            if (UsesJournal && JournalAwareState(c, kid) is KidReplayState last && last.LastPiv == piv && last.LastMs >= notBeforeMs)
             {
-                using DbCommand last = Database.Command(c, null,
-                    "SELECT last_hash, last_response FROM emse_replay WHERE kid = @k AND last_piv = @p AND last_ms >= @t", ("k", kid), ("p", piv), ("t", notBeforeMs));
-                using DbDataReader r = last.ExecuteReader();
-                if (r.Read())
-                {
-                    requestHash = E2mDatabase.GetBytes(r, 0);
-                    response = E2mDatabase.GetBytes(r, 1);
-                    return true;
-                }
+                requestHash = last.LastHash;
+                response = last.LastResponse;
+                return true;
             }
 
             return ReadExchange(c, kid, piv, notBeforeMs, out requestHash, out response); // PostgreSQL, and rows CommitBatch wrote
+        }
+
+        /// <summary>SQLite: a kid's emse_replay row merged with the journal's state of it; null when neither has any.</summary>
+        private static KidReplayState? JournalAwareState(DbConnection c, string kid)
+        {
+            using var journal = new JournalReplayState(c);
+            bool hasRow = journal.TryGetRow(kid, out KidReplayState state);
+            if (journal.Read(long.MaxValue).TryGetValue(kid, out KidReplayState? pending))
+            {
+                state.Merge(pending.Highest, pending.Mask, pending.LastPiv, pending.LastHash, pending.LastResponse, pending.LastMs);
+                return state;
+            }
+
+            return hasRow ? state : null;
         }
 
         private bool ReadExchange(DbConnection c, string kid, long piv, long notBeforeMs, out byte[] requestHash, out byte[] response)
@@ -300,40 +322,25 @@ namespace E2m.Server.Emse.Storage
                     // by position (Microsoft.Data.Sqlite binds every parameter by name on every execution).
                     _handle = ((Microsoft.Data.Sqlite.SqliteConnection)Connection).Handle!;
                     _rawJournal = Prepare("INSERT INTO emse_journal (created_ms, entries, payload) VALUES (?1, ?2, ?3)");
-                    _rawReplayExchange = Prepare(
-                        "INSERT INTO emse_replay (kid, highest, mask, updated_ms, last_piv, last_hash, last_response, last_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?4) " +
-                        "ON CONFLICT (kid) DO UPDATE SET highest = excluded.highest, mask = excluded.mask, updated_ms = excluded.updated_ms, " +
-                        "last_piv = excluded.last_piv, last_hash = excluded.last_hash, last_response = excluded.last_response, last_ms = excluded.last_ms");
-                    JournalDelete = db.Command(Connection, null, "DELETE FROM emse_journal WHERE id <= @w", ("w", 0L));
-                    LastExchangeGet = db.Command(Connection, null,
-                        "SELECT last_hash, last_response FROM emse_replay WHERE kid = @k AND last_piv = @p AND last_ms >= @t", ("k", ""), ("p", 0L), ("t", 0L));
+                    ReplayState = new JournalReplayState(Connection);
                 }
             }
 
             private readonly SQLitePCL.sqlite3? _handle;
             private readonly SQLitePCL.sqlite3_stmt? _rawJournal;
-            private readonly SQLitePCL.sqlite3_stmt? _rawReplayExchange;
 
-            /// <summary>SQLite: the kid's last exchange kept in its replay row.</summary>
-            public DbCommand? LastExchangeGet { get; }
+            /// <summary>SQLite: the replay state kept in the journal (reads, and the apply-then-delete of folded rows).</summary>
+            public JournalReplayState? ReplayState { get; }
 
-            /// <summary>SQLite: deletes journal rows the folder has moved to the readings file; and how far this session did.</summary>
-            public DbCommand? JournalDelete { get; }
+            /// <summary>SQLite: journal rows up to this id were applied and deleted by this session.</summary>
             public long DeletedUpTo;
 
-            /// <summary>The kid's window and its last exchange, one upsert (inside the open transaction).</summary>
-            public void SetWindowAndExchange(string kid, ReplayWindow window, ExchangeWrite last, long nowMs)
-            {
-                SQLitePCL.sqlite3_stmt st = _rawReplayExchange!;
-                SQLitePCL.raw.sqlite3_bind_text(st, 1, kid);
-                SQLitePCL.raw.sqlite3_bind_int64(st, 2, window.Highest);
-                SQLitePCL.raw.sqlite3_bind_int64(st, 3, (long)window.Mask);
-                SQLitePCL.raw.sqlite3_bind_int64(st, 4, nowMs);
-                SQLitePCL.raw.sqlite3_bind_int64(st, 5, last.Piv);
-                SQLitePCL.raw.sqlite3_bind_blob(st, 6, last.RequestHash);
-                SQLitePCL.raw.sqlite3_bind_blob(st, 7, last.Response);
-                Step(st);
-            }
+            /// <summary>
+            /// SQLite: each cached kid's last exchange (RFC 7252 §4.5), beside <see cref="Windows"/> and valid with it; and
+            /// the journal's state at the last reload, for kids not cached yet (their rows may be behind the journal).
+            /// </summary>
+            public Dictionary<string, KidReplayState> Last { get; } = new(StringComparer.Ordinal);
+            public Dictionary<string, KidReplayState> Overlay = new(StringComparer.Ordinal);
 
             /// <summary>Per kid, its last accepted exchange in the current group.</summary>
             public readonly Dictionary<string, ExchangeWrite> LastAccepted = new(StringComparer.Ordinal);
@@ -467,9 +474,7 @@ namespace E2m.Server.Emse.Storage
             public void Dispose()
             {
                 _rawJournal?.Dispose(); // sqlite3_finalize, before the connection goes back to the pool
-                _rawReplayExchange?.Dispose();
-                LastExchangeGet?.Dispose();
-                JournalDelete?.Dispose();
+                ReplayState?.Dispose();
                 foreach (DbCommand c in _multi.Values)
                 {
                     c.Dispose();
@@ -582,11 +587,22 @@ namespace E2m.Server.Emse.Storage
                         continue;
                     }
 
-                    // SQLite: the kid's last exchange in its replay row; then emse_exchanges (PostgreSQL, rows CommitBatch wrote)
-                    if (!(UsesJournal && TryStoredExchange(s.LastExchangeGet!, w, exchangeNotBeforeMs))
+                    // SQLite: the kid's last exchange (row + journal); then emse_exchanges (PostgreSQL, rows CommitBatch wrote)
+                    if (!(UsesJournal && TryLastExchange(s, w, exchangeNotBeforeMs))
                         && !TryStoredExchange(s.ExchangeGet, w, exchangeNotBeforeMs))
                     {
                         w.Outcome = WriteOutcome.Replay;
+                    }
+                }
+
+                if (UsesJournal)
+                {
+                    // After the duplicate checks above (they see the kids' last exchanges before this group).
+                    foreach (KeyValuePair<string, ExchangeWrite> kv in s.LastAccepted)
+                    {
+                        var last = new KidReplayState();
+                        last.Merge(-1, 0, kv.Value.Piv, kv.Value.RequestHash, kv.Value.Response, nowMs);
+                        s.Last[kv.Key] = last; // the cache is dropped below if the transaction fails
                     }
                 }
 
@@ -594,8 +610,7 @@ namespace E2m.Server.Emse.Storage
                 long folded = UsesJournal ? FoldedUpTo : 0;
                 if (folded > s.DeletedUpTo)
                 {
-                    s.JournalDelete!.Parameters[0].Value = folded; // their readings are in the readings file
-                    s.JournalDelete.ExecuteNonQuery();
+                    s.ReplayState!.ApplyAndDelete(folded, nowMs); // their readings are in the readings file
                 }
 
                 BeforeGroupCommit?.Invoke(writes);
@@ -618,6 +633,7 @@ namespace E2m.Server.Emse.Storage
                 }
 
                 s.Windows.Clear(); // they hold uncommitted moves
+                s.Last.Clear();
                 s.LastDataVersion = -1;
                 throw;
             }
@@ -673,24 +689,39 @@ namespace E2m.Server.Emse.Storage
         /// </summary>
         private static int JournalAccepted(WriteSession s, long nowMs, List<string> touched)
         {
-            s.Journalled.Clear();
             foreach (ExchangeWrite w in s.Accepted)
             {
                 w.Inserted = true;
                 w.Outcome = WriteOutcome.Stored;
+                ReplayWindow window = s.Windows[w.Kid];
+                w.WindowHighest = window.Highest; // the kid's window after the group: its replay state in the journal row
+                w.WindowMask = window.Mask;
                 if (w.Readings != null && w.Readings.Count > 0)
                 {
                     TouchDevice(s, w, nowMs, touched);
-                    s.Journalled.Add(w);
                 }
             }
 
-            if (s.Journalled.Count > 0)
+            if (s.Accepted.Count > 0)
             {
-                s.InsertJournalRow(nowMs, s.Journalled.Count, GroupJournal.Encode(s.Journalled, s.JournalScratch));
+                s.InsertJournalRow(nowMs, s.Accepted.Count, GroupJournal.Encode(s.Accepted, s.JournalScratch, withState: true));
             }
 
-            return s.Journalled.Count;
+            return s.Accepted.Count;
+        }
+
+        /// <summary>SQLite: the kid's last exchange (<see cref="WriteSession.Last"/>) is this request's (same PIV and hash, young enough).</summary>
+        private static bool TryLastExchange(WriteSession s, ExchangeWrite w, long notBeforeMs)
+        {
+            if (s.Last.TryGetValue(w.Kid, out KidReplayState? last) && last.LastPiv == w.Piv && last.LastMs >= notBeforeMs
+                && last.LastHash.AsSpan().SequenceEqual(w.RequestHash))
+            {
+                w.StoredResponse = last.LastResponse;
+                w.Outcome = WriteOutcome.Duplicate;
+                return true;
+            }
+
+            return false;
         }
 
         /// <summary>
@@ -909,7 +940,11 @@ namespace E2m.Server.Emse.Storage
                         ("id", row.Id), ("t", row.CreatedMs), ("p", row.Payload), ("e", row.Error));
                 }
 
-                Database.Execute(main, t, "DELETE FROM emse_journal WHERE id <= @w", ("w", watermark));
+                using (var state = new JournalReplayState(main))
+                {
+                    state.ApplyAndDelete(watermark, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()); // windows first, then the rows
+                }
+
                 t.Commit();
             }
 
@@ -1060,13 +1095,7 @@ namespace E2m.Server.Emse.Storage
             s.Kids.AddRange(s.ChangedKids);
             if (s.Raw)
             {
-                s.Kids.Sort(StringComparer.Ordinal); // neighbouring keys: fewer page visits
-                foreach (string kid in s.Kids)
-                {
-                    s.SetWindowAndExchange(kid, s.Windows[kid], s.LastAccepted[kid], nowMs);
-                }
-
-                return;
+                return; // SQLite: the windows are in the group's journal row (JournalReplayState)
             }
 
             for (int at = 0; at < s.Kids.Count;)
@@ -1116,10 +1145,14 @@ namespace E2m.Server.Emse.Storage
 
             // SQLite: BEGIN IMMEDIATE holds the file's write lock. PRAGMA data_version changes only when ANOTHER connection
             // committed since this connection last looked: unchanged → the windows this session committed are current.
+            // A kid's state is its emse_replay row merged with the journal rows still present (JournalReplayState); the
+            // journal's part is read once per reload (Overlay), for the kids this session has not cached yet.
             long version = Convert.ToInt64(s.DataVersion!.ExecuteScalar(), CultureInfo.InvariantCulture);
             if (version != s.LastDataVersion)
             {
                 s.Windows.Clear();
+                s.Last.Clear();
+                s.Overlay = s.ReplayState!.Read(long.MaxValue);
                 s.LastDataVersion = version;
             }
 
@@ -1130,17 +1163,24 @@ namespace E2m.Server.Emse.Storage
                     continue;
                 }
 
-                var w = new ReplayWindow();
-                s.ReplayGet.Parameters[0].Value = kid;
-                using (DbDataReader r = s.ReplayGet.ExecuteReader())
+                if (!s.ReplayState!.TryGetRow(kid, out KidReplayState state))
                 {
-                    if (r.Read())
-                    {
-                        w.Restore(r.GetInt64(0), unchecked((uint)r.GetInt64(1)));
-                    }
+                    state = new KidReplayState();
+                }
+
+                if (s.Overlay.TryGetValue(kid, out KidReplayState? journal))
+                {
+                    state.Merge(journal.Highest, journal.Mask, journal.LastPiv, journal.LastHash, journal.LastResponse, journal.LastMs);
+                }
+
+                var w = new ReplayWindow();
+                if (state.Highest >= 0)
+                {
+                    w.Restore(state.Highest, state.Mask);
                 }
 
                 s.Windows[kid] = w;
+                s.Last[kid] = state;
             }
         }
 
@@ -1168,11 +1208,6 @@ namespace E2m.Server.Emse.Storage
                 s.DataVersion.Transaction = t;
             }
 
-            if (s.LastExchangeGet != null)
-            {
-                s.LastExchangeGet.Transaction = t;
-                s.JournalDelete!.Transaction = t;
-            }
         }
 
         /// <summary>The exchange row (no-op when (kid, piv) exists: then nothing else), the device's last-seen and the readings.</summary>

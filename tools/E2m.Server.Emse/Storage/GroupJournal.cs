@@ -7,21 +7,26 @@ namespace E2m.Server.Emse.Storage
 {
     /// <summary>
     /// The byte layout of one <c>emse_journal</c> row: the exchanges a group commit accepted (kid, PIV, device) with
-    /// their readings, in arrival order. The group commit (SQLite) appends ONE such row in the transaction that moves
-    /// the replay windows, so a 2.04 still means "durable"; <see cref="EmseStore.FoldJournal()"/> moves the readings
-    /// into the readings file later, many groups per transaction (see the README, "Storage layout"). The rows are
+    /// their replay state and readings, in arrival order. The group commit (SQLite) appends ONE such row and nothing
+    /// else per group, so a 2.04 still means "durable"; <see cref="EmseStore.FoldJournal()"/> moves the readings into
+    /// the readings file later, many groups per transaction, and the replay state goes to <c>emse_replay</c> when the
+    /// row is deleted (see the README, "Storage layout"). The rows are
     /// written and read only by this code, but a row that does not decode is still rejected with
     /// <see cref="InvalidDataException"/> (the fold sets it aside whole, never half applied).
     /// <para>
-    /// Version 2: per exchange kid, PIV, device id and the readings; a reading that carries its exchange's device, kid
-    /// and PIV (the usual case) does not repeat them. Version 1 (request hash and response per exchange, every field
-    /// per reading) is still read.
+    /// Version 3: per exchange kid, PIV, device id, flags, [the kid's window after the group (highest, mask), request
+    /// hash, response], the readings' byte length, the readings; a reading that carries its exchange's device, kid and
+    /// PIV (the usual case) does not repeat them. Version 2 (no flags, no state, no length) and version 1 (request hash
+    /// and response per exchange, every field per reading) are still read.
     /// </para>
     /// </summary>
     internal static class GroupJournal
     {
-        /// <summary>Layout version written (first byte); <see cref="Decode"/> reads 1 and 2 and refuses others.</summary>
-        private const byte Version = 2;
+        /// <summary>Layout version written (first byte); <see cref="Decode"/> reads 1 to 3 and refuses others.</summary>
+        private const byte Version = 3;
+
+        // Version 3 entry flags.
+        private const byte HasState = 1;
 
         // Presence flags of a reading's optional fields.
         private const byte HasUnit = 1;
@@ -37,11 +42,18 @@ namespace E2m.Server.Emse.Storage
         private const int MaxReadings = 1 << 16;
         private const int MaxBlob = 1 << 16;
 
-        /// <summary>The exchanges in <paramref name="entries"/> (kid, PIV, device, readings).</summary>
-        public static byte[] Encode(List<ExchangeWrite> entries, MemoryStream scratch)
+        /// <summary>
+        /// The exchanges in <paramref name="entries"/> (kid, PIV, device, readings). <paramref name="withState"/>: each
+        /// entry also carries its kid's replay window after the group (<see cref="ExchangeWrite.WindowHighest"/>/Mask),
+        /// its request hash and its response: the group commit's replay state, applied to <c>emse_replay</c> when the
+        /// row is deleted (<see cref="EmseStore"/> "ApplyJournal").
+        /// </summary>
+        public static byte[] Encode(List<ExchangeWrite> entries, MemoryStream scratch, bool withState = false)
         {
             scratch.SetLength(0);
             using (var w = new BinaryWriter(scratch, Encoding.UTF8, leaveOpen: true))
+            using (var readingsBuffer = new MemoryStream())
+            using (var rw = new BinaryWriter(readingsBuffer, Encoding.UTF8, leaveOpen: true))
             {
                 w.Write(Version);
                 w.Write7BitEncodedInt(entries.Count);
@@ -50,21 +62,104 @@ namespace E2m.Server.Emse.Storage
                     w.Write(e.Kid);
                     w.Write(e.Piv);
                     w.Write(e.DeviceId);
-                    List<StoredReading>? readings = e.Readings;
-                    w.Write7BitEncodedInt(readings?.Count ?? 0);
-                    if (readings == null)
+                    w.Write(withState ? HasState : (byte)0);
+                    if (withState)
                     {
-                        continue;
+                        w.Write(e.WindowHighest);
+                        w.Write(e.WindowMask);
+                        WriteBlob(w, e.RequestHash);
+                        WriteBlob(w, e.Response);
                     }
 
-                    foreach (StoredReading r in readings)
+                    // The readings with their length first: the state alone is read without parsing them.
+                    readingsBuffer.SetLength(0);
+                    List<StoredReading>? readings = e.Readings;
+                    rw.Write7BitEncodedInt(readings?.Count ?? 0);
+                    if (readings != null)
                     {
-                        WriteReading(w, r, e);
+                        foreach (StoredReading r in readings)
+                        {
+                            WriteReading(rw, r, e);
+                        }
                     }
+
+                    rw.Flush();
+                    w.Write7BitEncodedInt((int)readingsBuffer.Length);
+                    w.Write(readingsBuffer.GetBuffer(), 0, (int)readingsBuffer.Length);
                 }
             }
 
             return scratch.ToArray();
+        }
+
+        private static void WriteBlob(BinaryWriter w, byte[] b)
+        {
+            w.Write7BitEncodedInt(b.Length);
+            w.Write(b);
+        }
+
+        /// <summary>
+        /// Only the replay state of a row (version 3 entries written with state; older rows have none: their windows
+        /// went to emse_replay in their own transaction): per entry kid, PIV, window, request hash, response.
+        /// </summary>
+        public static void DecodeState(byte[] row, List<ExchangeWrite> into)
+        {
+            int added = 0;
+            try
+            {
+                using var r = new BinaryReader(new MemoryStream(row, false), Encoding.UTF8);
+                byte version = r.ReadByte();
+                if (version != 1 && version != 2 && version != 3)
+                {
+                    throw new InvalidDataException("emse_journal row: unknown layout version");
+                }
+
+                if (version < 3)
+                {
+                    return;
+                }
+
+                int count = Count(r, MaxEntries);
+                for (int i = 0; i < count; i++)
+                {
+                    var e = new ExchangeWrite { Kid = r.ReadString(), Piv = r.ReadInt64(), DeviceId = r.ReadString() };
+                    byte flags = r.ReadByte();
+                    if ((flags & ~HasState) != 0)
+                    {
+                        throw new InvalidDataException("emse_journal row: unknown entry flags");
+                    }
+
+                    if ((flags & HasState) != 0)
+                    {
+                        e.WindowHighest = r.ReadInt64();
+                        e.WindowMask = r.ReadUInt32();
+                        e.RequestHash = ReadBlob(r);
+                        e.Response = ReadBlob(r);
+                    }
+
+                    int skip = Count(r, row.Length);
+                    if (r.BaseStream.Seek(skip, SeekOrigin.Current) > row.Length)
+                    {
+                        throw new InvalidDataException("emse_journal row: truncated");
+                    }
+
+                    if ((flags & HasState) != 0)
+                    {
+                        into.Add(e);
+                        added++;
+                    }
+                }
+
+                if (r.BaseStream.Position != row.Length)
+                {
+                    throw new InvalidDataException("emse_journal row: trailing bytes");
+                }
+            }
+            catch (Exception e) when (e is EndOfStreamException || e is FormatException || e is InvalidDataException)
+            {
+                into.RemoveRange(into.Count - added, added);
+                throw e is InvalidDataException ? e : new InvalidDataException("emse_journal row: " + (e is EndOfStreamException ? "truncated" : e.Message));
+            }
         }
 
         /// <summary>The exchanges of one row, readings included (<see cref="ExchangeWrite.Readings"/> null when none).</summary>
@@ -74,7 +169,7 @@ namespace E2m.Server.Emse.Storage
             {
                 using var r = new BinaryReader(new MemoryStream(row, false), Encoding.UTF8);
                 byte version = r.ReadByte();
-                if (version != 1 && version != 2)
+                if (version != 1 && version != 2 && version != 3)
                 {
                     throw new InvalidDataException("emse_journal row: unknown layout version");
                 }
@@ -91,6 +186,27 @@ namespace E2m.Server.Emse.Storage
                     }
 
                     e.DeviceId = r.ReadString();
+                    long end = -1;
+                    if (version == 3)
+                    {
+                        byte flags = r.ReadByte();
+                        if ((flags & ~HasState) != 0)
+                        {
+                            throw new InvalidDataException("emse_journal row: unknown entry flags");
+                        }
+
+                        if ((flags & HasState) != 0)
+                        {
+                            e.WindowHighest = r.ReadInt64();
+                            e.WindowMask = r.ReadUInt32();
+                            e.RequestHash = ReadBlob(r);
+                            e.Response = ReadBlob(r);
+                        }
+
+                        int length = Count(r, row.Length);
+                        end = r.BaseStream.Position + length;
+                    }
+
                     int n = Count(r, MaxReadings);
                     if (n > 0)
                     {
@@ -99,6 +215,11 @@ namespace E2m.Server.Emse.Storage
                         {
                             e.Readings.Add(ReadReading(r, e));
                         }
+                    }
+
+                    if (end >= 0 && r.BaseStream.Position != end)
+                    {
+                        throw new InvalidDataException("emse_journal row: readings length mismatch");
                     }
 
                     list.Add(e);
