@@ -239,6 +239,8 @@ namespace E2m.Server.Emse.Coap
             }
         }
 
+        // Entered once per thread (or rarely) and loops a long time: optimised at once instead of tier 0 + OSR.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private void ReceiveLoop(Socket socket)
         {
             var rx = new SocketAddress(socket.AddressFamily);

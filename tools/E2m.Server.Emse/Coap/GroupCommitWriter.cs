@@ -117,6 +117,8 @@ namespace E2m.Server.Emse.Coap
             }
         }
 
+        // Entered once per thread (or rarely) and loops a long time: optimised at once instead of tier 0 + OSR.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private void Run()
         {
             ChannelReader<PendingWrite> reader = _queue.Reader;
@@ -172,6 +174,8 @@ namespace E2m.Server.Emse.Coap
         /// exchanges wait in the journal, it folds the journal into the readings file (<see cref="EmseStore.FoldJournal()"/>).
         /// The readings file has its own write lock, so the writer goes on committing groups meanwhile.
         /// </summary>
+        // Entered once per thread (or rarely) and loops a long time: optimised at once instead of tier 0 + OSR.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private void FoldLoop()
         {
             while (true)
@@ -255,6 +259,8 @@ namespace E2m.Server.Emse.Coap
         }
 
         /// <summary>The responder thread: the responses of each committed group, in commit order (DESIGN.md §4: after COMMIT).</summary>
+        // Entered once per thread (or rarely) and loops a long time: optimised at once instead of tier 0 + OSR.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private void Respond()
         {
             ChannelReader<PendingWrite[]> reader = _answers.Reader;

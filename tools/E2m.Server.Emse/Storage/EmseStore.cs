@@ -815,6 +815,8 @@ namespace E2m.Server.Emse.Storage
         /// <paramref name="deleteFolded"/> false (the folder thread under load): the journal rows are left for the writer
         /// to delete (<see cref="FoldedUpTo"/>); rows that did not decode are still moved at once.
         /// </summary>
+        // Entered once per thread (or rarely) and loops a long time: optimised at once instead of tier 0 + OSR.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         internal int FoldJournal(bool deleteFolded)
         {
             if (Readings == null)

@@ -71,6 +71,8 @@ namespace E2m.Server.Emse.Storage
         /// The replay state of the journal rows with id ≤ <paramref name="upTo"/>, per kid (rows that do not decode
         /// contribute nothing: the fold sets them aside). Inside the caller's transaction.
         /// </summary>
+        // Entered once per thread (or rarely) and loops a long time: optimised at once instead of tier 0 + OSR.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         public Dictionary<string, KidReplayState> Read(long upTo)
         {
             var state = new Dictionary<string, KidReplayState>(StringComparer.Ordinal);
@@ -150,6 +152,8 @@ namespace E2m.Server.Emse.Storage
         /// Merges the state of the journal rows with id ≤ <paramref name="upTo"/> into <c>emse_replay</c> (window union,
         /// the higher PIV's exchange) and deletes those rows, inside the caller's write transaction. Returns the kids written.
         /// </summary>
+        // Entered once per thread (or rarely) and loops a long time: optimised at once instead of tier 0 + OSR.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         public int ApplyAndDelete(long upTo, long nowMs)
         {
             Dictionary<string, KidReplayState> state = Read(upTo);
