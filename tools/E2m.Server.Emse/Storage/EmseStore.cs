@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Threading;
 using E2m.Oscore;
 using E2m.Server.Common;
+using E2m.Server.Emse.Coap;
 
 namespace E2m.Server.Emse.Storage
 {
@@ -206,10 +207,20 @@ namespace E2m.Server.Emse.Storage
         {
             if (UsesJournal)
             {
-                KidReplayState? state = JournalAwareState(c, kid);
-                highest = state?.Highest ?? -1;
-                mask = state?.Mask ?? 0;
-                return state != null;
+                // The row merged with what this process's writer committed since (no pass over the journal: a pull per
+                // new kid must not cost O(journal)). Another process's journal rows are not seen here: a window that
+                // is too old only lets a replay through to the writer, whose check is authoritative (CommitGroup).
+                using var journal = new JournalReplayState(c);
+                bool found = journal.TryGetRow(kid, out KidReplayState state);
+                if (_committedWindows.TryGetValue(kid, out (long Highest, uint Mask) committed))
+                {
+                    ReplayMath.Union(ref state.Highest, ref state.Mask, committed.Highest, committed.Mask);
+                    found = true;
+                }
+
+                highest = state.Highest;
+                mask = state.Mask;
+                return found;
             }
 
             using DbCommand cmd = Database.Command(c, null, "SELECT highest, mask FROM emse_replay WHERE kid = @k", ("k", kid));
@@ -240,6 +251,26 @@ namespace E2m.Server.Emse.Storage
             }
 
             return ReadExchange(c, kid, piv, notBeforeMs, out requestHash, out response); // PostgreSQL, and rows CommitBatch wrote
+        }
+
+        /// <summary>
+        /// SQLite: the windows this process's writer committed and that are not yet applied to emse_replay (kid → window);
+        /// pruned when the journal rows are applied (<see cref="ForgetApplied"/>).
+        /// </summary>
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Highest, uint Mask)> _committedWindows = new(StringComparer.Ordinal);
+
+        private void ForgetApplied(string kid, KidReplayState applied)
+        {
+            if (_committedWindows.TryGetValue(kid, out (long Highest, uint Mask) w) && w.Highest <= applied.Highest)
+            {
+                long h = applied.Highest;
+                uint m = applied.Mask;
+                ReplayMath.Union(ref h, ref m, w.Highest, w.Mask);
+                if (h == applied.Highest && m == applied.Mask)
+                {
+                    _committedWindows.TryRemove(new KeyValuePair<string, (long, uint)>(kid, w)); // only if not moved since
+                }
+            }
         }
 
         /// <summary>SQLite: a kid's emse_replay row merged with the journal's state of it; null when neither has any.</summary>
@@ -610,11 +641,20 @@ namespace E2m.Server.Emse.Storage
                 long folded = UsesJournal ? FoldedUpTo : 0;
                 if (folded > s.DeletedUpTo)
                 {
-                    s.ReplayState!.ApplyAndDelete(folded, nowMs); // their readings are in the readings file
+                    s.ReplayState!.ApplyAndDelete(folded, nowMs, ForgetApplied); // their readings are in the readings file
                 }
 
                 BeforeGroupCommit?.Invoke(writes);
                 t.Commit();
+                if (UsesJournal)
+                {
+                    foreach (string kid in s.ChangedKids)
+                    {
+                        ReplayWindow window = s.Windows[kid];
+                        _committedWindows[kid] = (window.Highest, window.Mask); // for TryLoadReplay (a new context's window)
+                    }
+                }
+
                 s.DeletedUpTo = Math.Max(s.DeletedUpTo, folded);
                 Interlocked.Add(ref _journalBacklog, journalled);
             }
@@ -944,7 +984,7 @@ namespace E2m.Server.Emse.Storage
 
                 using (var state = new JournalReplayState(main))
                 {
-                    state.ApplyAndDelete(watermark, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()); // windows first, then the rows
+                    state.ApplyAndDelete(watermark, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), ForgetApplied); // windows first, then the rows
                 }
 
                 t.Commit();

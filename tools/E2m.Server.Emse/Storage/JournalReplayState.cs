@@ -154,7 +154,7 @@ namespace E2m.Server.Emse.Storage
         /// </summary>
         // Entered once per thread (or rarely) and loops a long time: optimised at once instead of tier 0 + OSR.
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-        public int ApplyAndDelete(long upTo, long nowMs)
+        public int ApplyAndDelete(long upTo, long nowMs, Action<string, KidReplayState>? applied = null)
         {
             Dictionary<string, KidReplayState> state = Read(upTo);
             var kids = new List<string>(state.Keys);
@@ -181,6 +181,7 @@ namespace E2m.Server.Emse.Storage
                 }
 
                 Step(st);
+                applied?.Invoke(kid, merged);
             }
 
             SQLitePCL.raw.sqlite3_bind_int64(_delete, 1, upTo);
