@@ -137,7 +137,11 @@ namespace E2m.Server.Emse.Coap
             for (int i = 0; i < n; i++)
             {
                 EmseShard shard = _shards[i];
-                _shardTasks[i] = Task.Run(() => shard.RunAsync(_stop.Token));
+                _shardTasks[i] = Task.Factory.StartNew(() =>
+                {
+                    Thread.CurrentThread.Name = "emse-shard-" + shard.Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    shard.Run(_stop.Token);
+                }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             }
 
             _receiver = new Thread(() => ReceiveLoop(socket)) { IsBackground = true, Name = "emse-udp-receive" };
