@@ -325,7 +325,7 @@ namespace E2m.Bench
             start.SetResult();
             warmedUp.Wait();
             Thread.Sleep(100); // the last warm-up commits settle
-            Dictionary<string, (string Name, long Ticks)> before = ThreadCpu();
+            Dictionary<string, (string Name, long Ticks, long Switches)> before = ThreadCpu();
             sw.Start();
             timed.SetResult();
             Task.WaitAll(tasks);
@@ -339,10 +339,13 @@ namespace E2m.Bench
             return (total / sw.Elapsed.TotalSeconds, retransmissions);
         }
 
-        /// <summary>Per thread (Linux /proc/self/task): name and user+system CPU time in clock ticks; empty elsewhere.</summary>
-        private static Dictionary<string, (string Name, long Ticks)> ThreadCpu()
+        /// <summary>
+        /// Per thread (Linux /proc/self/task): name, user+system CPU time in clock ticks, and context switches (voluntary
+        /// + involuntary, proc(5) status); empty elsewhere.
+        /// </summary>
+        private static Dictionary<string, (string Name, long Ticks, long Switches)> ThreadCpu()
         {
-            var threads = new Dictionary<string, (string Name, long Ticks)>();
+            var threads = new Dictionary<string, (string Name, long Ticks, long Switches)>();
             if (!Directory.Exists("/proc/self/task"))
             {
                 return threads;
@@ -356,8 +359,18 @@ namespace E2m.Bench
                     int open = stat.IndexOf('(', StringComparison.Ordinal);
                     int close = stat.LastIndexOf(')');
                     string[] fields = stat.Substring(close + 2).Split(' ');
+                    long switches = 0;
+                    foreach (string line in File.ReadAllLines(Path.Combine(task, "status")))
+                    {
+                        if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                        {
+                            switches += long.Parse(line.Substring(line.IndexOf(':', StringComparison.Ordinal) + 1).Trim(), CultureInfo.InvariantCulture);
+                        }
+                    }
+
                     // proc(5): fields 14 utime and 15 stime, i.e. 12th and 13th after the state field
-                    threads[task] = (stat.Substring(open + 1, close - open - 1), long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture));
+                    threads[task] = (stat.Substring(open + 1, close - open - 1),
+                        long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture), switches);
                 }
                 catch (IOException)
                 {
@@ -368,29 +381,41 @@ namespace E2m.Bench
             return threads;
         }
 
-        /// <summary>CPU ms per thread name in the timed window (an unnamed thread carries the process name).</summary>
-        private static void ReportThreadCpu(Dictionary<string, (string Name, long Ticks)> before, Dictionary<string, (string Name, long Ticks)> after)
+        /// <summary>CPU ms and context switches per thread name in the timed window (an unnamed thread carries the process name).</summary>
+        private static void ReportThreadCpu(Dictionary<string, (string Name, long Ticks, long Switches)> before, Dictionary<string, (string Name, long Ticks, long Switches)> after)
         {
-            var byName = new Dictionary<string, long>();
-            foreach (KeyValuePair<string, (string Name, long Ticks)> t in after)
+            var cpu = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            var switches = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            foreach (KeyValuePair<string, (string Name, long Ticks, long Switches)> t in after)
             {
-                long used = t.Value.Ticks - (before.TryGetValue(t.Key, out var b) ? b.Ticks : 0);
-                byName[t.Value.Name] = (byName.TryGetValue(t.Value.Name, out long sum) ? sum : 0) + used;
+                before.TryGetValue(t.Key, out var b);
+                string name = t.Value.Name.Trim();
+                cpu[name] = (cpu.TryGetValue(name, out long c) ? c : 0) + t.Value.Ticks - b.Ticks;
+                switches[name] = (switches.TryGetValue(name, out long w) ? w : 0) + t.Value.Switches - b.Switches;
             }
 
             var parts = new List<string>();
-            foreach (KeyValuePair<string, long> kv in byName)
+            foreach (KeyValuePair<string, long> kv in cpu)
             {
                 if (kv.Value > 0)
                 {
-                    parts.Add(kv.Key.Trim() + "=" + (kv.Value * 10).ToString(CultureInfo.InvariantCulture)); // USER_HZ = 100
+                    parts.Add(kv.Key + "=" + (kv.Value * 10).ToString(CultureInfo.InvariantCulture)); // USER_HZ = 100
                 }
             }
 
-            parts.Sort(StringComparer.Ordinal);
+            var sw = new List<string>();
+            foreach (KeyValuePair<string, long> kv in switches)
+            {
+                if (kv.Value > 0)
+                {
+                    sw.Add(kv.Key + "=" + kv.Value.ToString(CultureInfo.InvariantCulture));
+                }
+            }
+
             if (parts.Count > 0)
             {
                 Console.WriteLine("  cpu ms by thread: " + string.Join(", ", parts));
+                Console.WriteLine("  context switches by thread: " + string.Join(", ", sw));
             }
         }
 
