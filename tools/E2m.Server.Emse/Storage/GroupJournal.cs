@@ -28,13 +28,7 @@ namespace E2m.Server.Emse.Storage
         // Version 3 entry flags.
         private const byte HasState = 1;
 
-        // Presence flags of a reading's optional fields.
-        private const byte HasUnit = 1;
-        private const byte HasNumber = 2;
-        private const byte HasInteger = 4;
-        private const byte HasText = 8;
-        private const byte HasBoolean = 16;
-        private const byte BooleanTrue = 32;
+        // A reading's flags: bits 0-5 ReadingFields (presence of optional fields), bit 6 this layout's.
         private const byte OwnExchange = 64; // v2: device, kid and PIV are the exchange's, not written
 
         /// <summary>Upper bounds that keep a corrupt row from allocating without limit.</summary>
@@ -123,27 +117,14 @@ namespace E2m.Server.Emse.Storage
                 for (int i = 0; i < count; i++)
                 {
                     var e = new ExchangeWrite { Kid = r.ReadString(), Piv = r.ReadInt64(), DeviceId = r.ReadString() };
-                    byte flags = r.ReadByte();
-                    if ((flags & ~HasState) != 0)
-                    {
-                        throw new InvalidDataException("emse_journal row: unknown entry flags");
-                    }
-
-                    if ((flags & HasState) != 0)
-                    {
-                        e.WindowHighest = r.ReadInt64();
-                        e.WindowMask = r.ReadUInt32();
-                        e.RequestHash = ReadBlob(r);
-                        e.Response = ReadBlob(r);
-                    }
-
+                    bool hasState = ReadState(r, e);
                     int skip = Count(r, row.Length);
                     if (r.BaseStream.Seek(skip, SeekOrigin.Current) > row.Length)
                     {
                         throw new InvalidDataException("emse_journal row: truncated");
                     }
 
-                    if ((flags & HasState) != 0)
+                    if (hasState)
                     {
                         into.Add(e);
                         added++;
@@ -189,20 +170,7 @@ namespace E2m.Server.Emse.Storage
                     long end = -1;
                     if (version == 3)
                     {
-                        byte flags = r.ReadByte();
-                        if ((flags & ~HasState) != 0)
-                        {
-                            throw new InvalidDataException("emse_journal row: unknown entry flags");
-                        }
-
-                        if ((flags & HasState) != 0)
-                        {
-                            e.WindowHighest = r.ReadInt64();
-                            e.WindowMask = r.ReadUInt32();
-                            e.RequestHash = ReadBlob(r);
-                            e.Response = ReadBlob(r);
-                        }
-
+                        ReadState(r, e);
                         int length = Count(r, row.Length);
                         end = r.BaseStream.Position + length;
                     }
@@ -245,13 +213,8 @@ namespace E2m.Server.Emse.Storage
         private static void WriteReading(BinaryWriter w, StoredReading r, ExchangeWrite e)
         {
             bool own = r.Piv == e.Piv && string.Equals(r.DeviceId, e.DeviceId, StringComparison.Ordinal) && string.Equals(r.Kid, e.Kid, StringComparison.Ordinal);
-            byte flags = own ? OwnExchange : (byte)0;
-            flags |= r.Unit != null ? HasUnit : (byte)0;
-            flags |= r.Number.HasValue ? HasNumber : (byte)0;
-            flags |= r.Integer.HasValue ? HasInteger : (byte)0;
-            flags |= r.Text != null ? HasText : (byte)0;
-            flags |= r.Boolean.HasValue ? HasBoolean : (byte)0;
-            flags |= r.Boolean == true ? BooleanTrue : (byte)0;
+            byte flags = ReadingFields.Flags(r);
+            flags |= own ? OwnExchange : (byte)0;
             w.Write(flags);
             if (!own)
             {
@@ -260,29 +223,7 @@ namespace E2m.Server.Emse.Storage
                 w.Write(r.Piv);
             }
 
-            w.Write7BitEncodedInt(r.Index);
-            w.Write(r.Name);
-            w.Write7BitEncodedInt(r.ValueKind);
-            if (r.Unit != null)
-            {
-                w.Write(r.Unit);
-            }
-
-            if (r.Number.HasValue)
-            {
-                w.Write(r.Number.Value);
-            }
-
-            if (r.Integer.HasValue)
-            {
-                w.Write(r.Integer.Value);
-            }
-
-            if (r.Text != null)
-            {
-                w.Write(r.Text);
-            }
-
+            ReadingFields.Write(w, r);
             w.Write(r.TimeMs);
             w.Write(r.TimeSource);
             w.Write(r.ReceivedMs);
@@ -305,18 +246,32 @@ namespace E2m.Server.Emse.Storage
                 s.Piv = r.ReadInt64();
             }
 
-            s.Index = r.Read7BitEncodedInt();
-            s.Name = r.ReadString();
-            s.ValueKind = r.Read7BitEncodedInt();
-            s.Unit = (flags & HasUnit) != 0 ? r.ReadString() : null;
-            s.Number = (flags & HasNumber) != 0 ? r.ReadDouble() : null;
-            s.Integer = (flags & HasInteger) != 0 ? r.ReadInt64() : null;
-            s.Text = (flags & HasText) != 0 ? r.ReadString() : null;
-            s.Boolean = (flags & HasBoolean) != 0 ? (flags & BooleanTrue) != 0 : null;
+            ReadingFields.Read(r, flags, s);
             s.TimeMs = r.ReadInt64();
             s.TimeSource = r.ReadString();
             s.ReceivedMs = r.ReadInt64();
             return s;
+        }
+
+        /// <summary>Version 3: an entry's flags and, when present, its replay state (window, request hash, response).</summary>
+        private static bool ReadState(BinaryReader r, ExchangeWrite e)
+        {
+            byte flags = r.ReadByte();
+            if ((flags & ~HasState) != 0)
+            {
+                throw new InvalidDataException("emse_journal row: unknown entry flags");
+            }
+
+            if ((flags & HasState) == 0)
+            {
+                return false;
+            }
+
+            e.WindowHighest = r.ReadInt64();
+            e.WindowMask = r.ReadUInt32();
+            e.RequestHash = ReadBlob(r);
+            e.Response = ReadBlob(r);
+            return true;
         }
 
         private static byte[] ReadBlob(BinaryReader r)

@@ -25,12 +25,7 @@ namespace E2m.Server.Emse.Storage
         /// <summary>Readings per block at most (a fold splits a device's readings beyond this): bounds a query's decode.</summary>
         internal const int MaxReadings = 4096;
 
-        private const byte HasUnit = 1;
-        private const byte HasNumber = 2;
-        private const byte HasInteger = 4;
-        private const byte HasText = 8;
-        private const byte HasBoolean = 16;
-        private const byte BooleanTrue = 32;
+        // Flags bits 0-5: ReadingFields; 6-7 this layout's.
         private const byte SameExchange = 64;
         private const byte DeviceTime = 128;
 
@@ -58,14 +53,9 @@ namespace E2m.Server.Emse.Storage
                     StoredReading r = readings[i];
                     bool same = previous != null && r.Piv == previous.Piv && string.Equals(r.Kid, previous.Kid, StringComparison.Ordinal);
                     bool deviceTime = string.Equals(r.TimeSource, DeviceTimeSource, StringComparison.Ordinal);
-                    byte flags = same ? SameExchange : (byte)0;
+                    byte flags = ReadingFields.Flags(r);
+                    flags |= same ? SameExchange : (byte)0;
                     flags |= deviceTime ? DeviceTime : (byte)0;
-                    flags |= r.Unit != null ? HasUnit : (byte)0;
-                    flags |= r.Number.HasValue ? HasNumber : (byte)0;
-                    flags |= r.Integer.HasValue ? HasInteger : (byte)0;
-                    flags |= r.Text != null ? HasText : (byte)0;
-                    flags |= r.Boolean.HasValue ? HasBoolean : (byte)0;
-                    flags |= r.Boolean == true ? BooleanTrue : (byte)0;
                     w.Write(flags);
                     if (!same)
                     {
@@ -73,29 +63,7 @@ namespace E2m.Server.Emse.Storage
                         w.Write7BitEncodedInt64(r.Piv);
                     }
 
-                    w.Write7BitEncodedInt(r.Index);
-                    w.Write(r.Name);
-                    w.Write7BitEncodedInt(r.ValueKind);
-                    if (r.Unit != null)
-                    {
-                        w.Write(r.Unit);
-                    }
-
-                    if (r.Number.HasValue)
-                    {
-                        w.Write(r.Number.Value);
-                    }
-
-                    if (r.Integer.HasValue)
-                    {
-                        w.Write(r.Integer.Value);
-                    }
-
-                    if (r.Text != null)
-                    {
-                        w.Write(r.Text);
-                    }
-
+                    ReadingFields.Write(w, r);
                     w.Write7BitEncodedInt64(ZigZag(unchecked(r.TimeMs - time)));
                     if (!deviceTime)
                     {
@@ -148,14 +116,7 @@ namespace E2m.Server.Emse.Storage
                     }
 
                     var s = new StoredReading { DeviceId = deviceId, Kid = kid, Piv = piv };
-                    s.Index = r.Read7BitEncodedInt();
-                    s.Name = r.ReadString();
-                    s.ValueKind = r.Read7BitEncodedInt();
-                    s.Unit = (flags & HasUnit) != 0 ? r.ReadString() : null;
-                    s.Number = (flags & HasNumber) != 0 ? r.ReadDouble() : null;
-                    s.Integer = (flags & HasInteger) != 0 ? r.ReadInt64() : null;
-                    s.Text = (flags & HasText) != 0 ? r.ReadString() : null;
-                    s.Boolean = (flags & HasBoolean) != 0 ? (flags & BooleanTrue) != 0 : null;
+                    ReadingFields.Read(r, flags, s);
                     time = unchecked(time + UnZigZag(r.Read7BitEncodedInt64()));
                     s.TimeMs = time;
                     s.TimeSource = (flags & DeviceTime) != 0 ? DeviceTimeSource : r.ReadString();
