@@ -201,40 +201,34 @@ namespace E2m.Server.Emse.Storage
 
         /// <summary>
         /// The persisted replay window of a kid, or false when none (a fresh context: empty window). SQLite: the kid's
-        /// row merged with the journal rows still present (<see cref="JournalReplayState"/>: one pass over the journal).
+        /// row merged with the windows this process committed and has not applied to it yet.
         /// </summary>
         internal bool TryLoadReplay(DbConnection c, string kid, out long highest, out uint mask)
         {
-            if (UsesJournal)
-            {
-                // The row merged with what this process's writer committed since (no pass over the journal: a pull per
-                // new kid must not cost O(journal)). Another process's journal rows are not seen here: a window that
-                // is too old only lets a replay through to the writer, whose check is authoritative (CommitGroup).
-                using var journal = new JournalReplayState(c);
-                bool found = journal.TryGetRow(kid, out KidReplayState state);
-                if (_committedWindows.TryGetValue(kid, out (long Highest, uint Mask) committed))
-                {
-                    ReplayMath.Union(ref state.Highest, ref state.Mask, committed.Highest, committed.Mask);
-                    found = true;
-                }
-
-                highest = state.Highest;
-                mask = state.Mask;
-                return found;
-            }
-
-            using DbCommand cmd = Database.Command(c, null, "SELECT highest, mask FROM emse_replay WHERE kid = @k", ("k", kid));
-            using DbDataReader r = cmd.ExecuteReader();
-            if (r.Read())
-            {
-                highest = r.GetInt64(0);
-                mask = unchecked((uint)r.GetInt64(1));
-                return true;
-            }
-
             highest = -1;
             mask = 0;
-            return false;
+            bool found = false;
+            using (DbCommand cmd = Database.Command(c, null, "SELECT highest, mask FROM emse_replay WHERE kid = @k", ("k", kid)))
+            using (DbDataReader r = cmd.ExecuteReader())
+            {
+                if (r.Read())
+                {
+                    highest = r.GetInt64(0);
+                    mask = unchecked((uint)r.GetInt64(1));
+                    found = true;
+                }
+            }
+
+            // SQLite: merged with what this process's writer committed since (no pass over the journal: a pull per new
+            // kid must not cost O(journal)). Another process's journal rows are not seen here: a window that is too old
+            // only lets a replay through to the writer, whose check is authoritative (CommitGroup).
+            if (UsesJournal && _committedWindows.TryGetValue(kid, out (long Highest, uint Mask) committed))
+            {
+                ReplayMath.Union(ref highest, ref mask, committed.Highest, committed.Mask);
+                found = true;
+            }
+
+            return found;
         }
 
         /// <summary>
