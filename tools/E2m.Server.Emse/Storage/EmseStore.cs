@@ -952,14 +952,16 @@ namespace E2m.Server.Emse.Storage
 
         private void Published(DbConnection main, long watermark, List<(long Id, long CreatedMs, byte[] Payload, string Error)> rejected, bool deleteFolded)
         {
-            long seen;
-            while ((seen = Interlocked.Read(ref _foldedUpTo)) < watermark && Interlocked.CompareExchange(ref _foldedUpTo, watermark, seen) != seen)
-            {
-            }
-
+            // Rows that did not decode are set aside BEFORE the watermark is published: once it is, the writer may delete
+            // every journal row up to it in its next group.
             if (deleteFolded || rejected.Count > 0)
             {
                 DeleteFolded(main, watermark, rejected);
+            }
+
+            long seen;
+            while ((seen = Interlocked.Read(ref _foldedUpTo)) < watermark && Interlocked.CompareExchange(ref _foldedUpTo, watermark, seen) != seen)
+            {
             }
         }
 
