@@ -910,33 +910,17 @@ namespace E2m.Server.Emse.Storage
                             return total;
                         }
 
-                        // Per device (first appearance order; each device's readings in commit order): one block each.
-                        var byDevice = new Dictionary<string, List<StoredReading>>(StringComparer.Ordinal);
-                        var devices = new List<string>();
+                        var arrived = new List<StoredReading>();
                         foreach (ExchangeWrite w in decoded)
                         {
                             entries++;
-                            if (w.Readings == null || w.Readings.Count == 0)
+                            if (w.Readings != null)
                             {
-                                continue;
-                            }
-
-                            foreach (StoredReading reading in w.Readings)
-                            {
-                                if (!byDevice.TryGetValue(reading.DeviceId, out List<StoredReading>? list))
-                                {
-                                    byDevice[reading.DeviceId] = list = new List<StoredReading>();
-                                    devices.Add(reading.DeviceId);
-                                }
-
-                                list.Add(reading);
+                                arrived.AddRange(w.Readings); // commit order
                             }
                         }
 
-                        foreach (string device in devices)
-                        {
-                            readings.Store(device, byDevice[device]);
-                        }
+                        readings.StoreAll(arrived);
 
                         readings.SetWatermark(last);
                         t.Commit();
@@ -1001,13 +985,13 @@ namespace E2m.Server.Emse.Storage
                 return;
             }
 
-            using DbConnection target = Readings!.Open();
+            using ReadingsFile.Session target = Readings!.OpenSession();
             while (true)
             {
                 long moved;
-                using (DbTransaction t = Readings.Database.BeginWrite(target))
+                using (DbTransaction t = target.Begin())
                 {
-                    moved = Convert.ToInt64(Readings.Database.Scalar(target, t, "SELECT moved_main_id FROM emse_readings_fold WHERE id = 0"), CultureInfo.InvariantCulture);
+                    moved = Convert.ToInt64(Readings.Database.Scalar(target.Connection, t, "SELECT moved_main_id FROM emse_readings_fold WHERE id = 0"), CultureInfo.InvariantCulture);
                     var rows = new List<StoredReading>();
                     long last = moved;
                     using (DbCommand read = Database.Command(main, null,
@@ -1024,8 +1008,8 @@ namespace E2m.Server.Emse.Storage
                     if (rows.Count > 0)
                     {
                         // The blocks and the watermark in one transaction: an interrupted move is completed, never repeated.
-                        Readings.WriteBlocks(target, t, rows);
-                        Readings.Database.Execute(target, t, "UPDATE emse_readings_fold SET moved_main_id = @m WHERE id = 0", ("m", last));
+                        target.StoreAll(rows, dedupe: false); // unique under the main table's key already
+                        Readings.Database.Execute(target.Connection, t, "UPDATE emse_readings_fold SET moved_main_id = @m WHERE id = 0", ("m", last));
                         t.Commit();
                     }
 

@@ -160,7 +160,8 @@ namespace E2m.Server.Emse.Storage
         /// </summary>
         private void ConvertRowTable()
         {
-            using DbConnection c = Open();
+            using Session session = OpenSession();
+            DbConnection c = session.Connection;
             if (Database.Scalar(c, null, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'emse_readings'") == null)
             {
                 return;
@@ -168,7 +169,7 @@ namespace E2m.Server.Emse.Storage
 
             while (true)
             {
-                using DbTransaction t = Database.BeginWrite(c);
+                using DbTransaction t = session.Begin();
                 var rows = new List<StoredReading>();
                 long last = 0;
                 using (DbCommand read = Database.Command(c, t, "SELECT id, " + Columns + " FROM emse_readings ORDER BY id LIMIT 10000"))
@@ -188,7 +189,7 @@ namespace E2m.Server.Emse.Storage
                     return;
                 }
 
-                WriteBlocks(c, t, rows);
+                session.StoreAll(rows, dedupe: false); // unique under the old table's key already
                 Database.Execute(c, t, "DELETE FROM emse_readings WHERE id <= @id", ("id", last));
                 t.Commit();
             }
@@ -213,45 +214,8 @@ namespace E2m.Server.Emse.Storage
             ReceivedMs = r.GetInt64(at + 13),
         };
 
-        /// <summary>Already-deduplicated readings (arrival order) as blocks, grouped by device, inside <paramref name="t"/>.</summary>
-        internal void WriteBlocks(DbConnection c, DbTransaction t, List<StoredReading> rows)
-        {
-            var byDevice = new Dictionary<string, List<StoredReading>>(StringComparer.Ordinal);
-            var order = new List<string>();
-            foreach (StoredReading s in rows)
-            {
-                if (!byDevice.TryGetValue(s.DeviceId, out List<StoredReading>? list))
-                {
-                    byDevice[s.DeviceId] = list = new List<StoredReading>();
-                    order.Add(s.DeviceId);
-                }
-
-                list.Add(s);
-            }
-
-            var scratch = new MemoryStream();
-            using DbCommand insert = Database.Command(c, t,
-                "INSERT INTO emse_reading_blocks (device_id, first_ms, last_ms, count, payload) VALUES (@d, @f, @l, @n, @p)",
-                ("d", ""), ("f", 0L), ("l", 0L), ("n", 0), ("p", Array.Empty<byte>()));
-            foreach (string device in order)
-            {
-                List<StoredReading> list = byDevice[device];
-                for (int at = 0; at < list.Count; at += ReadingBlock.MaxReadings)
-                {
-                    int n = Math.Min(ReadingBlock.MaxReadings, list.Count - at);
-                    (long first, long last) = Span(list, at, n);
-                    insert.Parameters[0].Value = device;
-                    insert.Parameters[1].Value = first;
-                    insert.Parameters[2].Value = last;
-                    insert.Parameters[3].Value = n;
-                    insert.Parameters[4].Value = ReadingBlock.Encode(list, at, n, scratch);
-                    insert.ExecuteNonQuery();
-                }
-            }
-        }
-
         /// <summary>Smallest and largest time of <paramref name="n"/> readings from <paramref name="at"/>.</summary>
-        internal static (long First, long Last) Span(List<StoredReading> list, int at, int n)
+        private static (long First, long Last) Span(List<StoredReading> list, int at, int n)
         {
             long first = long.MaxValue;
             long last = long.MinValue;
@@ -317,13 +281,38 @@ namespace E2m.Server.Emse.Storage
             }
 
             /// <summary>
+            /// Readings in arrival order, of any devices: <see cref="Store"/> per device (devices in order of first
+            /// appearance, each device's readings in arrival order), inside the open transaction. <paramref name="dedupe"/>
+            /// false: stored as they are (readings moved from an older layout, already kept once there).
+            /// </summary>
+            public void StoreAll(List<StoredReading> arrived, bool dedupe = true)
+            {
+                var byDevice = new Dictionary<string, List<StoredReading>>(StringComparer.Ordinal);
+                var devices = new List<string>();
+                foreach (StoredReading reading in arrived)
+                {
+                    if (!byDevice.TryGetValue(reading.DeviceId, out List<StoredReading>? list))
+                    {
+                        byDevice[reading.DeviceId] = list = new List<StoredReading>();
+                        devices.Add(reading.DeviceId);
+                    }
+
+                    list.Add(reading);
+                }
+
+                foreach (string device in devices)
+                {
+                    Store(device, byDevice[device], dedupe);
+                }
+            }
+
+            /// <summary>
             /// One device's new readings (arrival order) as block(s), inside the open transaction. A reading with device
             /// time is kept once per (device, time, name) (RFC 8428 §4.5.3 absolute time: a batch re-sent under a new
             /// PIV after its 2.04 was lost carries the same readings): against the device's stored blocks whose span
             /// meets the new readings' (one index probe, usually empty: device times only grow) and within the batch.
-            /// Returns the readings stored.
             /// </summary>
-            public int Store(string deviceId, List<StoredReading> readings)
+            private void Store(string deviceId, List<StoredReading> readings, bool dedupe)
             {
                 long min = long.MaxValue;
                 long max = long.MinValue;
@@ -337,7 +326,7 @@ namespace E2m.Server.Emse.Storage
                 }
 
                 List<StoredReading> kept = readings;
-                if (min <= max)
+                if (dedupe && min <= max)
                 {
                     _seen.Clear();
                     _stored.Clear();
@@ -380,8 +369,6 @@ namespace E2m.Server.Emse.Storage
                         SqliteException.ThrowExceptionForRC(rc, _handle);
                     }
                 }
-
-                return kept.Count;
             }
 
             /// <summary>The device's stored readings in blocks whose span meets [min, max], into _stored.</summary>
