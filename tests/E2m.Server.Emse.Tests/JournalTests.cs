@@ -390,6 +390,69 @@ namespace E2m.Server.Emse.Tests
         }
 
         [Fact]
+        public void TheInProcessCopiesOfJournalRows_GiveTheSameReadingsAndReplayState_AsDecodingTheRows()
+        {
+            // Two stores, the same groups: one folds and applies from its copies of the rows it committed (JournalMemo),
+            // the other reads and decodes every row (as after a restart). Readings and emse_replay must be identical.
+            using var dirA = new TempDir();
+            using var dirB = new TempDir();
+            EmseStore withCopies = NewStore(dirA.Path);
+            EmseStore decoding = NewStore(dirB.Path);
+            decoding.UseJournalMemo = false;
+            foreach (EmseStore store in new[] { withCopies, decoding })
+            {
+                using EmseStore.WriteSession s = store.OpenSession();
+                for (int g = 0; g < 6; g++)
+                {
+                    var group = new List<ExchangeWrite>
+                    {
+                        Write("k1", 2 * g, (byte)g, 5000 + g, 100 + g, 200 + g),
+                        Write("k2", g, (byte)(g + 50), 6000 + g, 300 + g),
+                        Write("k1", 2 * g + 1, (byte)(g + 100), 7000 + g),
+                    };
+                                        store.CommitGroup(s, group, 10_000 + g, 0);
+                    if (g == 2)
+                    {
+                        store.FoldJournal(deleteFolded: false); // the folder thread: the writer applies and deletes
+                    }
+                }
+
+                Assert.Equal(3, Rows(store, "emse_journal")); // groups 3..5; 0..2 still there until the next group deletes them
+                store.CommitGroup(s, new List<ExchangeWrite> { Write("k3", 1, 9, 9000, 900) }, 10_100, 0);
+                Assert.Equal(4, Rows(store, "emse_journal")); // the writer applied and deleted the folded rows 0..2
+            }
+
+            Assert.Equal(4, withCopies.JournalMemoRows); // its copies of the deleted rows are gone with them
+            Assert.Equal(0, decoding.JournalMemoRows);
+            Assert.Equal(withCopies.CountReadings(), decoding.CountReadings()); // a read folds (and deletes) the rest
+            Assert.Equal(0, withCopies.JournalMemoRows);
+            foreach (string device in new[] { "dev-k1", "dev-k2", "dev-k3" })
+            {
+                Assert.Equal(
+                    System.Text.Json.JsonSerializer.Serialize(decoding.QueryReadings(device, long.MinValue, long.MaxValue, 1000)),
+                    System.Text.Json.JsonSerializer.Serialize(withCopies.QueryReadings(device, long.MinValue, long.MaxValue, 1000)));
+            }
+
+            string Replay(EmseStore store)
+            {
+                using DbConnection c = store.Open();
+                using DbCommand cmd = store.Database.Command(c, null,
+                    "SELECT kid, highest, mask, last_piv, hex(last_hash), hex(last_response), last_ms FROM emse_replay ORDER BY kid");
+                using DbDataReader r = cmd.ExecuteReader();
+                var rows = new List<string>();
+                while (r.Read())
+                {
+                    rows.Add(string.Join("|", Enumerable.Range(0, r.FieldCount).Select(i => Convert.ToString(r.GetValue(i), CultureInfo.InvariantCulture))));
+                }
+
+                return string.Join("\n", rows);
+            }
+
+            Assert.Equal(Replay(decoding), Replay(withCopies));
+            Assert.Contains("k1|11|", Replay(withCopies)); // k1's highest PIV is 2 * 5 + 1
+        }
+
+        [Fact]
         public void Codec_RoundTripsEveryValueKind_AndOptionalField()
         {
             var readings = new List<StoredReading>

@@ -261,8 +261,10 @@ namespace E2m.Bench
             using var warmedUp = new ManualResetEventSlim(requests.Length == 0);
             var sw = new Stopwatch();
             long total = 0;
+            var finished = new long[requests.Length];
             for (int d = 0; d < requests.Length; d++)
             {
+                int device = d;
                 byte[][] mine = requests[d];
                 // A quarter: with a tenth the JIT still spent ~1 s re-compiling hot EMSE methods inside the timed window
                 // ("cpu ms by thread": .NET Tiered Compilation), with a quarter about as little as in the echo run.
@@ -289,6 +291,7 @@ namespace E2m.Bench
 
                         if (m == mine.Length)
                         {
+                            finished[device] = sw.ElapsedTicks;
                             break;
                         }
 
@@ -326,11 +329,19 @@ namespace E2m.Bench
             warmedUp.Wait();
             Thread.Sleep(100); // the last warm-up commits settle
             Dictionary<string, (string Name, long Ticks, long Switches)> before = ThreadCpu();
+            long[] hostBefore = HostCpu();
             sw.Start();
             timed.SetResult();
             Task.WaitAll(tasks);
             sw.Stop();
             ReportThreadCpu(before, ThreadCpu());
+            ReportHostCpu(hostBefore, HostCpu());
+            Array.Sort(finished);
+            if (finished.Length > 0)
+            {
+                double F(int i) => 100.0 * finished[Math.Min(finished.Length - 1, i)] / sw.ElapsedTicks;
+                Console.WriteLine(FormattableString.Invariant($"  devices finished at % of the window: first {F(0):F0}, 10% {F(finished.Length / 10):F0}, median {F(finished.Length / 2):F0}, 90% {F(finished.Length * 9 / 10):F0}, last 100"));
+            }
             if (failures > 0)
             {
                 Console.WriteLine($"  {failures} responses were not ACK 2.04");
@@ -379,6 +390,58 @@ namespace E2m.Bench
             }
 
             return threads;
+        }
+
+        /// <summary>The host's aggregate CPU counters (proc(5) /proc/stat "cpu" line: user nice system idle iowait irq softirq steal), empty elsewhere.</summary>
+        private static long[] HostCpu()
+        {
+            try
+            {
+                foreach (string line in File.ReadLines("/proc/stat"))
+                {
+                    if (line.StartsWith("cpu ", StringComparison.Ordinal))
+                    {
+                        string[] f = line.Substring(4).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                        var v = new long[Math.Min(8, f.Length)];
+                        for (int i = 0; i < v.Length; i++)
+                        {
+                            v[i] = long.Parse(f[i], CultureInfo.InvariantCulture);
+                        }
+
+                        return v;
+                    }
+                }
+            }
+            catch (IOException)
+            {
+            }
+
+            return Array.Empty<long>();
+        }
+
+        /// <summary>Share of the host's CPU time in the timed window: busy (user+system+irq+softirq), idle, iowait, steal.</summary>
+        private static void ReportHostCpu(long[] before, long[] after)
+        {
+            if (before.Length < 8 || after.Length < 8)
+            {
+                return;
+            }
+
+            var d = new long[8];
+            long sum = 0;
+            for (int i = 0; i < 8; i++)
+            {
+                d[i] = after[i] - before[i];
+                sum += d[i];
+            }
+
+            if (sum <= 0)
+            {
+                return;
+            }
+
+            double Pct(long x) => 100.0 * x / sum;
+            Console.WriteLine(FormattableString.Invariant($"  host cpu: busy {Pct(d[0] + d[1] + d[2] + d[5] + d[6]):F0}% (softirq {Pct(d[6]):F0}%), idle {Pct(d[3]):F0}%, iowait {Pct(d[4]):F0}%, steal {Pct(d[7]):F0}%"));
         }
 
         /// <summary>CPU ms and context switches per thread name in the timed window (an unnamed thread carries the process name).</summary>

@@ -357,6 +357,8 @@ namespace E2m.Server.Emse.Coap
 
             public void Send(byte[] buffer, int offset, int length, SocketAddress remote) =>
                 _socket.SendTo(buffer.AsSpan(offset, length), SocketFlags.None, remote);
+
+            public DatagramBatch? CreateBatch() => new DatagramBatch(_socket);
         }
     }
 }

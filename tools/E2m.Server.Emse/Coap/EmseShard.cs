@@ -47,6 +47,9 @@ namespace E2m.Server.Emse.Coap
     internal interface IDatagramSender
     {
         void Send(byte[] buffer, int offset, int length, SocketAddress remote);
+
+        /// <summary>A batch for the responder thread (one system call for many datagrams where the platform has one), or null.</summary>
+        DatagramBatch? CreateBatch();
     }
 
     /// <summary>

@@ -71,6 +71,8 @@ namespace E2m.Server.Emse.Coap
         private readonly AutoResetEvent _foldWake = new(false);
         private volatile bool _stopping;
         private EmseStore.WriteSession? _session;
+        private DatagramBatch? _batch; // the responder thread's
+        private Action<int, int>? _batchFailed;
         private ushort _nextMessageId = (ushort)Random.Shared.Next(65536);
 
         public GroupCommitWriter(EmseStore store, IDatagramSender sender, TimeProvider time, EmseOptions options, EmseCoapStats stats, ILogger log)
@@ -263,6 +265,7 @@ namespace E2m.Server.Emse.Coap
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private void Respond()
         {
+            _batch = _sender.CreateBatch();
             ChannelReader<PendingWrite[]> reader = _answers.Reader;
             while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
             {
@@ -277,8 +280,14 @@ namespace E2m.Server.Emse.Coap
                         Interlocked.Increment(ref _stats.InternalErrors);
                         _log.LogError("EMSE responder: {Error}", e.GetType().Name + ": " + e.Message);
                     }
+                    finally
+                    {
+                        FlushBatch();
+                    }
                 }
             }
+
+            _batch?.Dispose();
         }
 
         private void Answer(PendingWrite[] group)
@@ -315,6 +324,17 @@ namespace E2m.Server.Emse.Coap
             }
         }
 
+        private void FlushBatch()
+        {
+            if (_batch == null || _batch.Count == 0)
+            {
+                return;
+            }
+
+            int sent = _batch.Flush(_batchFailed ??= (i, errno) => _log.LogDebug("send of a batched response failed: errno {Errno}", errno));
+            Interlocked.Add(ref _stats.Sent, sent);
+        }
+
         /// <summary>Unprotected 4.01 "Replay detected" (RFC 8613 §8.2 step 3, §7.4), Max-Age 0.</summary>
         private void SendReplay(PendingWrite p)
         {
@@ -333,6 +353,20 @@ namespace E2m.Server.Emse.Coap
 
         private void Send(byte[] buffer, int length, PendingWrite p)
         {
+            if (_batch != null)
+            {
+                if (_batch.TryAdd(buffer.AsSpan(0, length), p.Remote))
+                {
+                    return;
+                }
+
+                FlushBatch();
+                if (_batch.TryAdd(buffer.AsSpan(0, length), p.Remote))
+                {
+                    return;
+                }
+            }
+
             try
             {
                 _sender.Send(buffer, 0, length, p.Remote);

@@ -267,10 +267,72 @@ namespace E2m.Server.Emse.Storage
             }
         }
 
-        /// <summary>SQLite: a kid's emse_replay row merged with the journal's state of it; null when neither has any.</summary>
-        private static KidReplayState? JournalAwareState(DbConnection c, string kid)
+        /// <summary>
+        /// SQLite: this process's copies of the journal rows it committed and that are not deleted yet, by journal id
+        /// (<see cref="JournalMemo"/>): the fold and the replay-state apply use them instead of reading and decoding the
+        /// rows' payloads. Rows of another process, of an earlier run, or beyond <see cref="MaxMemoEntries"/> are read
+        /// from the database as before; so the copies are only ever a shortcut, never the record.
+        /// </summary>
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<long, JournalMemo> _journalMemo = new();
+        private long _journalMemoEntries;
+
+        /// <summary>Bound of the exchanges held in <see cref="_journalMemo"/> (memory: a few hundred octets each).</summary>
+        internal const int MaxMemoEntries = 1 << 17;
+
+        /// <summary>Test seam: false makes every fold and apply read and decode the rows (as after a restart).</summary>
+        internal bool UseJournalMemo { get; set; } = true;
+
+        internal JournalMemo? LookupJournalMemo(long id) => _journalMemo.TryGetValue(id, out JournalMemo? m) ? m : null;
+
+        internal int JournalMemoRows => _journalMemo.Count;
+
+        /// <summary>After the group's COMMIT: a copy of the journal row just written (its accepted exchanges, their state).</summary>
+        private void RememberJournalRow(long id, long createdMs, List<ExchangeWrite> accepted)
         {
-            using var journal = new JournalReplayState(c);
+            if (!UseJournalMemo || id <= 0 || Interlocked.Read(ref _journalMemoEntries) + accepted.Count > MaxMemoEntries)
+            {
+                return;
+            }
+
+            var entries = new ExchangeWrite[accepted.Count];
+            for (int i = 0; i < entries.Length; i++)
+            {
+                ExchangeWrite w = accepted[i];
+                entries[i] = new ExchangeWrite
+                {
+                    Kid = w.Kid,
+                    Piv = w.Piv,
+                    DeviceId = w.DeviceId,
+                    RequestHash = w.RequestHash,
+                    Response = w.Response,
+                    Readings = w.Readings,
+                    WindowHighest = w.WindowHighest,
+                    WindowMask = w.WindowMask,
+                };
+            }
+
+            if (_journalMemo.TryAdd(id, new JournalMemo(createdMs, entries)))
+            {
+                Interlocked.Add(ref _journalMemoEntries, entries.Length);
+            }
+        }
+
+        /// <summary>The journal rows up to <paramref name="upTo"/> were deleted (committed): their copies go.</summary>
+        private void ForgetJournalRows(long upTo)
+        {
+            foreach (long id in _journalMemo.Keys)
+            {
+                if (id <= upTo && _journalMemo.TryRemove(id, out JournalMemo? m))
+                {
+                    Interlocked.Add(ref _journalMemoEntries, -m.Entries.Length);
+                }
+            }
+        }
+
+        /// <summary>SQLite: a kid's emse_replay row merged with the journal's state of it; null when neither has any.</summary>
+        private KidReplayState? JournalAwareState(DbConnection c, string kid)
+        {
+            using var journal = new JournalReplayState(c, LookupJournalMemo);
             bool hasRow = journal.TryGetRow(kid, out KidReplayState state);
             if (journal.Read(long.MaxValue).TryGetValue(kid, out KidReplayState? pending))
             {
@@ -347,7 +409,7 @@ namespace E2m.Server.Emse.Storage
                     // by position (Microsoft.Data.Sqlite binds every parameter by name on every execution).
                     _handle = ((Microsoft.Data.Sqlite.SqliteConnection)Connection).Handle!;
                     _rawJournal = Prepare("INSERT INTO emse_journal (created_ms, entries, payload) VALUES (?1, ?2, ?3)");
-                    ReplayState = new JournalReplayState(Connection);
+                    ReplayState = new JournalReplayState(Connection, store.LookupJournalMemo);
                 }
             }
 
@@ -373,7 +435,7 @@ namespace E2m.Server.Emse.Storage
             /// <summary>Scratch buffer of <see cref="GroupJournal.Encode"/>.</summary>
             public readonly System.IO.MemoryStream JournalScratch = new();
 
-            /// <summary>Appends the group's journal row (inside the open transaction).</summary>
+            /// <summary>Appends the group's journal row (inside the open transaction); its id goes to <see cref="JournalRowId"/>.</summary>
             public void InsertJournalRow(long nowMs, int entries, byte[] payload)
             {
                 SQLitePCL.sqlite3_stmt st = _rawJournal!;
@@ -381,7 +443,11 @@ namespace E2m.Server.Emse.Storage
                 SQLitePCL.raw.sqlite3_bind_int(st, 2, entries);
                 SQLitePCL.raw.sqlite3_bind_blob(st, 3, payload);
                 Step(st);
+                JournalRowId = SQLitePCL.raw.sqlite3_last_insert_rowid(_handle);
             }
+
+            /// <summary>The id of the journal row the current group wrote (0: none).</summary>
+            public long JournalRowId;
 
             /// <summary>True on SQLite: the per-group statements are prepared on the connection handle (journal mode).</summary>
             public bool Raw => _rawJournal != null;
@@ -560,6 +626,7 @@ namespace E2m.Server.Emse.Storage
 
             var touched = new List<string>();
             int journalled = 0;
+            s.JournalRowId = 0;
             s.ClearGroupKids();
             s.ChangedKids.Clear();
             using DbTransaction t = Database.BeginWrite(s.Connection);
@@ -642,6 +709,16 @@ namespace E2m.Server.Emse.Storage
                 t.Commit();
                 if (UsesJournal)
                 {
+                    if (folded > s.DeletedUpTo)
+                    {
+                        ForgetJournalRows(folded);
+                    }
+
+                    if (journalled > 0)
+                    {
+                        RememberJournalRow(s.JournalRowId, nowMs, s.Accepted);
+                    }
+
                     foreach (string kid in s.ChangedKids)
                     {
                         ReplayWindow window = s.Windows[kid];
@@ -867,9 +944,11 @@ namespace E2m.Server.Emse.Storage
             }
 
             using ReadingsFile.Session readings = Readings.OpenSession();
+            // Ids first; a row's payload is read and decoded only when this process holds no copy of it (JournalMemo).
             using DbCommand read = Database.Command(main, null,
-                "SELECT id, created_ms, payload FROM emse_journal WHERE id > @w AND id <= @max ORDER BY id LIMIT " + FoldChunkRows.ToString(CultureInfo.InvariantCulture),
+                "SELECT id, created_ms FROM emse_journal WHERE id > @w AND id <= @max ORDER BY id LIMIT " + FoldChunkRows.ToString(CultureInfo.InvariantCulture),
                 ("w", 0L), ("max", Convert.ToInt64(max, CultureInfo.InvariantCulture)));
+            using DbCommand readPayload = Database.Command(main, null, "SELECT payload FROM emse_journal WHERE id = @id", ("id", 0L));
             int total = 0;
             while (true)
             {
@@ -890,7 +969,14 @@ namespace E2m.Server.Emse.Storage
                             while (r.Read())
                             {
                                 last = r.GetInt64(0);
-                                byte[] payload = E2mDatabase.GetBytes(r, 2);
+                                if (LookupJournalMemo(last) is JournalMemo memo)
+                                {
+                                    decoded.AddRange(memo.Entries);
+                                    continue;
+                                }
+
+                                readPayload.Parameters[0].Value = last;
+                                byte[] payload = readPayload.ExecuteScalar() as byte[] ?? Array.Empty<byte>();
                                 try
                                 {
                                     decoded.AddRange(GroupJournal.Decode(payload));
@@ -962,12 +1048,13 @@ namespace E2m.Server.Emse.Storage
                         ("id", row.Id), ("t", row.CreatedMs), ("p", row.Payload), ("e", row.Error));
                 }
 
-                using (var state = new JournalReplayState(main))
+                using (var state = new JournalReplayState(main, LookupJournalMemo))
                 {
                     state.ApplyAndDelete(watermark, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), ForgetApplied); // windows first, then the rows
                 }
 
                 t.Commit();
+                ForgetJournalRows(watermark);
             }
 
             Interlocked.Add(ref _rejectedJournalRows, rejected.Count);

@@ -32,6 +32,24 @@ namespace E2m.Server.Emse.Storage
     }
 
     /// <summary>
+    /// This process's copy of one <c>emse_journal</c> row it committed: the accepted exchanges as they were encoded
+    /// (kid, PIV, device, window after the group, request hash, response, readings). The fold and the replay-state
+    /// apply read it instead of fetching and decoding the row's payload. Immutable once made; journal ids are never
+    /// reused (AUTOINCREMENT), so a copy can only ever stand for the row it was made from.
+    /// </summary>
+    internal sealed class JournalMemo
+    {
+        public JournalMemo(long createdMs, ExchangeWrite[] entries)
+        {
+            CreatedMs = createdMs;
+            Entries = entries;
+        }
+
+        public long CreatedMs { get; }
+        public ExchangeWrite[] Entries { get; }
+    }
+
+    /// <summary>
     /// SQLite journal mode: the group commit writes a kid's replay window and last exchange only into its
     /// <c>emse_journal</c> row (<see cref="GroupJournal"/> version 3), never a row per kid. The durable state of a kid is
     /// therefore its <c>emse_replay</c> row merged with every journal row still present (<see cref="Read"/>: the
@@ -48,10 +66,18 @@ namespace E2m.Server.Emse.Storage
         private readonly SQLitePCL.sqlite3_stmt _delete;
         private readonly List<ExchangeWrite> _entries = new();
 
-        public JournalReplayState(DbConnection connection)
+        private readonly SQLitePCL.sqlite3_stmt _payload;
+        private readonly Func<long, JournalMemo?>? _memo;
+
+        /// <param name="connection">The main database (SQLite).</param>
+        /// <param name="memo">This process's copies of the journal rows it committed (<see cref="EmseStore"/>), or null.</param>
+        public JournalReplayState(DbConnection connection, Func<long, JournalMemo?>? memo = null)
         {
             _handle = ((SqliteConnection)connection).Handle!;
-            _read = Prepare("SELECT id, created_ms, payload FROM emse_journal WHERE id <= ?1 ORDER BY id");
+            _memo = memo;
+            // Ids first; a row's payload is read (and decoded) only when this process holds no copy of it.
+            _read = Prepare("SELECT id, created_ms FROM emse_journal WHERE id <= ?1 ORDER BY id");
+            _payload = Prepare("SELECT payload FROM emse_journal WHERE id = ?1");
             _get = Prepare("SELECT highest, mask, last_piv, last_hash, last_response, last_ms FROM emse_replay WHERE kid = ?1");
             _set = Prepare(
                 "INSERT INTO emse_replay (kid, highest, mask, updated_ms, last_piv, last_hash, last_response, last_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) " +
@@ -83,15 +109,23 @@ namespace E2m.Server.Emse.Storage
                 int rc;
                 while ((rc = SQLitePCL.raw.sqlite3_step(st)) == SQLitePCL.raw.SQLITE_ROW)
                 {
+                    long id = SQLitePCL.raw.sqlite3_column_int64(st, 0);
                     long createdMs = SQLitePCL.raw.sqlite3_column_int64(st, 1);
                     _entries.Clear();
-                    try
+                    if (_memo?.Invoke(id) is JournalMemo memo)
                     {
-                        GroupJournal.DecodeState(SQLitePCL.raw.sqlite3_column_blob(st, 2).ToArray(), _entries);
+                        _entries.AddRange(memo.Entries);
                     }
-                    catch (InvalidDataException)
+                    else
                     {
-                        continue;
+                        try
+                        {
+                            GroupJournal.DecodeState(ReadPayload(id), _entries);
+                        }
+                        catch (InvalidDataException)
+                        {
+                            continue;
+                        }
                     }
 
                     foreach (ExchangeWrite e in _entries)
@@ -113,6 +147,27 @@ namespace E2m.Server.Emse.Storage
             }
 
             return state;
+        }
+
+        private byte[] ReadPayload(long id)
+        {
+            SQLitePCL.sqlite3_stmt st = _payload;
+            SQLitePCL.raw.sqlite3_bind_int64(st, 1, id);
+            try
+            {
+                int rc = SQLitePCL.raw.sqlite3_step(st);
+                if (rc == SQLitePCL.raw.SQLITE_DONE)
+                {
+                    throw new InvalidDataException("journal row " + id.ToString(System.Globalization.CultureInfo.InvariantCulture) + " vanished");
+                }
+
+                Check(rc, SQLitePCL.raw.SQLITE_ROW);
+                return SQLitePCL.raw.sqlite3_column_blob(st, 0).ToArray();
+            }
+            finally
+            {
+                SQLitePCL.raw.sqlite3_reset(st);
+            }
         }
 
         /// <summary>A kid's <c>emse_replay</c> row as a state (false when it has none).</summary>
@@ -208,6 +263,7 @@ namespace E2m.Server.Emse.Storage
         public void Dispose()
         {
             _read.Dispose(); // sqlite3_finalize before the connection goes back to the pool
+            _payload.Dispose();
             _get.Dispose();
             _set.Dispose();
             _delete.Dispose();
