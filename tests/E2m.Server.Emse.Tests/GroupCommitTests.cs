@@ -168,6 +168,45 @@ namespace E2m.Server.Emse.Tests
         }
 
         [Fact]
+        public void Full_TheResponsesWaitForTheLogSync_AndAFailedSyncAcknowledgesNothing_TheRetransmissionGetsTheStoredResponse()
+        {
+            using var dir = new TempDir();
+            var emks = new FakeEmks();
+            var (kid, key) = TestDevice.NewKey(new Random(33));
+            emks.Add(kid, key, T0.AddDays(1), "meter-33");
+            using var host = new EmseHost(dir.Path, emks, new ManualTimeProvider(T0), settings: s => s["Emse:SqliteSynchronous"] = "FULL");
+            using var dev = new TestDevice(host.CoapEndPoint, kid, key);
+            Assert.True(host.Store.DeferredWalSync);
+
+            Protected p0 = dev.Build(new long[] { 1 });
+            Assert.Equal(CoapCode.Changed, dev.Verify(p0, dev.Exchange(p0)));
+            Assert.True(System.Threading.Interlocked.Read(ref host.Server.Stats.WalSyncs) >= 1); // the 2.04 came after an fsync
+
+            int failures = 0;
+            host.Store.BeforeWalSync = () =>
+            {
+                failures++;
+                throw new IOException("injected fsync failure");
+            };
+            Protected p1 = dev.Build(new long[] { 2, 3 });
+            host.WaitIdle();
+            long handled = System.Threading.Interlocked.Read(ref host.Server.Stats.Handled);
+            dev.Send(p1.Datagram);
+            host.WaitHandled(handled + 1);
+            Assert.Equal(1, failures);
+            Assert.Null(dev.TryReceive());                                  // not acknowledged: the log may not be on disk
+            Assert.Equal(3, host.Store.CountReadings());                    // the transaction itself committed
+
+            host.Store.BeforeWalSync = null;
+            byte[] r = dev.Exchange(p1);                                    // the device retransmits the same datagram
+            Assert.Equal(CoapCode.Changed, dev.Verify(p1, r));
+            Assert.Equal(3, host.Store.CountReadings());                    // stored once
+            Protected p2 = dev.Build(new long[] { 4 });
+            Assert.Equal(CoapCode.Changed, dev.Verify(p2, dev.Exchange(p2))); // and the device goes on
+            Assert.Equal(4, host.Store.CountReadings());
+        }
+
+        [Fact]
         public void RestartBetweenGroups_LosesNothing_AndAcceptsNoReplay()
         {
             using var dir = new TempDir();

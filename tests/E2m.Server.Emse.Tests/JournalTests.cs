@@ -453,6 +453,55 @@ namespace E2m.Server.Emse.Tests
         }
 
         [Fact]
+        public void FoldedRows_WaitInTheJournal_UntilJournalApplyEntriesAreFolded_ThenOneGroupAppliesAndDeletesThemAll()
+        {
+            using var dir = new TempDir();
+            var store = new EmseStore(E2mDatabase.Create(null, "", dir.Path, "emse.db")) { JournalApplyEntries = 4 };
+            store.EnsureSchema();
+            using EmseStore.WriteSession s = store.OpenSession();
+            store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 1, 1, 5000, 10), Write("k2", 1, 2, 5000, 20) }, 10_000, 0);
+            store.FoldJournal(deleteFolded: false);                             // 2 exchanges folded: fewer than 4
+            store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 2, 3, 5000, 11) }, 10_001, 0);
+            Assert.Equal(2, Rows(store, "emse_journal"));                      // nothing applied or deleted yet
+            Assert.Equal(0, Rows(store, "emse_replay"));
+            store.FoldJournal(deleteFolded: false);                             // 3 folded
+            store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 3, 4, 5000, 12) }, 10_002, 0);
+            Assert.Equal(3, Rows(store, "emse_journal"));
+            store.FoldJournal(deleteFolded: false);                             // 4 folded: the next group applies them
+            store.CommitGroup(s, new List<ExchangeWrite> { Write("k2", 2, 5, 5000, 21) }, 10_003, 0);
+            Assert.Equal(1, Rows(store, "emse_journal"));                      // only the last group's row is left
+            using (DbConnection c = store.Open())
+            {
+                Assert.Equal(3L, store.Database.Scalar(c, null, "SELECT highest FROM emse_replay WHERE kid = 'k1'"));
+                Assert.Equal(7L, store.Database.Scalar(c, null, "SELECT mask FROM emse_replay WHERE kid = 'k1'"));
+                Assert.Equal(1L, store.Database.Scalar(c, null, "SELECT highest FROM emse_replay WHERE kid = 'k2'"));
+                Assert.True(store.TryLoadReplay(c, "k2", out long h, out uint m)); // row + the journal row still there
+                Assert.Equal((2L, 3u), (h, m));
+            }
+
+            Assert.Equal(5, store.CountReadings());
+        }
+
+        [Fact]
+        public void SyncWal_SyncsTheLogFile_OrNothingWhenThereIsNone()
+        {
+            using var dir = new TempDir();
+            var store = new EmseStore(E2mDatabase.Create(null, "", dir.Path, "emse.db"), "FULL");
+            Assert.True(store.DeferredWalSync);
+            store.SyncWal(); // no log file yet: nothing to do
+            store.EnsureSchema();
+            using (EmseStore.WriteSession s = store.OpenSession())
+            {
+                store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 1, 1, 5000, 10) }, 10_000, 0);
+                Assert.Equal(1L, store.Database.Scalar(s.Connection, null, "PRAGMA synchronous")); // NORMAL: the responder syncs
+                Assert.True(File.Exists(Path.Combine(dir.Path, "emse.db-wal")));
+                store.SyncWal();
+            }
+
+            Assert.False(new EmseStore(E2mDatabase.Create(null, "", dir.Path, "emse.db"), "NORMAL").DeferredWalSync);
+        }
+
+        [Fact]
         public void Codec_RoundTripsEveryValueKind_AndOptionalField()
         {
             var readings = new List<StoredReading>

@@ -81,8 +81,11 @@ namespace E2m.Server.Emse
                 EmseOptions o = sp.GetRequiredService<IOptions<EmseOptions>>().Value;
                 return E2mDatabase.Create(null, o.Database, o.DataDir, "emse.db");
             });
-            services.TryAddSingleton(sp => new EmseStore(sp.GetRequiredService<E2mDatabase>(),
-                sp.GetRequiredService<IOptions<EmseOptions>>().Value.SqliteSynchronous));
+            services.TryAddSingleton(sp =>
+            {
+                EmseOptions o = sp.GetRequiredService<IOptions<EmseOptions>>().Value;
+                return new EmseStore(sp.GetRequiredService<E2mDatabase>(), o.SqliteSynchronous) { JournalApplyEntries = o.JournalApplyEntries };
+            });
             services.TryAddSingleton<IEmksKeySource>(sp =>
             {
                 IOptions<EmseOptions> o = sp.GetRequiredService<IOptions<EmseOptions>>();

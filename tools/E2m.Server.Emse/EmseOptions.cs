@@ -43,6 +43,14 @@ namespace E2m.Server.Emse
         public int JournalFoldEntries { get; set; } = 16384;
 
         /// <summary>
+        /// SQLite: folded exchanges after which the group commit applies the journal rows' replay state to
+        /// <c>emse_replay</c> and deletes the rows. Each apply writes one row per kid in them (with 1024 devices about
+        /// 1024 upserts, whatever the number of exchanges), so applying every few folds rather than after each one
+        /// costs the writer less; the rows wait in the journal meanwhile. Zero applies after every fold.
+        /// </summary>
+        public int JournalApplyEntries { get; set; } = 65536;
+
+        /// <summary>
         /// SQLite: how often an idle EMSE (no group committed since the last look) folds what is left in the journal;
         /// zero turns the idle fold off (reads and the writer's threshold still fold).
         /// </summary>
@@ -156,9 +164,9 @@ namespace E2m.Server.Emse
             }
 
             if (o.QueueCapacityPerWorker < 1 || o.MaxBatch < 1 || o.MaxRecordsPerBatch < 1 || o.MaxConcurrentPulls < 1 || o.MaxReadingsPerQuery < 1
-                || o.JournalFoldEntries < 1)
+                || o.JournalFoldEntries < 1 || o.JournalApplyEntries < 0)
             {
-                errors.Add("Emse:QueueCapacityPerWorker, MaxBatch, MaxRecordsPerBatch, MaxConcurrentPulls, MaxReadingsPerQuery and JournalFoldEntries must be positive.");
+                errors.Add("Emse:QueueCapacityPerWorker, MaxBatch, MaxRecordsPerBatch, MaxConcurrentPulls, MaxReadingsPerQuery and JournalFoldEntries must be positive, JournalApplyEntries zero or more.");
             }
 
             if (o.JournalIdleFold < TimeSpan.Zero || o.JournalIdleFold > TimeSpan.FromHours(1))

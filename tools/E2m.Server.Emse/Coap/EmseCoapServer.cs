@@ -38,6 +38,8 @@ namespace E2m.Server.Emse.Coap
         public long Handled;
         /// <summary>Transactions committed, and time spent verifying/handling vs committing (Stopwatch ticks).</summary>
         public long Commits;
+        /// <summary>SQLite, synchronous=FULL: fsyncs of the write-ahead log by the responder (one per batch of committed groups).</summary>
+        public long WalSyncs;
         public long ProcessTicks;
         public long CommitTicks;
         /// <summary>Journal folds (SQLite: emse_journal into the readings file) by the folder thread, by the idle timer, failed folds, folder time.</summary>
@@ -51,7 +53,7 @@ namespace E2m.Server.Emse.Coap
             $"replays={Interlocked.Read(ref Replays)} rejected={Interlocked.Read(ref Rejected)} unknownKid={Interlocked.Read(ref UnknownKid)} " +
             $"badSenml={Interlocked.Read(ref BadSenml)} malformed={Interlocked.Read(ref Malformed)} oversized={Interlocked.Read(ref Oversized)} " +
             $"dropped={Interlocked.Read(ref Dropped)} errors={Interlocked.Read(ref Errors)} readings={Interlocked.Read(ref ReadingsStored)} " +
-            $"commitFailures={Interlocked.Read(ref CommitFailures)} internalErrors={Interlocked.Read(ref InternalErrors)} commits={Interlocked.Read(ref Commits)} " +
+            $"commitFailures={Interlocked.Read(ref CommitFailures)} internalErrors={Interlocked.Read(ref InternalErrors)} commits={Interlocked.Read(ref Commits)} walSyncs={Interlocked.Read(ref WalSyncs)} " +
             $"processMs={Interlocked.Read(ref ProcessTicks) * 1000 / System.Diagnostics.Stopwatch.Frequency} commitMs={Interlocked.Read(ref CommitTicks) * 1000 / System.Diagnostics.Stopwatch.Frequency} " +
             $"folds={Interlocked.Read(ref Folds)} idleFolds={Interlocked.Read(ref IdleFolds)} foldFailures={Interlocked.Read(ref FoldFailures)} foldMs={Interlocked.Read(ref FoldTicks) * 1000 / System.Diagnostics.Stopwatch.Frequency}";
     }

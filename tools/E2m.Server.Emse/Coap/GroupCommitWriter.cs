@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Threading;
 using System.Threading.Channels;
 using System.Threading.Tasks;
@@ -267,9 +268,21 @@ namespace E2m.Server.Emse.Coap
         {
             _batch = _sender.CreateBatch();
             ChannelReader<PendingWrite[]> reader = _answers.Reader;
+            var ready = new List<PendingWrite[]>();
             while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
             {
                 while (reader.TryRead(out PendingWrite[]? group))
+                {
+                    ready.Add(group);
+                }
+
+                if (_store.DeferredWalSync && !SyncWal(ready))
+                {
+                    ready.Clear();
+                    continue;
+                }
+
+                foreach (PendingWrite[] group in ready)
                 {
                     try
                     {
@@ -285,9 +298,43 @@ namespace E2m.Server.Emse.Coap
                         FlushBatch();
                     }
                 }
+
+                ready.Clear();
             }
 
             _batch?.Dispose();
+        }
+
+        /// <summary>
+        /// One fsync of the write-ahead log for all the groups committed since the last one (<see cref="EmseStore.SyncWal"/>):
+        /// only then are their responses sent. If the sync fails, none of these groups is acknowledged (an error is logged)
+        /// and the shards forget the exchanges: the transactions did commit, so a device's retransmission finds its
+        /// exchange stored and gets the stored response; nothing is stored twice.
+        /// </summary>
+        private bool SyncWal(List<PendingWrite[]> groups)
+        {
+            try
+            {
+                _store.SyncWal();
+                Interlocked.Increment(ref _stats.WalSyncs);
+                return true;
+            }
+            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+            {
+                Interlocked.Increment(ref _stats.CommitFailures);
+                _log.LogError("EMSE write-ahead log sync failed, {Count} group(s) not acknowledged: {Error}", groups.Count, e.Message);
+                foreach (PendingWrite[] group in groups)
+                {
+                    foreach (PendingWrite p in group)
+                    {
+                        p.Failed = true;
+                        p.Shard.Complete(p);
+                        Interlocked.Increment(ref _stats.Handled);
+                    }
+                }
+
+                return false;
+            }
         }
 
         private void Answer(PendingWrite[] group)

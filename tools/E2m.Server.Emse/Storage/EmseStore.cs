@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Data.Common;
 using System.Globalization;
+using System.IO;
 using System.Threading;
 using E2m.Oscore;
 using E2m.Server.Common;
@@ -186,6 +187,44 @@ namespace E2m.Server.Emse.Storage
 
         // Folds of this process, one at a time (other processes: the readings file's write lock).
         private readonly object _foldLock = new();
+
+        /// <summary>
+        /// SQLite with synchronous=FULL: the group commit's own connection commits with synchronous=NORMAL (no fsync in
+        /// COMMIT) and the responder makes the write-ahead log durable with ONE fsync for every group committed since
+        /// its last one (<see cref="SyncWal"/>) before it sends their responses. A 2.04 still means "on disk"; the
+        /// writer no longer waits for the disk between groups, and several groups share an fsync.
+        /// </summary>
+        internal bool DeferredWalSync => Database.Dialect == DbDialect.Sqlite && _synchronous == "FULL";
+
+        /// <summary>
+        /// fsync(2) of the main database's write-ahead log (DATA/emse.db-wal), opened afresh each time so it is always
+        /// the file SQLite writes. Everything committed before the call is durable when it returns (WAL frames are
+        /// appended in commit order; an fsync covers the whole file). No log file: everything was checkpointed into
+        /// the database file, which a checkpoint syncs itself. Throws <see cref="IOException"/> when the disk fails.
+        /// </summary>
+        internal void SyncWal()
+        {
+            BeforeWalSync?.Invoke();
+            string wal = new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(Database.ConnectionString).DataSource + "-wal";
+            FileStream f;
+            try
+            {
+                // Read/write access: .NET flushes to disk only a stream it may write to; nothing is ever written here.
+                f = new FileStream(wal, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
+            }
+            catch (FileNotFoundException)
+            {
+                return;
+            }
+
+            using (f)
+            {
+                f.Flush(flushToDisk: true);
+            }
+        }
+
+        /// <summary>Test seam: called at the start of <see cref="SyncWal"/>; throwing stands for a failing disk.</summary>
+        internal Action? BeforeWalSync { get; set; }
 
         /// <summary>Opens a connection with the EMSE's SQLite durability setting.</summary>
         internal DbConnection Open()
@@ -409,6 +448,11 @@ namespace E2m.Server.Emse.Storage
                     // by position (Microsoft.Data.Sqlite binds every parameter by name on every execution).
                     _handle = ((Microsoft.Data.Sqlite.SqliteConnection)Connection).Handle!;
                     _rawJournal = Prepare("INSERT INTO emse_journal (created_ms, entries, payload) VALUES (?1, ?2, ?3)");
+                    if (store.DeferredWalSync)
+                    {
+                        db.Execute(Connection, null, "PRAGMA synchronous=NORMAL"); // the responder syncs the log (SyncWal)
+                    }
+
                     ReplayState = new JournalReplayState(Connection, store.LookupJournalMemo);
                 }
             }
@@ -421,6 +465,9 @@ namespace E2m.Server.Emse.Storage
 
             /// <summary>SQLite: journal rows up to this id were applied and deleted by this session.</summary>
             public long DeletedUpTo;
+
+            /// <summary>SQLite: <see cref="EmseStore.FoldedEntries"/> when this session last applied and deleted.</summary>
+            public long AppliedEntries;
 
             /// <summary>
             /// SQLite: each cached kid's last exchange (RFC 7252 §4.5), beside <see cref="Windows"/> and valid with it; and
@@ -699,7 +746,13 @@ namespace E2m.Server.Emse.Storage
                 }
 
                 BulkSetWindows(s, nowMs);
+                long foldedEntries = FoldedEntries; // before the watermark: it never counts more than the rows up to it
                 long folded = UsesJournal ? FoldedUpTo : 0;
+                if (folded > s.DeletedUpTo && foldedEntries - s.AppliedEntries < JournalApplyEntries)
+                {
+                    folded = s.DeletedUpTo; // not yet: the folded rows wait in the journal (JournalApplyEntries)
+                }
+
                 if (folded > s.DeletedUpTo)
                 {
                     s.ReplayState!.ApplyAndDelete(folded, nowMs, ForgetApplied); // their readings are in the readings file
@@ -726,7 +779,11 @@ namespace E2m.Server.Emse.Storage
                     }
                 }
 
-                s.DeletedUpTo = Math.Max(s.DeletedUpTo, folded);
+                if (folded > s.DeletedUpTo)
+                {
+                    s.DeletedUpTo = folded;
+                    s.AppliedEntries = foldedEntries;
+                }
                 Interlocked.Add(ref _journalBacklog, journalled);
             }
             catch
@@ -920,6 +977,17 @@ namespace E2m.Server.Emse.Storage
         /// </summary>
         internal long FoldedUpTo => Interlocked.Read(ref _foldedUpTo);
 
+        /// <summary>Exchanges folded by this process so far (counted before their watermark is published).</summary>
+        internal long FoldedEntries => Interlocked.Read(ref _foldedEntries);
+
+        private long _foldedEntries;
+
+        /// <summary>
+        /// SQLite: folded exchanges after which the group commit applies and deletes the folded journal rows
+        /// (<see cref="EmseOptions.JournalApplyEntries"/>; 0: at the first group after each fold).
+        /// </summary>
+        internal long JournalApplyEntries { get; init; }
+
         private long _foldedUpTo;
 
         /// <summary>
@@ -1013,6 +1081,7 @@ namespace E2m.Server.Emse.Storage
                         watermark = last;
                     }
 
+                    Interlocked.Add(ref _foldedEntries, entries);
                     Published(main, watermark, rejected, deleteFolded);
                     SubtractBacklog(entries);
                     total += entries;
