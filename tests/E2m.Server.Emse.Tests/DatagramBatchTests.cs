@@ -92,5 +92,18 @@ namespace E2m.Server.Emse.Tests
             Assert.Equal(1, a.Receive(buffer));
             Assert.Equal(3, buffer[0]);
         }
+
+        [SkippableFact]
+        public void AClosedSocket_IsRefused_NotAReusedDescriptor()
+        {
+            Skip.IfNot(OperatingSystem.IsLinux() && IntPtr.Size == 8, "sendmmsg(2) batches exist on 64-bit Linux only");
+            Socket sender = Bound();
+            using Socket a = Bound();
+            using var batch = new DatagramBatch(sender);
+            Assert.True(batch.TryAdd(new byte[] { 1 }, Address(a)));
+            sender.Dispose();
+            Assert.Throws<ObjectDisposedException>(() => batch.Flush(null));
+            Assert.Equal(0, batch.Count); // the batch is empty again either way
+        }
     }
 }

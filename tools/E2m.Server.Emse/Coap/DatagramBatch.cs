@@ -63,9 +63,29 @@ namespace E2m.Server.Emse.Coap
         /// <summary>Sends what was added; returns how many datagrams the kernel accepted; <paramref name="failed"/> gets the others (index, errno).</summary>
         public int Flush(Action<int, int>? failed)
         {
+            // The descriptor is held (AddRef) for the call: a socket closed meanwhile throws ObjectDisposedException
+            // here instead of its number being reused by another file under our sendmmsg.
+            System.Runtime.InteropServices.SafeHandle handle = _socket.SafeHandle;
+            bool added = false;
+            try
+            {
+                handle.DangerousAddRef(ref added);
+                return FlushCore((int)handle.DangerousGetHandle(), failed);
+            }
+            finally
+            {
+                _count = 0;
+                if (added)
+                {
+                    handle.DangerousRelease();
+                }
+            }
+        }
+
+        private int FlushCore(int fd, Action<int, int>? failed)
+        {
             int sent = 0;
             int start = 0;
-            int fd = (int)_socket.SafeHandle.DangerousGetHandle();
             while (start < _count)
             {
                 for (int i = start; i < _count; i++)
@@ -122,7 +142,6 @@ namespace E2m.Server.Emse.Coap
                 start++;
             }
 
-            _count = 0;
             return sent;
         }
 

@@ -378,8 +378,15 @@ namespace E2m.Server.Emse.Coap
                 return;
             }
 
-            int sent = _batch.Flush(_batchFailed ??= (i, errno) => _log.LogDebug("send of a batched response failed: errno {Errno}", errno));
-            Interlocked.Add(ref _stats.Sent, sent);
+            try
+            {
+                int sent = _batch.Flush(_batchFailed ??= (i, errno) => _log.LogDebug("send of a batched response failed: errno {Errno}", errno));
+                Interlocked.Add(ref _stats.Sent, sent);
+            }
+            catch (ObjectDisposedException)
+            {
+                _log.LogDebug("responses not sent: the socket is closed"); // stopping
+            }
         }
 
         /// <summary>Unprotected 4.01 "Replay detected" (RFC 8613 §8.2 step 3, §7.4), Max-Age 0.</summary>
