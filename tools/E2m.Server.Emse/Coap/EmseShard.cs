@@ -102,6 +102,7 @@ namespace E2m.Server.Emse.Coap
         private readonly GroupCommitWriter _writer;
         private readonly System.Collections.Concurrent.ConcurrentQueue<PendingWrite> _completions = new();
         private ushort _nextMessageId = (ushort)Random.Shared.Next(65536);
+        private CancellationToken _ct;
         private DbConnection? _db; // reads only (stored exchanges, replay windows); writes go through the group commit
 
         public EmseShard(int index, ContextCache cache, EmseStore store, IDatagramSender sender, TimeProvider time, EmseOptions options,
@@ -144,6 +145,7 @@ namespace E2m.Server.Emse.Coap
         public void Run(CancellationToken ct)
         {
             ChannelReader<InboundDatagram> reader = _channel.Reader;
+            _ct = ct;
             try
             {
                 while (Wait(reader.WaitToReadAsync(ct)))
@@ -178,17 +180,7 @@ namespace E2m.Server.Emse.Coap
                         _batch.Clear();
                     }
 
-                    // Verified requests go to the single writer (group commit); their responses leave after the commit.
-                    foreach (PendingWrite p in _pending)
-                    {
-                        ValueTask submitted = _writer.SubmitAsync(p, ct);
-                        if (!submitted.IsCompletedSuccessfully)
-                        {
-                            submitted.AsTask().GetAwaiter().GetResult(); // the writer's queue is full: back-pressure
-                        }
-                    }
-
-                    _pending.Clear();
+                    SubmitPending();
                 }
             }
             catch (OperationCanceledException)
@@ -203,6 +195,28 @@ namespace E2m.Server.Emse.Coap
                     ArrayPool<byte>.Shared.Return(d.Buffer);
                 }
             }
+        }
+
+        /// <summary>
+        /// Verified requests are handed to the writer every this many, not only at the end of a batch (up to MaxBatch):
+        /// the writer's next group starts while the shard verifies the rest, instead of a whole batch waiting for its
+        /// last datagram. Measured (issue 6, 1024 devices): less idle CPU and a higher rate in 6 of 6 paired runs.
+        /// </summary>
+        private const int SubmitEvery = 32;
+
+        /// <summary>Verified requests go to the single writer (group commit); their responses leave after the commit.</summary>
+        private void SubmitPending()
+        {
+            foreach (PendingWrite p in _pending)
+            {
+                ValueTask submitted = _writer.SubmitAsync(p, _ct);
+                if (!submitted.IsCompletedSuccessfully)
+                {
+                    submitted.AsTask().GetAwaiter().GetResult(); // the writer's queue is full: back-pressure
+                }
+            }
+
+            _pending.Clear();
         }
 
         private static bool Wait(ValueTask<bool> ready) => ready.IsCompletedSuccessfully ? ready.Result : ready.AsTask().GetAwaiter().GetResult();
@@ -220,6 +234,10 @@ namespace E2m.Server.Emse.Coap
                 try
                 {
                     ProcessOne(d, now);
+                    if (_pending.Count >= SubmitEvery)
+                    {
+                        SubmitPending();
+                    }
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
