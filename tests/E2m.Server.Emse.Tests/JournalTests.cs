@@ -453,6 +453,24 @@ namespace E2m.Server.Emse.Tests
         }
 
         [Fact]
+        public void RowsAnotherProcessDeleted_TakeThisProcesssCopiesAlong()
+        {
+            using var dir = new TempDir();
+            EmseStore first = NewStore(dir.Path);
+            using EmseStore.WriteSession s = first.OpenSession();
+            first.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 1, 1, 5000, 10) }, 10_000, 0);
+            first.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 2, 2, 5000, 20) }, 10_001, 0);
+            Assert.Equal(2, first.JournalMemoRows);
+
+            EmseStore other = NewStore(dir.Path);  // another process on the same files: its start-up fold
+            Assert.Equal(0, Rows(other, "emse_journal")); // applied and deleted both rows (decoded: it has no copies)
+
+            first.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 3, 3, 5000, 30) }, 10_002, 0);
+            Assert.Equal(1, first.JournalMemoRows);        // only the row just written; the deleted rows' copies are gone
+            Assert.Equal(3, first.CountReadings());
+        }
+
+        [Fact]
         public void FoldedRows_WaitInTheJournal_UntilJournalApplyEntriesAreFolded_ThenOneGroupAppliesAndDeletesThemAll()
         {
             using var dir = new TempDir();

@@ -205,7 +205,7 @@ namespace E2m.Server.Emse.Storage
         internal void SyncWal()
         {
             BeforeWalSync?.Invoke();
-            string wal = new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(Database.ConnectionString).DataSource + "-wal";
+            string wal = _walPath ??= new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(Database.ConnectionString).DataSource + "-wal";
             FileStream f;
             try
             {
@@ -222,6 +222,8 @@ namespace E2m.Server.Emse.Storage
                 f.Flush(flushToDisk: true);
             }
         }
+
+        private string? _walPath;
 
         /// <summary>Test seam: called at the start of <see cref="SyncWal"/>; throwing stands for a failing disk.</summary>
         internal Action? BeforeWalSync { get; set; }
@@ -1332,6 +1334,10 @@ namespace E2m.Server.Emse.Storage
                 s.Last.Clear();
                 s.Overlay = s.ReplayState!.Read(long.MaxValue);
                 s.LastDataVersion = version;
+
+                // Rows another connection (or process) deleted take this process's copies of them along.
+                object? first = Database.Scalar(s.Connection, s.DataVersion.Transaction, "SELECT MIN(id) FROM emse_journal");
+                ForgetJournalRows(first == null || first is DBNull ? long.MaxValue : Convert.ToInt64(first, CultureInfo.InvariantCulture) - 1);
             }
 
             foreach (string kid in s.GroupKids)
