@@ -43,7 +43,15 @@ namespace E2m.Server.Emse
         public static WebApplication Build(EmseOptions options, Action<IServiceCollection>? overrides)
         {
             ArgumentNullException.ThrowIfNull(options);
-            WebApplicationBuilder builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = Array.Empty<string>() });
+            // Content root = the binaries, not the working directory (as the EMKS does): the host watches its content
+            // root for appsettings changes, recursively, and a data directory below the working directory would turn
+            // every database write into file-watcher events (seen in the bench run from /tmp: a busy watcher thread).
+            WebApplicationBuilder builder = WebApplication.CreateBuilder(new WebApplicationOptions
+            {
+                Args = Array.Empty<string>(),
+                ApplicationName = typeof(EmseApp).Assembly.GetName().Name,
+                ContentRootPath = AppContext.BaseDirectory,
+            });
             if (!string.IsNullOrEmpty(options.HttpUrls))
             {
                 builder.WebHost.UseUrls(options.HttpUrls);
