@@ -274,7 +274,7 @@ namespace E2m.Server.Emks.Tests
             }
 
             using (var big = new StringContent("{\"callback_url\": \"" + new string('x', 40_000) + "\"}", Encoding.UTF8, "application/json"))
-            using (HttpResponseMessage r = await emse.PostAsync(EmksEmseContract.SubscriptionsPath, big))
+            using (HttpResponseMessage r = await _host.PostOversizedAsync(DevPki.EmseName(Emse), EmksEmseContract.SubscriptionsPath, big))
             {
                 Assert.Equal(HttpStatusCode.RequestEntityTooLarge, r.StatusCode);
             }

@@ -137,6 +137,23 @@ namespace E2m.Server.Emks.Tests
 
         public HttpClient HssClient() => Client(DevPki.Hss);
 
+        /// <summary>
+        /// POST with "Expect: 100-continue" (RFC 9110 §10.1.1) for a body above the endpoint's limit: the server refuses
+        /// from the headers (Content-Length) before the body is sent. Without it the client may still be writing the
+        /// body when the server answers 413 and closes, and the test sees a broken pipe instead of the 413. The client
+        /// waits up to 30 s for the server's answer before it would send the body anyway (default 1 s: too short on a
+        /// loaded CI machine).
+        /// </summary>
+        public async Task<HttpResponseMessage> PostOversizedAsync(string certificateName, string path, HttpContent content)
+        {
+            SocketsHttpHandler handler = Mtls.CreateClientHandler(Certificate(certificateName), Trust);
+            handler.Expect100ContinueTimeout = TimeSpan.FromSeconds(30);
+            using var client = new HttpClient(handler) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
+            request.Headers.ExpectContinue = true;
+            return await client.SendAsync(request).ConfigureAwait(false);
+        }
+
         public HttpClient EmseClient(string emseId) => Client(DevPki.EmseName(emseId));
 
         public static E2mKeyPushRequest Push(string intKeyHex, string kidHex, long expiry, string subscriptionId, string? externalId, params string[] emses) => new()

@@ -128,9 +128,8 @@ namespace E2m.Server.Emks.Tests
         [Fact]
         public async Task Oversized_push_is_413()
         {
-            using HttpClient hss = _host.HssClient();
             using var big = new StringContent("{\"keys\": [], \"pad\": \"" + new string('x', 100_000) + "\"}", Encoding.UTF8, "application/json");
-            using HttpResponseMessage r = await hss.PostAsync(HssEmksContract.PushPath, big);
+            using HttpResponseMessage r = await _host.PostOversizedAsync(DevPki.Hss, HssEmksContract.PushPath, big);
             Assert.Equal(HttpStatusCode.RequestEntityTooLarge, r.StatusCode);
         }
 
