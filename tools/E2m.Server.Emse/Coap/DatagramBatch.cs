@@ -26,7 +26,6 @@ namespace E2m.Server.Emse.Coap
         private readonly Socket _socket;
         private readonly bool _native;
         private readonly byte* _arena;
-        private readonly byte*[] _slots = new byte*[Capacity];
         private readonly int[] _lengths = new int[Capacity];
         private readonly int[] _addressLengths = new int[Capacity];
         private int _count;

@@ -748,27 +748,26 @@ namespace E2m.Server.Emse.Storage
                 }
 
                 BulkSetWindows(s, nowMs);
+                // Folded rows wait in the journal until JournalApplyEntries exchanges were folded since the last apply.
                 long foldedEntries = FoldedEntries; // before the watermark: it never counts more than the rows up to it
                 long folded = UsesJournal ? FoldedUpTo : 0;
-                if (folded > s.DeletedUpTo && foldedEntries - s.AppliedEntries < JournalApplyEntries)
-                {
-                    folded = s.DeletedUpTo; // not yet: the folded rows wait in the journal (JournalApplyEntries)
-                }
-
-                if (folded > s.DeletedUpTo)
+                bool apply = folded > s.DeletedUpTo && foldedEntries - s.AppliedEntries >= JournalApplyEntries;
+                if (apply)
                 {
                     s.ReplayState!.ApplyAndDelete(folded, nowMs, ForgetApplied); // their readings are in the readings file
                 }
 
                 BeforeGroupCommit?.Invoke(writes);
                 t.Commit();
+                if (apply)
+                {
+                    s.DeletedUpTo = folded;
+                    s.AppliedEntries = foldedEntries;
+                    ForgetJournalRows(folded);
+                }
+
                 if (UsesJournal)
                 {
-                    if (folded > s.DeletedUpTo)
-                    {
-                        ForgetJournalRows(folded);
-                    }
-
                     if (journalled > 0)
                     {
                         RememberJournalRow(s.JournalRowId, nowMs, s.Accepted);
@@ -781,11 +780,6 @@ namespace E2m.Server.Emse.Storage
                     }
                 }
 
-                if (folded > s.DeletedUpTo)
-                {
-                    s.DeletedUpTo = folded;
-                    s.AppliedEntries = foldedEntries;
-                }
                 Interlocked.Add(ref _journalBacklog, journalled);
             }
             catch
