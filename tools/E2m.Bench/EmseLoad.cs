@@ -43,7 +43,8 @@ namespace E2m.Bench
             int rounds = Math.Max(1, IntArg(args, "--rounds", 3));
             string sync = StringArg(args, "--sync", "both");
             string postgres = StringArg(args, "--postgres", "");
-            Console.WriteLine($"emse-load: devices={devices} messages/device={messages} rounds={rounds} workers={(workers == 0 ? Environment.ProcessorCount : workers)} cores={Environment.ProcessorCount}");
+            bool inProcess = Array.IndexOf(args, "--in-process") >= 0;
+            Console.WriteLine($"emse-load: devices={devices} messages/device={messages} rounds={rounds} workers={(workers == 0 ? Environment.ProcessorCount : workers)} cores={Environment.ProcessorCount} servers={(inProcess ? "in this process" : "own processes (" + ServerProcess.Describe() + ")")}");
             var modes = new List<string>();
             if (postgres.Length > 0)
             {
@@ -67,13 +68,19 @@ namespace E2m.Bench
                 ratios[mode] = new List<double>();
             }
 
+            // Out of process: one echo and one EMSE process for all rounds (a fresh server and database per run inside
+            // them), so JIT tiering is done after the first round as it was in-process.
+            using ServerProcess? echoProcess = inProcess ? null : ServerProcess.Start("echo");
+            using ServerProcess? emseProcess = inProcess ? null : ServerProcess.Start("emse", "--devices", devices.ToString(CultureInfo.InvariantCulture));
             for (int round = 1; round <= rounds; round++)
             {
                 foreach (string mode in modes)
                 {
-                    var (echoRate, echoRetx) = RunEcho(devices, messages);
+                    var (echoRate, echoRetx) = inProcess ? RunEcho(devices, messages) : RunEchoProcess(echoProcess!, devices, messages);
                     Console.WriteLine($"round {round}: udp-echo: {echoRate:F0} msg/s (retransmissions {echoRetx})");
-                    var (rate, retx, stored, expected) = RunEmse(devices, messages, workers, mode, postgres);
+                    var (rate, retx, stored, expected) = inProcess
+                        ? RunEmse(devices, messages, workers, mode, postgres)
+                        : RunEmseProcess(emseProcess!, devices, messages, workers, mode, postgres);
                     string label = mode == "postgres" ? "postgres" : "sqlite synchronous=" + mode;
                     Console.WriteLine($"round {round}: emse ({label}): {rate:F0} msg/s (retransmissions {retx}, readings stored {stored}/{expected}) = {100 * rate / echoRate:F1}% of udp-echo");
                     if (stored != expected)
@@ -98,104 +105,258 @@ namespace E2m.Bench
             return 0;
         }
 
-        /// <summary>Bare UDP echo rate (msg/s) under the same load generator; also called by `e2m demo --bench`.</summary>
+        /// <summary>Bare UDP echo rate (msg/s) under the same load generator, the echo in this process; also called by `e2m demo --bench`.</summary>
         public static (double Rate, long Retransmissions) RunEcho(int devices, int messages)
         {
-            using var server = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            server.ReceiveBufferSize = 8 << 20;
-            server.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            var endpoint = (IPEndPoint)server.LocalEndPoint!;
-            var echo = new Thread(() =>
-            {
-                var buf = new byte[2048];
-                var from = new SocketAddress(AddressFamily.InterNetwork);
-                while (true)
-                {
-                    try
-                    {
-                        int n = server.ReceiveFrom(buf, SocketFlags.None, from);
-                        server.SendTo(buf.AsSpan(0, n), SocketFlags.None, from);
-                    }
-                    catch (Exception)
-                    {
-                        return;
-                    }
-                }
-            }) { IsBackground = true, Name = "udp-echo" };
-            echo.Start();
-
+            using var echo = new EchoServer();
             // same datagram sizes as the EMSE run: build them the same way
             byte[][][] requests = BuildRequests(devices, messages, out _);
-            var result = Drive(endpoint, requests, null);
-            server.Close();
+            return Drive(echo.EndPoint, requests, null, null);
+        }
+
+        /// <summary>EMSE rate (msg/s), the EMSE in this process, same generator; also called by `e2m demo --bench`.</summary>
+        public static (double Rate, long Retransmissions, long Stored, long Expected) RunEmse(int devices, int messages, int workers, string mode, string postgres)
+        {
+            byte[][][] requests = BuildRequests(devices, messages, out FixedKeys keys);
+            using var emse = new EmseServer(keys, workers, mode, postgres);
+            var (rate, retx) = Drive(emse.EndPoint, requests, IsAcknowledged, null);
+            Console.WriteLine("  " + emse.Stats);
+            return (rate, retx, emse.CountReadings(), (long)devices * messages);
+        }
+
+        /// <summary>As <see cref="RunEcho"/> with the echo in a process of its own (<see cref="ServerProcess"/>).</summary>
+        private static (double Rate, long Retransmissions) RunEchoProcess(ServerProcess echo, int devices, int messages)
+        {
+            byte[][][] requests = BuildRequests(devices, messages, out _);
+            var result = Drive(echo.Begin(), requests, null, echo);
+            echo.End();
             return result;
         }
 
-        /// <summary>EMSE rate (msg/s) in-process, same generator; also called by `e2m demo --bench`.</summary>
-        public static (double Rate, long Retransmissions, long Stored, long Expected) RunEmse(int devices, int messages, int workers, string mode, string postgres)
+        /// <summary>As <see cref="RunEmse"/> with the EMSE in a process of its own, run with the EMSE's runtime settings.</summary>
+        private static (double Rate, long Retransmissions, long Stored, long Expected) RunEmseProcess(ServerProcess emse, int devices, int messages, int workers, string mode, string postgres)
         {
-            string dir = Path.Combine(Path.GetTempPath(), "e2m-emse-load-" + Guid.NewGuid().ToString("N"));
-            E2m.Server.Common.DevPki.Init(dir, Array.Empty<string>()); // the EMSE requires its readings-API trust anchor (CA)
-            string schema = "";
-            if (postgres.Length > 0)
+            byte[][][] requests = BuildRequests(devices, messages, out _);
+            var (rate, retx) = Drive(emse.Begin(workers.ToString(CultureInfo.InvariantCulture), mode, postgres), requests, IsAcknowledged, emse);
+            long stored = -1;
+            foreach (string line in emse.End())
             {
-                // a fresh schema per run: the seeded device keys would otherwise meet the replay windows of earlier runs
-                schema = "e2m_bench_" + Guid.NewGuid().ToString("N").Substring(0, 12);
-                using (var c = new Npgsql.NpgsqlConnection(postgres))
+                if (line.StartsWith("readings ", StringComparison.Ordinal))
                 {
-                    c.Open();
-                    using var cmd = c.CreateCommand();
-                    cmd.CommandText = "CREATE SCHEMA " + schema;
-                    cmd.ExecuteNonQuery();
+                    stored = long.Parse(line.Substring(9), CultureInfo.InvariantCulture);
                 }
-
-                postgres = new Npgsql.NpgsqlConnectionStringBuilder(postgres) { SearchPath = schema }.ConnectionString;
+                else
+                {
+                    Console.WriteLine("  " + line);
+                }
             }
-            byte[][][] requests = BuildRequests(devices, messages, out FixedKeys keys);
-            var options = new EmseOptions
+
+            return (rate, retx, stored, (long)devices * messages);
+        }
+
+        private static bool IsAcknowledged(byte[] response) =>
+            response.Length > 4 && response[1] == CoapCode.Changed && ((response[0] >> 4) & 3) == CoapType.Acknowledgement;
+
+        /// <summary>
+        /// <c>--serve echo|emse [--devices D]</c>: the server side of the runs in a process of its own, driven by commands
+        /// on stdin: <c>begin</c> (echo) or <c>begin WORKERS SYNC [POSTGRES]</c> (EMSE) starts a fresh server (and
+        /// database) and prints <c>ready PORT</c>; <c>mark</c> starts the timed window (<c>marked</c>); <c>report</c>
+        /// prints this process's CPU per thread since the mark; <c>end</c> stops the server (EMSE: after its counters
+        /// and <c>readings N</c>). Each answer but <c>ready</c>/<c>marked</c> ends with a line <c>end</c>. EOF exits.
+        /// </summary>
+        public static int Serve(string[] args)
+        {
+            string kind = StringArg(args, "--serve", "");
+            if (kind != "echo" && kind != "emse")
             {
-                EmseId = "emse.bench.example",
-                UdpPort = 0,
-                UdpBindAddress = "127.0.0.1",
-                DataDir = dir,
-                Database = postgres,
-                Workers = workers,
-                SqliteSynchronous = mode == "NORMAL" ? "NORMAL" : "FULL",
-                HttpUrls = "http://127.0.0.1:0",
-            };
-            E2m.Server.Common.DevPki.Init(dir, new[] { options.EmseId }); // the EMSE now requires Emse:CaCertificatePath (default DataDir/pki/ca.crt)
-            WebApplication app = EmseApp.Build(options, s =>
+                Console.Error.WriteLine("--serve echo|emse");
+                return 2;
+            }
+
+            FixedKeys? keys = null;
+            if (kind == "emse")
             {
-                s.AddSingleton<IEmksKeySource>(keys);
-                s.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning));
-            });
-            app.StartAsync().GetAwaiter().GetResult();
+                BuildKeys(IntArg(args, "--devices", 64), out keys);
+            }
+
+            EchoServer? echo = null;
+            EmseServer? emse = null;
+            Dictionary<string, (string Name, long Ticks, long Switches)> mark = ThreadCpu();
+            (long Allocated, int Gen0, int Gen1, int Gen2, TimeSpan Pause) gcMark = GcCounters();
+            string? command;
             try
             {
-                IPEndPoint coap = EmseApp.GetCoapEndPoint(app);
-                var (rate, retx) = Drive(coap, requests, response =>
-                    response.Length > 4 && response[1] == CoapCode.Changed && ((response[0] >> 4) & 3) == CoapType.Acknowledgement);
-                var store = app.Services.GetRequiredService<E2m.Server.Emse.Storage.EmseStore>();
-                Console.WriteLine("  " + app.Services.GetRequiredService<E2m.Server.Emse.Coap.EmseCoapServer>().Stats);
-                return (rate, retx, store.CountReadings(), (long)devices * messages);
+                while ((command = Console.ReadLine()) != null)
+                {
+                    string[] words = command.Split(' ', 4);
+                    switch (words[0])
+                    {
+                        case "begin":
+                            IPEndPoint endPoint;
+                            if (keys == null)
+                            {
+                                echo = new EchoServer();
+                                endPoint = echo.EndPoint;
+                            }
+                            else
+                            {
+                                emse = new EmseServer(keys, int.Parse(words[1], CultureInfo.InvariantCulture), words[2], words.Length > 3 ? words[3] : "");
+                                endPoint = emse.EndPoint;
+                            }
+
+                            Console.WriteLine("ready " + endPoint.Port.ToString(CultureInfo.InvariantCulture));
+                            break;
+                        case "mark":
+                            mark = ThreadCpu();
+                            gcMark = GcCounters();
+                            Console.WriteLine("marked");
+                            break;
+                        case "report":
+                            ReportThreadCpu(mark, ThreadCpu());
+                            var gc = GcCounters();
+                            Console.WriteLine(FormattableString.Invariant(
+                                $"gc: allocated {(gc.Allocated - gcMark.Allocated) >> 20} MB, collections gen0 {gc.Gen0 - gcMark.Gen0} gen1 {gc.Gen1 - gcMark.Gen1} gen2 {gc.Gen2 - gcMark.Gen2}, paused {(gc.Pause - gcMark.Pause).TotalMilliseconds:F0} ms, server GC {System.Runtime.GCSettings.IsServerGC}"));
+                            Console.WriteLine("end");
+                            break;
+                        case "end":
+                            if (emse != null)
+                            {
+                                Console.WriteLine(emse.Stats);
+                                Console.WriteLine("readings " + emse.CountReadings().ToString(CultureInfo.InvariantCulture));
+                            }
+
+                            emse?.Dispose();
+                            emse = null;
+                            echo?.Dispose();
+                            echo = null;
+                            Console.WriteLine("end");
+                            break;
+                    }
+                }
             }
             finally
             {
-                app.StopAsync().GetAwaiter().GetResult();
-                ((IDisposable)app).Dispose();
+                emse?.Dispose();
+                echo?.Dispose();
+            }
+
+            return 0;
+        }
+
+        private static (long Allocated, int Gen0, int Gen1, int Gen2, TimeSpan Pause) GcCounters() =>
+            (GC.GetTotalAllocatedBytes(false), GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
+
+        /// <summary>The bare UDP echo: one thread that sends every datagram back to where it came from.</summary>
+        private sealed class EchoServer : IDisposable
+        {
+            private readonly Socket _server = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+
+            public EchoServer()
+            {
+                _server.ReceiveBufferSize = 8 << 20;
+                _server.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                EndPoint = (IPEndPoint)_server.LocalEndPoint!;
+                var echo = new Thread(() =>
+                {
+                    var buf = new byte[2048];
+                    var from = new SocketAddress(AddressFamily.InterNetwork);
+                    while (true)
+                    {
+                        try
+                        {
+                            int n = _server.ReceiveFrom(buf, SocketFlags.None, from);
+                            _server.SendTo(buf.AsSpan(0, n), SocketFlags.None, from);
+                        }
+                        catch (Exception)
+                        {
+                            return;
+                        }
+                    }
+                }) { IsBackground = true, Name = "udp-echo" };
+                echo.Start();
+            }
+
+            public IPEndPoint EndPoint { get; }
+
+            public void Dispose() => _server.Close();
+        }
+
+        /// <summary>
+        /// The EMSE as `e2m stack` runs it (EmseApp.Build), SQLite in a temp directory (or a fresh PostgreSQL schema), the
+        /// in-process <see cref="FixedKeys"/> standing in for the EMKS.
+        /// </summary>
+        private sealed class EmseServer : IDisposable
+        {
+            private readonly string _dir;
+            private readonly string _schema = "";
+            private readonly string _postgres;
+            private readonly WebApplication _app;
+
+            public EmseServer(FixedKeys keys, int workers, string mode, string postgres)
+            {
+                _dir = Path.Combine(Path.GetTempPath(), "e2m-emse-load-" + Guid.NewGuid().ToString("N"));
+                if (postgres.Length > 0)
+                {
+                    // a fresh schema per run: the seeded device keys would otherwise meet the replay windows of earlier runs
+                    _schema = "e2m_bench_" + Guid.NewGuid().ToString("N").Substring(0, 12);
+                    using (var c = new Npgsql.NpgsqlConnection(postgres))
+                    {
+                        c.Open();
+                        using var cmd = c.CreateCommand();
+                        cmd.CommandText = "CREATE SCHEMA " + _schema;
+                        cmd.ExecuteNonQuery();
+                    }
+
+                    postgres = new Npgsql.NpgsqlConnectionStringBuilder(postgres) { SearchPath = _schema }.ConnectionString;
+                }
+
+                _postgres = postgres;
+                var options = new EmseOptions
+                {
+                    EmseId = "emse.bench.example",
+                    UdpPort = 0,
+                    UdpBindAddress = "127.0.0.1",
+                    DataDir = _dir,
+                    Database = postgres,
+                    Workers = workers,
+                    SqliteSynchronous = mode == "NORMAL" ? "NORMAL" : "FULL",
+                    HttpUrls = "http://127.0.0.1:0",
+                };
+                // the EMSE requires its readings-API trust anchor (Emse:CaCertificatePath, default DataDir/pki/ca.crt)
+                E2m.Server.Common.DevPki.Init(_dir, new[] { options.EmseId });
+                _app = EmseApp.Build(options, s =>
+                {
+                    s.AddSingleton<IEmksKeySource>(keys);
+                    s.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning));
+                });
+                _app.StartAsync().GetAwaiter().GetResult();
+                EndPoint = EmseApp.GetCoapEndPoint(_app);
+            }
+
+            public IPEndPoint EndPoint { get; }
+
+            public string Stats => _app.Services.GetRequiredService<E2m.Server.Emse.Coap.EmseCoapServer>().Stats.ToString();
+
+            public long CountReadings() => _app.Services.GetRequiredService<E2m.Server.Emse.Storage.EmseStore>().CountReadings();
+
+            public void Dispose()
+            {
+                _app.StopAsync().GetAwaiter().GetResult();
+                ((IDisposable)_app).Dispose();
                 Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-                if (schema.Length > 0)
+                if (_schema.Length > 0)
                 {
                     Npgsql.NpgsqlConnection.ClearAllPools();
-                    using var c = new Npgsql.NpgsqlConnection(postgres);
+                    using var c = new Npgsql.NpgsqlConnection(_postgres);
                     c.Open();
                     using var cmd = c.CreateCommand();
-                    cmd.CommandText = "DROP SCHEMA " + schema + " CASCADE";
+                    cmd.CommandText = "DROP SCHEMA " + _schema + " CASCADE";
                     cmd.ExecuteNonQuery();
                 }
+
                 try
                 {
-                    Directory.Delete(dir, true);
+                    Directory.Delete(_dir, true);
                 }
                 catch (IOException)
                 {
@@ -203,14 +364,14 @@ namespace E2m.Bench
             }
         }
 
-        /// <summary>Per device: its requests (pre-protected POST /r, one SenML record each).</summary>
-        private static byte[][][] BuildRequests(int devices, int messages, out FixedKeys keys)
+        /// <summary>
+        /// Per device its kid and master secret, from a fixed seed per device (the same in the generator and in a server
+        /// process), and the stand-in key source holding them. Benchmark data only: never a way to make real keys.
+        /// </summary>
+        private static (byte[] Kid, byte[] Key)[] BuildKeys(int devices, out FixedKeys keys)
         {
             keys = new FixedKeys();
-            var crypto = new PlatformCryptoProvider();
-            var all = new byte[devices][][];
-            var pack = new byte[256];
-            var rec = new SenmlRecord();
+            var secrets = new (byte[] Kid, byte[] Key)[devices];
             for (int d = 0; d < devices; d++)
             {
                 var kid = new byte[8];
@@ -219,6 +380,23 @@ namespace E2m.Bench
                 rng.NextBytes(kid);
                 rng.NextBytes(key);
                 keys.Add(kid, key, "bench-" + d.ToString(CultureInfo.InvariantCulture));
+                secrets[d] = (kid, key);
+            }
+
+            return secrets;
+        }
+
+        /// <summary>Per device: its requests (pre-protected POST /r, one SenML record each).</summary>
+        private static byte[][][] BuildRequests(int devices, int messages, out FixedKeys keys)
+        {
+            (byte[] Kid, byte[] Key)[] secrets = BuildKeys(devices, out keys);
+            var crypto = new PlatformCryptoProvider();
+            var all = new byte[devices][][];
+            var pack = new byte[256];
+            var rec = new SenmlRecord();
+            for (int d = 0; d < devices; d++)
+            {
+                (byte[] kid, byte[] key) = secrets[d];
                 using var ctx = OscoreSecurityContext.ForDevice(crypto, key, kid, new MemorySsnStore(), 4096);
                 all[d] = new byte[messages][];
                 for (int m = 0; m < messages; m++)
@@ -249,7 +427,7 @@ namespace E2m.Bench
         /// cache), as BenchmarkDotNet does; the clock runs from the moment every device has finished its warm-up until the
         /// last response, over the remaining messages. Prints the CPU time of the process's threads in that window.
         /// </summary>
-        private static (double Rate, long Retransmissions) Drive(IPEndPoint target, byte[][][] requests, Func<byte[], bool>? check)
+        private static (double Rate, long Retransmissions) Drive(IPEndPoint target, byte[][][] requests, Func<byte[], bool>? check, ServerProcess? server)
         {
             long retransmissions = 0;
             long failures = 0;
@@ -328,13 +506,29 @@ namespace E2m.Bench
             start.SetResult();
             warmedUp.Wait();
             Thread.Sleep(100); // the last warm-up commits settle
+            server?.Mark();
             Dictionary<string, (string Name, long Ticks, long Switches)> before = ThreadCpu();
             long[] hostBefore = HostCpu();
             sw.Start();
             timed.SetResult();
             Task.WaitAll(tasks);
             sw.Stop();
-            ReportThreadCpu(before, ThreadCpu());
+            Dictionary<string, (string Name, long Ticks, long Switches)> after = ThreadCpu();
+            if (server != null)
+            {
+                foreach (string line in server.Report())
+                {
+                    Console.WriteLine("  " + server.Kind + " process " + line.TrimStart());
+                }
+
+                Console.Write("  generator process");
+            }
+            else
+            {
+                Console.Write(" ");
+            }
+
+            ReportThreadCpu(before, after);
             ReportHostCpu(hostBefore, HostCpu());
             Array.Sort(finished);
             if (finished.Length > 0)
@@ -477,7 +671,7 @@ namespace E2m.Bench
 
             if (parts.Count > 0)
             {
-                Console.WriteLine("  cpu ms by thread: " + string.Join(", ", parts));
+                Console.WriteLine(" cpu ms by thread: " + string.Join(", ", parts));
                 Console.WriteLine("  context switches by thread: " + string.Join(", ", sw));
             }
         }
@@ -494,6 +688,178 @@ namespace E2m.Bench
         {
             int i = Array.IndexOf(args, name);
             return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+        }
+
+        /// <summary>
+        /// The server side of a run in a child process: this benchmark's own executable with <c>--serve</c>
+        /// (<see cref="Serve"/>), so the generator and the server do not share a garbage-collected heap, thread pool or
+        /// runtime settings. Both servers run with the EMSE's runtime settings (garbage collector mode from
+        /// E2m.Server.Emse.runtimeconfig.json beside this program, as the deployed EMSE runs), the echo too, so the
+        /// two runs differ only by the server.
+        /// </summary>
+        private sealed class ServerProcess : IDisposable
+        {
+            private readonly System.Diagnostics.Process _process;
+
+            private ServerProcess(string kind, System.Diagnostics.Process process)
+            {
+                Kind = kind;
+                _process = process;
+            }
+
+            public string Kind { get; }
+
+            /// <summary>The EMSE's runtime configuration (written by the build beside this program), null when missing.</summary>
+            private static string? EmseRuntimeConfig()
+            {
+                string path = Path.Combine(AppContext.BaseDirectory, "E2m.Server.Emse.runtimeconfig.json");
+                return File.Exists(path) ? path : null;
+            }
+
+            /// <summary>The garbage collector settings the server processes run with (System.GC.* of the EMSE's runtimeconfig.json).</summary>
+            public static string Describe()
+            {
+                string? path = EmseRuntimeConfig();
+                if (path == null)
+                {
+                    return "this program's runtime settings: E2m.Server.Emse.runtimeconfig.json not found";
+                }
+
+                var parts = new List<string>();
+                using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+                if (doc.RootElement.TryGetProperty("runtimeOptions", out var options) && options.TryGetProperty("configProperties", out var config))
+                {
+                    foreach (System.Text.Json.JsonProperty p in config.EnumerateObject())
+                    {
+                        if (p.Name.StartsWith("System.GC.", StringComparison.Ordinal))
+                        {
+                            parts.Add(p.Name + "=" + p.Value.ToString());
+                        }
+                    }
+                }
+
+                return "E2m.Server.Emse.runtimeconfig.json" + (parts.Count == 0 ? "" : ": " + string.Join(" ", parts));
+            }
+
+            /// <summary>
+            /// Starts <c>dotnet exec --runtimeconfig E2m.Server.Emse.runtimeconfig.json E2m.Bench.dll --serve KIND ...</c>:
+            /// this program's code under the EMSE's own runtime configuration (garbage collector mode and the rest, as the
+            /// deployed EMSE runs). Without that file, this program's executable as is.
+            /// </summary>
+            public static ServerProcess Start(string kind, params string[] args)
+            {
+                string? runtimeConfig = EmseRuntimeConfig();
+                string dll = typeof(EmseLoad).Assembly.Location;
+                System.Diagnostics.ProcessStartInfo start;
+                if (runtimeConfig != null)
+                {
+                    // The muxer: <dotnet root>/dotnet, three levels above shared/Microsoft.NETCore.App/<version>/.
+                    string root = Path.GetFullPath(Path.Combine(System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", ".."));
+                    string muxer = Path.Combine(root, OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet");
+                    start = new System.Diagnostics.ProcessStartInfo(File.Exists(muxer) ? muxer : "dotnet");
+                    start.ArgumentList.Add("exec");
+                    start.ArgumentList.Add("--runtimeconfig");
+                    start.ArgumentList.Add(runtimeConfig);
+                    start.ArgumentList.Add("--depsfile");
+                    start.ArgumentList.Add(Path.ChangeExtension(dll, ".deps.json"));
+                    start.ArgumentList.Add(dll);
+                }
+                else
+                {
+                    string host = Environment.ProcessPath ?? "dotnet";
+                    start = new System.Diagnostics.ProcessStartInfo(host);
+                    if (string.Equals(Path.GetFileNameWithoutExtension(host), "dotnet", StringComparison.OrdinalIgnoreCase))
+                    {
+                        start.ArgumentList.Add(dll);
+                    }
+                }
+
+                start.RedirectStandardInput = true;
+                start.RedirectStandardOutput = true;
+                start.UseShellExecute = false;
+                start.ArgumentList.Add("--serve");
+                start.ArgumentList.Add(kind);
+                foreach (string a in args)
+                {
+                    start.ArgumentList.Add(a);
+                }
+
+                System.Diagnostics.Process process = System.Diagnostics.Process.Start(start)
+                    ?? throw new InvalidOperationException("could not start the " + kind + " server process");
+                return new ServerProcess(kind, process);
+            }
+
+            /// <summary>A fresh server (and database) in the process; its UDP endpoint.</summary>
+            public IPEndPoint Begin(params string[] parameters)
+            {
+                Send(parameters.Length == 0 ? "begin" : "begin " + string.Join(' ', parameters).TrimEnd());
+                string? ready = _process.StandardOutput.ReadLine();
+                if (ready == null || !ready.StartsWith("ready ", StringComparison.Ordinal))
+                {
+                    throw new InvalidOperationException("the " + Kind + " server did not start: " + (ready ?? "no output"));
+                }
+
+                return new IPEndPoint(IPAddress.Loopback, int.Parse(ready.Substring(6), CultureInfo.InvariantCulture));
+            }
+
+            public void Mark()
+            {
+                Send("mark");
+                string? line = _process.StandardOutput.ReadLine();
+                if (line != "marked")
+                {
+                    throw new InvalidOperationException("the " + Kind + " server process answered " + (line ?? "nothing"));
+                }
+            }
+
+            /// <summary>The server process's CPU per thread since <see cref="Mark"/>.</summary>
+            public List<string> Report()
+            {
+                Send("report");
+                return ReadUntilEnd();
+            }
+
+            /// <summary>Stops the server (EMSE: after its counters and readings count, which are returned); the process stays.</summary>
+            public List<string> End()
+            {
+                Send("end");
+                return ReadUntilEnd();
+            }
+
+            private void Send(string command)
+            {
+                _process.StandardInput.WriteLine(command);
+                _process.StandardInput.Flush();
+            }
+
+            private List<string> ReadUntilEnd()
+            {
+                var lines = new List<string>();
+                string? line;
+                while ((line = _process.StandardOutput.ReadLine()) != null && line != "end")
+                {
+                    lines.Add(line);
+                }
+
+                if (line == null)
+                {
+                    throw new InvalidOperationException("the " + Kind + " server process ended unexpectedly");
+                }
+
+                return lines;
+            }
+
+            public void Dispose()
+            {
+                _process.StandardInput.Close(); // EOF: the process stops its server and exits
+                if (!_process.WaitForExit(30_000))
+                {
+                    _process.Kill(true);
+                    _process.WaitForExit();
+                }
+
+                _process.Dispose();
+            }
         }
 
         /// <summary>In-process stand-in for the EMKS (the pull is not what this benchmark measures).</summary>

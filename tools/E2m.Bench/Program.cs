@@ -11,6 +11,11 @@ namespace E2m.Bench
                 return EmseLoad.Run(args); // console load test, see EmseLoad.cs
             }
 
+            if (args.Length > 0 && args[0] == "--serve")
+            {
+                return EmseLoad.Serve(args); // the echo or EMSE side of --emse-load in a process of its own
+            }
+
             if (args.Length > 0 && args[0] == "--emks-load")
             {
                 return EmksLoad.Run(args); // EMKS key pulls/s and p50/p99 over mTLS keep-alive, see EmksLoad.cs

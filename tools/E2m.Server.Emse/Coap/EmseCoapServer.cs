@@ -1,5 +1,4 @@
 using System;
-using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading;
@@ -81,6 +80,7 @@ namespace E2m.Server.Emse.Coap
         private ITimer? _fold;
         private Sender? _sender;
         private GroupCommitWriter? _writer;
+        private DatagramPool _datagrams = null!;
 
         public EmseCoapServer(IOptions<EmseOptions> options, EmseStore store, IEmksKeySource keys, TimeProvider time, ILogger<EmseCoapServer> log)
         {
@@ -131,9 +131,11 @@ namespace E2m.Server.Emse.Coap
             _shardTasks = new Task[n];
             _writer = new GroupCommitWriter(_store, _sender, _time, _options, Stats, _log);
             _writer.Start();
+            // Idle datagrams kept for reuse: about what the shards' queues hold, at most 1 << 14 (MaxDatagramSize each).
+            _datagrams = new DatagramPool(_options.MaxDatagramSize, Math.Min(1 << 14, n * _options.QueueCapacityPerWorker));
             for (int i = 0; i < n; i++)
             {
-                _shards[i] = new EmseShard(i, _cache, _store, _sender, _time, _options, Stats, _log, _writer);
+                _shards[i] = new EmseShard(i, _cache, _store, _sender, _time, _options, Stats, _log, _writer, _datagrams);
             }
 
             for (int i = 0; i < n; i++)
@@ -299,14 +301,15 @@ namespace E2m.Server.Emse.Coap
                 }
 
                 EmseShard shard = _shards[(int)((route * 0x9E3779B97F4A7C15UL) >> 33) % _shards.Length];
-                byte[] copy = ArrayPool<byte>.Shared.Rent(n);
-                Buffer.BlockCopy(buffer, 0, copy, 0, n);
-                var d = new InboundDatagram { Buffer = copy, Length = n, Remote = remote };
+                InboundDatagram d = _datagrams.Rent(); // n <= MaxDatagramSize = its buffer's length
+                Buffer.BlockCopy(buffer, 0, d.Buffer, 0, n);
+                d.Length = n;
+                d.Remote = remote;
                 if (!shard.TryEnqueue(d))
                 {
                     Interlocked.Increment(ref Stats.Dropped);
                     Interlocked.Increment(ref Stats.Handled);
-                    ArrayPool<byte>.Shared.Return(copy);
+                    _datagrams.Return(d);
                 }
             }
         }

@@ -17,6 +17,17 @@ namespace E2m.Server.Emse.Storage
         public byte[] LastResponse = Array.Empty<byte>();
         public long LastMs;
 
+        /// <summary>Back to the state of a new instance (no window, no last exchange).</summary>
+        public void Reset()
+        {
+            Highest = -1;
+            Mask = 0;
+            LastPiv = -1;
+            LastHash = Array.Empty<byte>();
+            LastResponse = Array.Empty<byte>();
+            LastMs = 0;
+        }
+
         /// <summary>Window union; the exchange with the higher PIV is the last one (NSTART = 1: the one a device may retransmit).</summary>
         public void Merge(long highest, uint mask, long piv, byte[] hash, byte[] response, long ms)
         {
