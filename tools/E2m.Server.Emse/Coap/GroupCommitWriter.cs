@@ -67,8 +67,9 @@ namespace E2m.Server.Emse.Coap
 
         // Committed groups on their way to the responder thread, which sends their responses: the writer starts the
         // next commit at once instead of spending a sendto per request (~3 µs each) between two commits.
+        // Synchronous continuations: see EmseShard's queue (the reader is a thread blocked on the wait, not an async method).
         private readonly Channel<PendingWrite[]> _answers = Channel.CreateUnbounded<PendingWrite[]>(
-            new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
         private readonly AutoResetEvent _foldWake = new(false);
         private volatile bool _stopping;
         private EmseStore.WriteSession? _session;
@@ -91,6 +92,7 @@ namespace E2m.Server.Emse.Coap
                 SingleReader = true,
                 SingleWriter = false,
                 FullMode = BoundedChannelFullMode.Wait,
+                AllowSynchronousContinuations = true, // see EmseShard's queue
             });
             _thread = new Thread(Run) { IsBackground = true, Name = "emse-group-commit" };
             _folder = new Thread(FoldLoop) { IsBackground = true, Name = "emse-journal-fold" };
