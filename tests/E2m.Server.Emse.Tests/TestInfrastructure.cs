@@ -308,7 +308,7 @@ namespace E2m.Server.Emse.Tests
     {
         private static int s_seq;
         private readonly OscoreSecurityContext _context;
-        private readonly Socket _socket;
+        private Socket _socket;
         private readonly IPEndPoint _emse;
         private readonly byte[] _pack = new byte[600];
         private readonly SenmlRecord _record = new();
@@ -385,6 +385,16 @@ namespace E2m.Server.Emse.Tests
         }
 
         public void Send(byte[] datagram) => _socket.SendTo(datagram, _emse);
+
+        /// <summary>A new local port, as after a NAT rebinding: the EMSE sees the device at another address.</summary>
+        public void Rebind()
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            socket.ReceiveTimeout = 10000; // guard only
+            _socket.Dispose();
+            _socket = socket;
+        }
 
         /// <summary>Sends to another EMSE instance (several EMSEs on one database).</summary>
         public void SendTo(byte[] datagram, IPEndPoint emse) => _socket.SendTo(datagram, emse);

@@ -28,6 +28,15 @@ namespace E2m.Server.Emse
         /// <summary>Processing shards (a kid always goes to the same shard); 0 = processor count.</summary>
         public int Workers { get; set; }
 
+        /// <summary>
+        /// Linux, more than one shard: each shard receives on a socket of its own, all bound to the UDP port with
+        /// SO_REUSEPORT (the kernel spreads the devices over them by address and port), instead of one socket read by a
+        /// receive thread that hands every datagram to a shard. A kid is then handled by the shard that first received
+        /// it; a datagram of that kid arriving at another shard (the device's address changed) is handed over. False,
+        /// or other systems: the receive thread.
+        /// </summary>
+        public bool UdpSocketPerWorker { get; set; } = true;
+
         /// <summary>Datagrams queued per shard before new ones are dropped (the device retransmits, RFC 7252 §4.2).</summary>
         public int QueueCapacityPerWorker { get; set; } = 4096;
 

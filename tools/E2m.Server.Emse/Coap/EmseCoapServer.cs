@@ -20,6 +20,8 @@ namespace E2m.Server.Emse.Coap
     {
         public long Received;
         public long Dropped;
+        /// <summary>Datagrams a shard handed to the shard that handles their kid (UdpSocketPerWorker: the device's address or port changed).</summary>
+        public long HandedOver;
         public long Oversized;
         public long Malformed;
         public long Errors;
@@ -51,7 +53,7 @@ namespace E2m.Server.Emse.Coap
             $"received={Interlocked.Read(ref Received)} accepted={Interlocked.Read(ref Accepted)} retransmissions={Interlocked.Read(ref Retransmissions)} " +
             $"replays={Interlocked.Read(ref Replays)} rejected={Interlocked.Read(ref Rejected)} unknownKid={Interlocked.Read(ref UnknownKid)} " +
             $"badSenml={Interlocked.Read(ref BadSenml)} malformed={Interlocked.Read(ref Malformed)} oversized={Interlocked.Read(ref Oversized)} " +
-            $"dropped={Interlocked.Read(ref Dropped)} errors={Interlocked.Read(ref Errors)} readings={Interlocked.Read(ref ReadingsStored)} " +
+            $"dropped={Interlocked.Read(ref Dropped)} handedOver={Interlocked.Read(ref HandedOver)} errors={Interlocked.Read(ref Errors)} readings={Interlocked.Read(ref ReadingsStored)} " +
             $"commitFailures={Interlocked.Read(ref CommitFailures)} internalErrors={Interlocked.Read(ref InternalErrors)} commits={Interlocked.Read(ref Commits)} walSyncs={Interlocked.Read(ref WalSyncs)} " +
             $"processMs={Interlocked.Read(ref ProcessTicks) * 1000 / System.Diagnostics.Stopwatch.Frequency} commitMs={Interlocked.Read(ref CommitTicks) * 1000 / System.Diagnostics.Stopwatch.Frequency} " +
             $"folds={Interlocked.Read(ref Folds)} idleFolds={Interlocked.Read(ref IdleFolds)} foldFailures={Interlocked.Read(ref FoldFailures)} foldMs={Interlocked.Read(ref FoldTicks) * 1000 / System.Diagnostics.Stopwatch.Frequency}";
@@ -72,6 +74,7 @@ namespace E2m.Server.Emse.Coap
         private readonly ILogger<EmseCoapServer> _log;
         private readonly CancellationTokenSource _stop = new();
         private Socket? _socket;
+        private Socket[] _shardSockets = Array.Empty<Socket>();
         private Thread? _receiver;
         private EmseShard[] _shards = Array.Empty<EmseShard>();
         private Task[] _shardTasks = Array.Empty<Task>();
@@ -104,29 +107,32 @@ namespace E2m.Server.Emse.Coap
             _store.EnsureSchema();
 
             IPAddress address = IPAddress.Parse(_options.UdpBindAddress);
-            var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-            if (address.AddressFamily == AddressFamily.InterNetworkV6 && address.Equals(IPAddress.IPv6Any))
-            {
-                socket.DualMode = true;
-            }
+            Socket socket = OpenSocket(address);
 
-            try
+            int n = _options.EffectiveWorkers;
+            bool perShard = _options.UdpSocketPerWorker && n > 1 && OperatingSystem.IsLinux();
+            if (perShard)
             {
-                socket.ReceiveBufferSize = 8 * 1024 * 1024;
-                socket.SendBufferSize = 4 * 1024 * 1024;
-            }
-            catch (SocketException)
-            {
-                // the kernel caps the sizes; the defaults still work
+                SetReusePort(socket);
             }
 
             socket.Bind(new IPEndPoint(address, _options.UdpPort));
             _socket = socket;
             LocalEndPoint = (IPEndPoint)socket.LocalEndPoint!;
             _sender = new Sender(socket);
+            _shardSockets = perShard ? new Socket[n] : Array.Empty<Socket>();
+            if (perShard)
+            {
+                _shardSockets[0] = socket;
+                for (int i = 1; i < n; i++)
+                {
+                    _shardSockets[i] = OpenSocket(address);
+                    SetReusePort(_shardSockets[i]);
+                    _shardSockets[i].Bind(LocalEndPoint); // the same port (the real one when UdpPort = 0)
+                }
+            }
 
             _cache = new ContextCache(_keys, new E2m.Hal.Host.PlatformCryptoProvider(), _store, _time, _options, _log);
-            int n = _options.EffectiveWorkers;
             _shards = new EmseShard[n];
             _shardTasks = new Task[n];
             _writer = new GroupCommitWriter(_store, _sender, _time, _options, Stats, _log);
@@ -140,16 +146,32 @@ namespace E2m.Server.Emse.Coap
 
             for (int i = 0; i < n; i++)
             {
+                _shards[i].Peers = _shards;
+            }
+
+            for (int i = 0; i < n; i++)
+            {
                 EmseShard shard = _shards[i];
+                Socket? own = perShard ? _shardSockets[i] : null;
                 _shardTasks[i] = Task.Factory.StartNew(() =>
                 {
                     Thread.CurrentThread.Name = "emse-shard-" + shard.Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    shard.Run(_stop.Token);
+                    if (own != null)
+                    {
+                        shard.RunReceiving(own, Admit, _stop.Token);
+                    }
+                    else
+                    {
+                        shard.Run(_stop.Token);
+                    }
                 }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             }
 
-            _receiver = new Thread(() => ReceiveLoop(socket)) { IsBackground = true, Name = "emse-udp-receive" };
-            _receiver.Start();
+            if (!perShard)
+            {
+                _receiver = new Thread(() => ReceiveLoop(socket)) { IsBackground = true, Name = "emse-udp-receive" };
+                _receiver.Start();
+            }
 
             TimeSpan period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, Math.Min(TimeSpan.FromSeconds(60).Ticks, _options.ExchangeLifetime.Ticks / 4)));
             _purge = _time.CreateTimer(_ => Purge(), null, period, period);
@@ -158,8 +180,8 @@ namespace E2m.Server.Emse.Coap
                 _fold = _time.CreateTimer(_ => FoldWhenIdle(), null, _options.JournalIdleFold, _options.JournalIdleFold);
             }
 
-            _log.LogInformation("EMSE {EmseId}: CoAP/OSCORE on udp://{Endpoint}, {Workers} shards, storage {Storage}",
-                _options.EmseId, LocalEndPoint, n, _store.Database.Describe());
+            _log.LogInformation("EMSE {EmseId}: CoAP/OSCORE on udp://{Endpoint}, {Workers} shards ({Receive}), storage {Storage}",
+                _options.EmseId, LocalEndPoint, n, perShard ? "a socket each, SO_REUSEPORT" : "one socket, a receive thread", _store.Database.Describe());
             return Task.CompletedTask;
         }
 
@@ -176,6 +198,11 @@ namespace E2m.Server.Emse.Coap
             _fold?.Dispose();
             _stop.Cancel();
             socket.Close();
+            foreach (Socket other in _shardSockets)
+            {
+                other.Close();
+            }
+
             foreach (EmseShard s in _shards)
             {
                 s.Complete();
@@ -201,8 +228,41 @@ namespace E2m.Server.Emse.Coap
             _fold?.Dispose();
             _stop.Cancel();
             _socket?.Dispose();
+            foreach (Socket other in _shardSockets)
+            {
+                other.Dispose();
+            }
+
             _cache?.Dispose();
         }
+
+        private static Socket OpenSocket(IPAddress address)
+        {
+            var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            if (address.AddressFamily == AddressFamily.InterNetworkV6 && address.Equals(IPAddress.IPv6Any))
+            {
+                socket.DualMode = true;
+            }
+
+            try
+            {
+                socket.ReceiveBufferSize = 8 * 1024 * 1024;
+                socket.SendBufferSize = 4 * 1024 * 1024;
+            }
+            catch (SocketException)
+            {
+                // the kernel caps the sizes; the defaults still work
+            }
+
+            return socket;
+        }
+
+        /// <summary>
+        /// socket(7) SO_REUSEPORT (Linux 3.9 and later; SOL_SOCKET = 1, SO_REUSEPORT = 15): several sockets of this user
+        /// on one port, each datagram delivered to one of them chosen by a hash of its addresses and ports (so a device
+        /// keeps reaching the same socket while its address and port stay).
+        /// </summary>
+        private static void SetReusePort(Socket socket) => socket.SetRawSocketOption(1, 15, BitConverter.GetBytes(1));
 
         private long _commitsAtLastFoldCheck = -1;
 
@@ -276,14 +336,9 @@ namespace E2m.Server.Emse.Coap
                     break;
                 }
 
-                Interlocked.Increment(ref Stats.Received);
-                var remote = new SocketAddress(rx.Family, rx.Size);
-                rx.Buffer.Span.Slice(0, rx.Size).CopyTo(remote.Buffer.Span);
-                if (n > _options.MaxDatagramSize)
+                InboundDatagram? d = Admit(buffer, n, rx);
+                if (d == null)
                 {
-                    Interlocked.Increment(ref Stats.Oversized);
-                    AnswerTooLarge(buffer, n, remote);
-                    Interlocked.Increment(ref Stats.Handled);
                     continue;
                 }
 
@@ -293,18 +348,14 @@ namespace E2m.Server.Emse.Coap
                 {
                     route = option.ReadFrom(buffer, 0, n, scratch) && option.HasKid && KidKey.TryPack(option.Kid, 0, option.KidLength, out ulong k)
                         ? k
-                        : HashAddress(remote);
+                        : HashAddress(d.Remote);
                 }
                 catch (MalformedInputException)
                 {
-                    route = HashAddress(remote);
+                    route = HashAddress(d.Remote);
                 }
 
                 EmseShard shard = _shards[(int)((route * 0x9E3779B97F4A7C15UL) >> 33) % _shards.Length];
-                InboundDatagram d = _datagrams.Rent(); // n <= MaxDatagramSize = its buffer's length
-                Buffer.BlockCopy(buffer, 0, d.Buffer, 0, n);
-                d.Length = n;
-                d.Remote = remote;
                 if (!shard.TryEnqueue(d))
                 {
                     Interlocked.Increment(ref Stats.Dropped);
@@ -312,6 +363,30 @@ namespace E2m.Server.Emse.Coap
                     _datagrams.Return(d);
                 }
             }
+        }
+
+        /// <summary>
+        /// A received datagram (any receiving thread): counted; one larger than MaxDatagramSize is answered 4.13 here and
+        /// null returned; else a pooled copy with its own copy of the sender's address.
+        /// </summary>
+        private InboundDatagram? Admit(byte[] buffer, int n, SocketAddress rx)
+        {
+            Interlocked.Increment(ref Stats.Received);
+            var remote = new SocketAddress(rx.Family, rx.Size);
+            rx.Buffer.Span.Slice(0, rx.Size).CopyTo(remote.Buffer.Span);
+            if (n > _options.MaxDatagramSize)
+            {
+                Interlocked.Increment(ref Stats.Oversized);
+                AnswerTooLarge(buffer, n, remote);
+                Interlocked.Increment(ref Stats.Handled);
+                return null;
+            }
+
+            InboundDatagram d = _datagrams.Rent(); // n <= MaxDatagramSize = its buffer's length
+            Buffer.BlockCopy(buffer, 0, d.Buffer, 0, n);
+            d.Length = n;
+            d.Remote = remote;
+            return d;
         }
 
         private static ulong HashAddress(SocketAddress a)

@@ -199,7 +199,7 @@ namespace E2m.Server.Emse.Coap
         private readonly SenmlBatchReader _senml;
         private readonly byte[] _plain;
         private readonly byte[] _out;
-        private readonly List<InboundDatagram> _batch = new();
+        private readonly List<InboundDatagram?> _batch = new();
         private readonly List<PendingWrite> _pending = new();
         private readonly GroupCommitWriter _writer;
         private readonly DatagramPool _datagrams;
@@ -266,33 +266,7 @@ namespace E2m.Server.Emse.Coap
                         _batch.Add(d);
                     }
 
-                    try
-                    {
-                        ProcessBatch();
-                    }
-                    catch (Exception e)
-                    {
-                        _log.LogError(e, "shard {Shard}: batch failed", _index);
-                    }
-                    finally
-                    {
-                        foreach (InboundDatagram d in _batch)
-                        {
-                            if (!d.Parked)
-                            {
-                                if (!d.Deferred)
-                                {
-                                    Interlocked.Increment(ref _stats.Handled);
-                                }
-
-                                _datagrams.Return(d);
-                            }
-                        }
-
-                        _batch.Clear();
-                    }
-
-                    SubmitPending();
+                    ProcessQueued();
                 }
             }
             catch (OperationCanceledException)
@@ -300,14 +274,149 @@ namespace E2m.Server.Emse.Coap
             }
             finally
             {
-                _db?.Dispose();
-                _db = null;
-                _sha256.Dispose();
-                while (reader.TryRead(out InboundDatagram? d))
+                Stopped(reader);
+            }
+        }
+
+        /// <summary>How long an idle shard waits on its socket before it looks at its queue (handed-over and re-queued datagrams).</summary>
+        private const int IdlePollMicroseconds = 5000;
+
+        /// <summary>
+        /// The shard's loop when it has a socket of its own (<see cref="EmseOptions.UdpSocketPerWorker"/>): takes what its
+        /// queue holds (datagrams handed over by another shard, or re-queued after a key pull), then what its socket
+        /// holds, up to MaxBatch, and processes them as one batch. Idle, it waits on the socket for at most
+        /// <see cref="IdlePollMicroseconds"/>. <paramref name="admit"/> counts a datagram and copies it (null: answered
+        /// already, too large).
+        /// </summary>
+        // Entered once per thread and loops a long time: optimised at once instead of tier 0 + OSR.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        public void RunReceiving(System.Net.Sockets.Socket socket, Func<byte[], int, SocketAddress, InboundDatagram?> admit, CancellationToken ct)
+        {
+            ChannelReader<InboundDatagram> reader = _channel.Reader;
+            _ct = ct;
+            var rx = new SocketAddress(socket.AddressFamily);
+            byte[] buffer = new byte[65536];
+            try
+            {
+                while (!ct.IsCancellationRequested)
                 {
-                    _datagrams.Return(d);
+                    while (_batch.Count < _options.MaxBatch && reader.TryRead(out InboundDatagram? queued))
+                    {
+                        _batch.Add(queued);
+                    }
+
+                    bool waited = _batch.Count == 0;
+                    if (waited && !socket.Poll(IdlePollMicroseconds, System.Net.Sockets.SelectMode.SelectRead))
+                    {
+                        continue;
+                    }
+
+                    // After a wait that found the socket readable, one receive without asking (a zero-length datagram
+                    // reads as nothing available), then as long as datagrams wait.
+                    while (_batch.Count < _options.MaxBatch && (waited || socket.Available > 0))
+                    {
+                        waited = false;
+                        int n;
+                        try
+                        {
+                            n = socket.ReceiveFrom(buffer, System.Net.Sockets.SocketFlags.None, rx);
+                        }
+                        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.ConnectionReset
+                            || e.SocketErrorCode == System.Net.Sockets.SocketError.MessageSize)
+                        {
+                            continue; // ICMP unreachable of an earlier send / truncated datagram
+                        }
+
+                        InboundDatagram? d = admit(buffer, n, rx);
+                        if (d != null)
+                        {
+                            _batch.Add(d);
+                        }
+                    }
+
+                    if (_batch.Count > 0)
+                    {
+                        ProcessQueued();
+                    }
                 }
             }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException || e is ObjectDisposedException || e is OperationCanceledException)
+            {
+                if (!ct.IsCancellationRequested)
+                {
+                    _log.LogError("shard {Shard}: UDP receive failed: {Error}", _index, e.Message);
+                }
+            }
+            finally
+            {
+                Stopped(reader);
+            }
+        }
+
+        /// <summary>Processes <see cref="_batch"/>, gives back what is done with, hands the verified requests to the writer.</summary>
+        private void ProcessQueued()
+        {
+            try
+            {
+                ProcessBatch();
+            }
+            catch (Exception e)
+            {
+                _log.LogError(e, "shard {Shard}: batch failed", _index);
+            }
+            finally
+            {
+                foreach (InboundDatagram? d in _batch)
+                {
+                    if (d != null && !d.Parked) // null: handed over to its kid's shard
+                    {
+                        if (!d.Deferred)
+                        {
+                            Interlocked.Increment(ref _stats.Handled);
+                        }
+
+                        _datagrams.Return(d);
+                    }
+                }
+
+                _batch.Clear();
+            }
+
+            SubmitPending();
+        }
+
+        private void Stopped(ChannelReader<InboundDatagram> reader)
+        {
+            _db?.Dispose();
+            _db = null;
+            _sha256.Dispose();
+            while (reader.TryRead(out InboundDatagram? d))
+            {
+                _datagrams.Return(d);
+            }
+        }
+
+        /// <summary>All shards (index = shard number), to hand a datagram to its kid's shard.</summary>
+        public EmseShard[] Peers { get; set; } = Array.Empty<EmseShard>();
+
+        // Set by HandOver for the datagram ProcessOne is looking at: ProcessBatch then drops it from the batch.
+        private bool _handedOver;
+
+        /// <summary>
+        /// A datagram of a kid another shard handles goes to that shard's queue, untouched. Once queued it is the other
+        /// shard's (it may be processed and given back at once), so this batch forgets it; if that queue is full it is
+        /// dropped (the device retransmits).
+        /// </summary>
+        private void HandOver(InboundDatagram d, int owner)
+        {
+            if (owner < Peers.Length && Peers[owner].TryEnqueue(d))
+            {
+                _handedOver = true;
+                Interlocked.Increment(ref _stats.HandedOver);
+                return;
+            }
+
+            Interlocked.Increment(ref _stats.Dropped);
         }
 
         /// <summary>
@@ -342,11 +451,18 @@ namespace E2m.Server.Emse.Coap
             DrainCompletions();
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             DateTimeOffset now = _time.GetUtcNow();
-            foreach (InboundDatagram d in _batch)
+            for (int i = 0; i < _batch.Count; i++)
             {
+                InboundDatagram d = _batch[i]!; // nulls appear only behind i
                 try
                 {
+                    _handedOver = false;
                     ProcessOne(d, now);
+                    if (_handedOver)
+                    {
+                        _batch[i] = null; // another shard's now
+                    }
+
                     if (_pending.Count >= SubmitEvery)
                     {
                         SubmitPending();
@@ -473,6 +589,14 @@ namespace E2m.Server.Emse.Coap
                 }
 
                 entry = pull.Result;
+            }
+
+            // One shard per kid (ContextEntry.Owner): the first to get here keeps it; the others hand its datagrams over.
+            int owner = entry.Claim(_index);
+            if (owner != _index)
+            {
+                HandOver(d, owner);
+                return;
             }
 
             if (entry.State == ContextState.Unavailable)

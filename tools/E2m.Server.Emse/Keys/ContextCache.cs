@@ -94,6 +94,26 @@ namespace E2m.Server.Emse.Keys
         public readonly RecentExchange?[] Recent = new RecentExchange?[RecentSize];
         /// <summary>Set when a group holding this kid failed: reload the window from the database before the next request.</summary>
         public volatile bool WindowStale;
+
+        /// <summary>
+        /// The shard that handles this kid (-1: none yet). The first shard to look at the entry claims it; the others hand
+        /// the kid's datagrams to it, so the context, window and recent exchanges stay with one thread. A replacing entry
+        /// (new pull, expiry) keeps the owner.
+        /// </summary>
+        public int Owner = -1;
+
+        /// <summary>The owner after <paramref name="shard"/>'s claim (itself when the entry had none).</summary>
+        public int Claim(int shard)
+        {
+            int owner = Volatile.Read(ref Owner);
+            if (owner >= 0)
+            {
+                return owner;
+            }
+
+            owner = Interlocked.CompareExchange(ref Owner, shard, -1);
+            return owner < 0 ? shard : owner;
+        }
         public int RecentNext;
 
         public RecentExchange? FindRecent(long piv)
@@ -176,7 +196,7 @@ namespace E2m.Server.Emse.Keys
         public void MarkExpired(ContextEntry entry)
         {
             var negative = new ContextEntry(entry.Key, entry.KidHex, ContextState.Unknown, null, entry.Expires, "",
-                _time.GetUtcNow() + _options.NegativeCacheTime);
+                _time.GetUtcNow() + _options.NegativeCacheTime) { Owner = Volatile.Read(ref entry.Owner) };
             if (_entries.TryUpdate(entry.Key, negative, entry))
             {
                 entry.Context?.Dispose();
@@ -195,9 +215,10 @@ namespace E2m.Server.Emse.Keys
             try
             {
                 ContextEntry entry = await PullCoreAsync(key).ConfigureAwait(false);
-                if (_entries.TryGetValue(key, out ContextEntry? old) && old.Context != null && !ReferenceEquals(old, entry))
+                if (_entries.TryGetValue(key, out ContextEntry? old) && !ReferenceEquals(old, entry))
                 {
-                    old.Context.Dispose();
+                    entry.Owner = Volatile.Read(ref old.Owner); // before the entry is published
+                    old.Context?.Dispose();
                 }
 
                 _entries[key] = entry;
