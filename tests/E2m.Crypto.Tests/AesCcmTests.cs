@@ -125,10 +125,11 @@ namespace E2m.Crypto.Tests
             }
         }
 
-        [Fact]
-        public void RejectsOversizedAadAndOverlapAhead()
+        [Theory]
+        [MemberData(nameof(CcmNames))]
+        public void RejectsOversizedAadAndOverlapAhead(string provider)
         {
-            var ccm = new AesCcm(new Aes128());
+            IAesCcm ccm = Providers.GetCcm(provider);
             ccm.SetKey(new byte[16], 0);
             byte[] nonce = new byte[13];
             byte[] aad = new byte[0xFF00];

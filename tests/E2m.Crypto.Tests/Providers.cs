@@ -21,7 +21,7 @@ namespace E2m.Crypto.Tests
 
         /// <summary>
         /// AES-CCM implementations: the portable CCM over each provider's block cipher, and each provider's
-        /// whole-message AEAD (<see cref="ICryptoProvider.CreateAesCcm"/>: the platform one is System AesCcm).
+        /// whole-message AEAD (<see cref="ICryptoProvider.CreateAesCcm"/>: the platform one is the AES-NI CCM, PlatformAesCcm).
         /// </summary>
         public static TheoryData<string> CcmNames => new TheoryData<string> { Portable, Platform, Portable + "-aead", Platform + "-aead" };
 

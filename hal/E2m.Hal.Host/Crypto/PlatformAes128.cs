@@ -116,7 +116,7 @@ namespace E2m.Hal.Host
         public void Dispose() => Clear();
 
         // FIPS 197 §5.2 KeyExpansion for Nk = 4 with AESKEYGENASSIST (RotWord/SubWord/Rcon); the immediates are literals.
-        private static void ExpandKey(Vector128<byte> key, Vector128<byte>[] rk)
+        internal static void ExpandKey(Vector128<byte> key, Vector128<byte>[] rk)
         {
             rk[0] = key;
             rk[1] = key = Step(key, AesNi.KeygenAssist(key, 0x01));
