@@ -110,7 +110,7 @@ namespace E2m.Server.Emse.Coap
             Socket socket = OpenSocket(address);
 
             int n = _options.EffectiveWorkers;
-            bool perShard = _options.UdpSocketPerWorker && n > 1 && OperatingSystem.IsLinux();
+            bool perShard = _options.UdpSocketPerWorker && n > 1 && DatagramReceiveBatch.IsSupported;
             if (perShard)
             {
                 SetReusePort(socket);
@@ -158,7 +158,7 @@ namespace E2m.Server.Emse.Coap
                     Thread.CurrentThread.Name = "emse-shard-" + shard.Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
                     if (own != null)
                     {
-                        shard.RunReceiving(own, Admit, _stop.Token);
+                        shard.RunReceiving(own, this, _stop.Token);
                     }
                     else
                     {
@@ -369,22 +369,30 @@ namespace E2m.Server.Emse.Coap
         /// A received datagram (any receiving thread): counted; one larger than MaxDatagramSize is answered 4.13 here and
         /// null returned; else a pooled copy with its own copy of the sender's address.
         /// </summary>
-        private InboundDatagram? Admit(byte[] buffer, int n, SocketAddress rx)
+        private InboundDatagram? Admit(byte[] buffer, int n, SocketAddress rx) =>
+            Admit(buffer.AsSpan(0, n), n, rx.Buffer.Span.Slice(0, rx.Size), rx.Family);
+
+        /// <summary>
+        /// As <see cref="Admit(byte[], int, SocketAddress)"/> from a batch receive: <paramref name="data"/> holds the first
+        /// octets (all of them up to MaxDatagramSize), <paramref name="length"/> is the datagram's real length and
+        /// <paramref name="address"/> the sender's sockaddr.
+        /// </summary>
+        internal InboundDatagram? Admit(ReadOnlySpan<byte> data, int length, ReadOnlySpan<byte> address, AddressFamily family)
         {
             Interlocked.Increment(ref Stats.Received);
-            var remote = new SocketAddress(rx.Family, rx.Size);
-            rx.Buffer.Span.Slice(0, rx.Size).CopyTo(remote.Buffer.Span);
-            if (n > _options.MaxDatagramSize)
+            var remote = new SocketAddress(family, address.Length);
+            address.CopyTo(remote.Buffer.Span);
+            if (length > _options.MaxDatagramSize)
             {
                 Interlocked.Increment(ref Stats.Oversized);
-                AnswerTooLarge(buffer, n, remote);
+                AnswerTooLarge(data.Slice(0, Math.Min(data.Length, 4 + CoapMessage.MaxTokenLength)).ToArray(), length, remote);
                 Interlocked.Increment(ref Stats.Handled);
                 return null;
             }
 
-            InboundDatagram d = _datagrams.Rent(); // n <= MaxDatagramSize = its buffer's length
-            Buffer.BlockCopy(buffer, 0, d.Buffer, 0, n);
-            d.Length = n;
+            InboundDatagram d = _datagrams.Rent(); // length <= MaxDatagramSize = its buffer's length
+            data.Slice(0, length).CopyTo(d.Buffer);
+            d.Length = length;
             d.Remote = remote;
             return d;
         }

@@ -284,18 +284,18 @@ namespace E2m.Server.Emse.Coap
         /// <summary>
         /// The shard's loop when it has a socket of its own (<see cref="EmseOptions.UdpSocketPerWorker"/>): takes what its
         /// queue holds (datagrams handed over by another shard, or re-queued after a key pull), then what its socket
-        /// holds, up to MaxBatch, and processes them as one batch. Idle, it waits on the socket for at most
-        /// <see cref="IdlePollMicroseconds"/>. <paramref name="admit"/> counts a datagram and copies it (null: answered
-        /// already, too large).
+        /// holds (recvmmsg(2) batches, <see cref="DatagramReceiveBatch"/>), up to MaxBatch, and processes them as one batch.
+        /// Idle, it waits on the socket (poll(2)) for at most <see cref="IdlePollMicroseconds"/>. The server's
+        /// <c>Admit</c> counts each datagram and copies it (null: answered already, too large).
         /// </summary>
         // Entered once per thread and loops a long time: optimised at once instead of tier 0 + OSR.
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-        public void RunReceiving(System.Net.Sockets.Socket socket, Func<byte[], int, SocketAddress, InboundDatagram?> admit, CancellationToken ct)
+        public void RunReceiving(System.Net.Sockets.Socket socket, EmseCoapServer server, CancellationToken ct)
         {
             ChannelReader<InboundDatagram> reader = _channel.Reader;
             _ct = ct;
-            var rx = new SocketAddress(socket.AddressFamily);
-            byte[] buffer = new byte[65536];
+            System.Net.Sockets.AddressFamily family = socket.AddressFamily;
+            using var receive = new DatagramReceiveBatch(socket, _options.MaxDatagramSize);
             try
             {
                 while (!ct.IsCancellationRequested)
@@ -305,32 +305,27 @@ namespace E2m.Server.Emse.Coap
                         _batch.Add(queued);
                     }
 
-                    bool waited = _batch.Count == 0;
-                    if (waited && !socket.Poll(IdlePollMicroseconds, System.Net.Sockets.SelectMode.SelectRead))
+                    if (_batch.Count == 0 && !socket.Poll(IdlePollMicroseconds, System.Net.Sockets.SelectMode.SelectRead))
                     {
                         continue;
                     }
 
-                    // After a wait that found the socket readable, one receive without asking (a zero-length datagram
-                    // reads as nothing available), then as long as datagrams wait.
-                    while (_batch.Count < _options.MaxBatch && (waited || socket.Available > 0))
+                    while (_batch.Count < _options.MaxBatch)
                     {
-                        waited = false;
-                        int n;
-                        try
+                        int want = Math.Min(DatagramReceiveBatch.Capacity, _options.MaxBatch - _batch.Count);
+                        int got = receive.Receive(want);
+                        for (int i = 0; i < got; i++)
                         {
-                            n = socket.ReceiveFrom(buffer, System.Net.Sockets.SocketFlags.None, rx);
-                        }
-                        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.ConnectionReset
-                            || e.SocketErrorCode == System.Net.Sockets.SocketError.MessageSize)
-                        {
-                            continue; // ICMP unreachable of an earlier send / truncated datagram
+                            InboundDatagram? d = server.Admit(receive.Data(i), receive.Length(i), receive.Address(i), family);
+                            if (d != null)
+                            {
+                                _batch.Add(d);
+                            }
                         }
 
-                        InboundDatagram? d = admit(buffer, n, rx);
-                        if (d != null)
+                        if (got < want)
                         {
-                            _batch.Add(d);
+                            break; // the socket is empty for now
                         }
                     }
 
