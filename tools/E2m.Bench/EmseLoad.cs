@@ -20,17 +20,25 @@ using Microsoft.Extensions.Logging;
 namespace E2m.Bench
 {
     /// <summary>
-    /// <c>dotnet run -c Release --project tools/E2m.Bench -- --emse-load [--devices 64] [--messages 1000] [--rounds 3] [--workers 0]
-    /// [--sync FULL|NORMAL|both] [--postgres CONNSTRING]</c>
+    /// <c>dotnet run -c Release --project tools/E2m.Bench -- --emse-load [--devices 64] [--messages 1000] [--rounds 3] [--warmup-rounds 1]
+    /// [--workers 0] [--sync FULL|NORMAL|both] [--postgres CONNSTRING] [--in-process]</c>
     /// <para>
     /// Issue 6 point 6: EMSE protected messages/s end to end over UDP on loopback, compared in the same run with a bare
     /// UDP echo server (one receive thread that sends every datagram back: the physical limit of this machine's UDP
     /// path). The same load generator drives both: D simulated devices, each a UDP socket doing CoAP NSTART = 1 lock-step
     /// (send, wait for the response, retransmit the same datagram after 1 s), all devices concurrently. The EMSE run sends
     /// requests pre-protected with OscoreSecurityContext.ForDevice (one SenML record, ~60 octets) so the generator costs
-    /// the same in both runs; the first quarter of each device's messages is an untimed warm-up; each round runs the echo, then the EMSE, and the median ratio of the rounds is reported; every EMSE response is checked (ACK, same Message ID, outer 2.04) and, after the timed
-    /// phase, the readings in the database are counted (each exactly once). The EMSE runs in-process (EmseApp.Build,
-    /// SQLite in a temp directory, fake in-process EMKS) and commits each group of queued requests in one transaction.
+    /// the same in both runs; the first quarter of each device's messages is an untimed warm-up; each round runs the
+    /// echo, then the EMSE, and the median ratio of the rounds is reported (after --warmup-rounds uncounted rounds);
+    /// every EMSE response is checked (ACK, same Message ID, outer 2.04) and, after the timed phase, the readings in the
+    /// database are counted (each exactly once).
+    /// </para>
+    /// <para>
+    /// The echo and the EMSE each run in a process of their own (<see cref="ServerProcess"/>: this program with
+    /// <c>--serve</c>, under the EMSE's runtimeconfig, so with the server garbage collector as the deployed EMSE), the
+    /// generator alone in this process: generator and server share no heap, garbage collector or thread pool. The EMSE
+    /// is built as `e2m stack` builds it (EmseApp.Build, SQLite in a temp directory) with a fixed in-process key source
+    /// standing in for the EMKS. <c>--in-process</c> runs both servers in this process instead (as `e2m demo --bench`).
     /// </para>
     /// </summary>
     public static class EmseLoad
@@ -41,6 +49,7 @@ namespace E2m.Bench
             int messages = IntArg(args, "--messages", 1000);
             int workers = IntArg(args, "--workers", 0);
             int rounds = Math.Max(1, IntArg(args, "--rounds", 3));
+            int warmupRounds = Math.Max(0, IntArg(args, "--warmup-rounds", 1));
             string sync = StringArg(args, "--sync", "both");
             string postgres = StringArg(args, "--postgres", "");
             bool inProcess = Array.IndexOf(args, "--in-process") >= 0;
@@ -72,24 +81,31 @@ namespace E2m.Bench
             // them), so JIT tiering is done after the first round as it was in-process.
             using ServerProcess? echoProcess = inProcess ? null : ServerProcess.Start("echo");
             using ServerProcess? emseProcess = inProcess ? null : ServerProcess.Start("emse", "--devices", devices.ToString(CultureInfo.InvariantCulture));
-            for (int round = 1; round <= rounds; round++)
+            // Warm-up rounds (not counted), as BenchmarkDotNet runs warm-up iterations: the server processes are new, and
+            // the JIT of the EMSE process keeps re-compiling hot methods (tiered compilation, dynamic PGO) for a few
+            // hundred thousand requests; measured, that took 300-900 ms of CPU inside the first rounds' timed windows.
+            for (int round = 1 - warmupRounds; round <= rounds; round++)
             {
                 foreach (string mode in modes)
                 {
+                    string name = round <= 0 ? "warm-up " + (round + warmupRounds).ToString(CultureInfo.InvariantCulture) : "round " + round.ToString(CultureInfo.InvariantCulture);
                     var (echoRate, echoRetx) = inProcess ? RunEcho(devices, messages) : RunEchoProcess(echoProcess!, devices, messages);
-                    Console.WriteLine($"round {round}: udp-echo: {echoRate:F0} msg/s (retransmissions {echoRetx})");
+                    Console.WriteLine($"{name}: udp-echo: {echoRate:F0} msg/s (retransmissions {echoRetx})");
                     var (rate, retx, stored, expected) = inProcess
                         ? RunEmse(devices, messages, workers, mode, postgres)
                         : RunEmseProcess(emseProcess!, devices, messages, workers, mode, postgres);
                     string label = mode == "postgres" ? "postgres" : "sqlite synchronous=" + mode;
-                    Console.WriteLine($"round {round}: emse ({label}): {rate:F0} msg/s (retransmissions {retx}, readings stored {stored}/{expected}) = {100 * rate / echoRate:F1}% of udp-echo");
+                    Console.WriteLine($"{name}: emse ({label}): {rate:F0} msg/s (retransmissions {retx}, readings stored {stored}/{expected}) = {100 * rate / echoRate:F1}% of udp-echo");
                     if (stored != expected)
                     {
                         Console.WriteLine("emse: ERROR readings stored != messages sent");
                         return 1;
                     }
 
-                    ratios[mode].Add(rate / echoRate);
+                    if (round > 0)
+                    {
+                        ratios[mode].Add(rate / echoRate);
+                    }
                 }
             }
 
