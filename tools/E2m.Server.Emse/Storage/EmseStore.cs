@@ -1086,6 +1086,7 @@ namespace E2m.Server.Emse.Storage
                         watermark = readings.Watermark();
                         read.Parameters[0].Value = watermark;
                         var decoded = new List<ExchangeWrite>();
+                        var memos = new List<JournalMemo>();
                         long last = watermark;
                         using (DbDataReader r = read.ExecuteReader())
                         {
@@ -1095,6 +1096,7 @@ namespace E2m.Server.Emse.Storage
                                 if (LookupJournalMemo(last) is JournalMemo memo)
                                 {
                                     decoded.AddRange(memo.Entries);
+                                    memos.Add(memo);
                                     continue;
                                 }
 
@@ -1134,6 +1136,10 @@ namespace E2m.Server.Emse.Storage
                         readings.SetWatermark(last);
                         t.Commit();
                         watermark = last;
+                        foreach (JournalMemo m in memos)
+                        {
+                            m.Folded(); // the readings are in the readings file now; the copy keeps the replay state only
+                        }
                     }
 
                     Interlocked.Add(ref _foldedEntries, entries);

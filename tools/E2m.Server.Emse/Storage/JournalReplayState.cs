@@ -45,8 +45,9 @@ namespace E2m.Server.Emse.Storage
     /// <summary>
     /// This process's copy of one <c>emse_journal</c> row it committed: the accepted exchanges as they were encoded
     /// (kid, PIV, device, window after the group, request hash, response, readings). The fold and the replay-state
-    /// apply read it instead of fetching and decoding the row's payload. Immutable once made; journal ids are never
-    /// reused (AUTOINCREMENT), so a copy can only ever stand for the row it was made from.
+    /// apply read it instead of fetching and decoding the row's payload. Immutable once made except that the fold drops
+    /// the readings it stored (<see cref="Folded"/>); journal ids are never reused (AUTOINCREMENT), so a copy can only
+    /// ever stand for the row it was made from.
     /// </summary>
     internal sealed class JournalMemo
     {
@@ -58,6 +59,19 @@ namespace E2m.Server.Emse.Storage
 
         public long CreatedMs { get; }
         public ExchangeWrite[] Entries { get; }
+
+        /// <summary>
+        /// After the row's readings were folded into the readings file: the copies let go of them (only the replay state
+        /// is read until the row is applied and deleted, JournalApplyEntries later), so the readings die young instead
+        /// of being carried into the garbage collector's older generations.
+        /// </summary>
+        public void Folded()
+        {
+            foreach (ExchangeWrite w in Entries)
+            {
+                w.Readings = null;
+            }
+        }
     }
 
     /// <summary>
