@@ -29,9 +29,9 @@ namespace E2m.Server.Emse
         public int Workers { get; set; }
 
         /// <summary>
-        /// 64-bit Linux, more than one shard: each shard receives on a socket of its own, all bound to the UDP port with
-        /// SO_REUSEPORT (the kernel spreads the devices over them by address and port), instead of one socket read by a
-        /// receive thread that hands every datagram to a shard. A kid is then handled by the shard that first received
+        /// 64-bit Linux: each shard receives on a socket of its own (recvmmsg batches), with more than one shard all
+        /// bound to the UDP port with SO_REUSEPORT (the kernel spreads the devices over them by address and port),
+        /// instead of one socket read by a receive thread that hands every datagram to a shard. A kid is then handled by the shard that first received
         /// it; a datagram of that kid arriving at another shard (the device's address changed) is handed over. False,
         /// or other systems: the receive thread.
         /// </summary>

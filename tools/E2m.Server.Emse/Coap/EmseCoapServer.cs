@@ -110,8 +110,8 @@ namespace E2m.Server.Emse.Coap
             Socket socket = OpenSocket(address);
 
             int n = _options.EffectiveWorkers;
-            bool perShard = _options.UdpSocketPerWorker && n > 1 && DatagramReceiveBatch.IsSupported;
-            if (perShard)
+            bool perShard = _options.UdpSocketPerWorker && DatagramReceiveBatch.IsSupported;
+            if (perShard && n > 1)
             {
                 SetReusePort(socket);
             }
@@ -181,7 +181,7 @@ namespace E2m.Server.Emse.Coap
             }
 
             _log.LogInformation("EMSE {EmseId}: CoAP/OSCORE on udp://{Endpoint}, {Workers} shards ({Receive}), storage {Storage}",
-                _options.EmseId, LocalEndPoint, n, perShard ? "a socket each, SO_REUSEPORT" : "one socket, a receive thread", _store.Database.Describe());
+                _options.EmseId, LocalEndPoint, n, perShard ? (n > 1 ? "a socket each, SO_REUSEPORT" : "reading the socket itself") : "one socket, a receive thread", _store.Database.Describe());
             return Task.CompletedTask;
         }
 
