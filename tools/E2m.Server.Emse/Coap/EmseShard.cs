@@ -29,9 +29,10 @@ namespace E2m.Server.Emse.Coap
     }
 
     /// <summary>
-    /// Received datagrams with their buffers (MaxDatagramSize octets), reused: the receive thread takes them, the shards
-    /// give them back. ArrayPool.Shared keeps its arrays per thread and per core, so a buffer rented on the receive thread
-    /// and returned on a shard thread was, under load, mostly a new allocation (measured with the GC's allocation
+    /// Received datagrams with their buffers (MaxDatagramSize octets), reused: the receiving thread (the receive thread,
+    /// or a shard reading its own socket) takes them, the shard that handled them gives them back. ArrayPool.Shared keeps
+    /// its arrays per thread and per core, so a buffer rented on the receive thread and returned on a shard thread was,
+    /// under load, mostly a new allocation (measured with the GC's allocation
     /// events: 9 % of the EMSE's allocated bytes were these buffers). Holds at most <c>capacity</c> idle datagrams.
     /// </summary>
     internal sealed class DatagramPool
