@@ -61,7 +61,7 @@ namespace E2m.Crypto
             CryptoUtil.CheckRange(input, inputOffset, inputLength, "input");
             if (inputLength > MaxMessageLength) throw new ArgumentException("message too long for L=2", "input");
             CryptoUtil.CheckRange(output, outputOffset, inputLength + TagLength, "output");
-            CheckAlias(input, inputOffset, inputLength, output, outputOffset);
+            CryptoUtil.CheckNotAhead(input, inputOffset, inputLength, output, outputOffset);
 
             // RFC 3610 §2.2: T = first M octets of the CBC-MAC over B_0 || AAD blocks || message blocks.
             ComputeMac(nonce, nonceOffset, aad, aadOffset, aadLength, input, inputOffset, inputLength);
@@ -92,7 +92,7 @@ namespace E2m.Crypto
             int messageLength = inputLength - TagLength;
             if (messageLength > MaxMessageLength) throw new ArgumentException("message too long for L=2", "input");
             CryptoUtil.CheckRange(output, outputOffset, messageLength, "output");
-            CheckAlias(input, inputOffset, messageLength, output, outputOffset);
+            CryptoUtil.CheckNotAhead(input, inputOffset, messageLength, output, outputOffset);
 
             // Keep the received U before the output (which may alias the input) is written.
             Array.Copy(input, inputOffset + messageLength, _tag, 0, TagLength);
@@ -124,15 +124,6 @@ namespace E2m.Crypto
             if (aadLength < 0) throw new ArgumentOutOfRangeException("aadLength");
             if (aadLength > MaxAadLength) throw new ArgumentException("aad longer than 0xFEFF", "aad");
             if (aadLength > 0) CryptoUtil.CheckRange(aad, aadOffset, aadLength, "aad");
-        }
-
-        private static void CheckAlias(byte[] input, int inputOffset, int length, byte[] output, int outputOffset)
-        {
-            // Processing runs front to back, so writing at or before the read position is safe.
-            if (ReferenceEquals(input, output) && outputOffset > inputOffset && outputOffset < inputOffset + length)
-            {
-                throw new ArgumentException("output overlaps input ahead of it", "output");
-            }
         }
 
         // RFC 3610 §2.2: CBC-MAC, result in _x (first M octets are T).

@@ -34,13 +34,26 @@ namespace E2m.Crypto
             }
         }
 
-        /// <summary>Throws ArgumentException unless [offset, offset+length) lies inside buffer.</summary>
-        internal static void CheckRange(byte[] buffer, int offset, int length, string name)
+        /// <summary>Throws ArgumentException unless [offset, offset+length) lies inside buffer (also for the host's AES-CCM).</summary>
+        public static void CheckRange(byte[] buffer, int offset, int length, string name)
         {
             if (buffer == null) throw new ArgumentNullException(name);
             if (offset < 0 || length < 0 || offset > buffer.Length - length)
             {
                 throw new ArgumentOutOfRangeException(name);
+            }
+        }
+
+        /// <summary>
+        /// Block ciphers that process front to back may write at or before the read position of the same buffer, not
+        /// ahead of it: throws ArgumentException when <paramref name="output"/> starts inside the
+        /// <paramref name="length"/> input octets after <paramref name="inputOffset"/> (AES-CCM, RFC 3610).
+        /// </summary>
+        public static void CheckNotAhead(byte[] input, int inputOffset, int length, byte[] output, int outputOffset)
+        {
+            if (ReferenceEquals(input, output) && outputOffset > inputOffset && outputOffset < inputOffset + length)
+            {
+                throw new ArgumentException("output overlaps input ahead of it", "output");
             }
         }
 

@@ -9,7 +9,8 @@ namespace E2m.Server.Emse.Tests
 {
     /// <summary>
     /// The responder's batch send (sendmmsg(2) on 64-bit Linux): every datagram reaches its own address with its own
-    /// bytes, in order; a datagram the kernel refuses is reported and the rest of the batch still goes out.
+    /// bytes, in order; a datagram the kernel refuses is reported and the rest of the batch still goes out. The shards'
+    /// batch receive (recvmmsg(2)): each datagram with its bytes, real length and sender, never blocking.
     /// </summary>
     public sealed class DatagramBatchTests
     {
@@ -104,6 +105,45 @@ namespace E2m.Server.Emse.Tests
             sender.Dispose();
             Assert.Throws<ObjectDisposedException>(() => batch.Flush(null));
             Assert.Equal(0, batch.Count); // the batch is empty again either way
+        }
+
+        [SkippableFact]
+        public void ReceiveBatch_GivesEachDatagram_ItsBytes_RealLength_AndSender()
+        {
+            Skip.IfNot(OperatingSystem.IsLinux() && IntPtr.Size == 8, "recvmmsg(2) batches exist on 64-bit Linux only");
+            using Socket server = Bound();
+            using Socket a = Bound();
+            using Socket b = Bound();
+            using var receive = new DatagramReceiveBatch(server, 100);
+            Assert.Equal(0, receive.Receive(DatagramReceiveBatch.Capacity)); // nothing waits: no blocking, 0
+
+            var sent = new List<(Socket From, byte[] Bytes)>();
+            for (int i = 0; i < 70; i++)
+            {
+                Socket from = i % 2 == 0 ? a : b;
+                byte[] bytes = new byte[i == 5 ? 300 : i % 7]; // #5 larger than the 100-octet slot, some empty
+                new Random(i).NextBytes(bytes);
+                from.SendTo(bytes, server.LocalEndPoint!);
+                sent.Add((from, bytes));
+            }
+
+            int next = 0;
+            while (next < sent.Count)
+            {
+                int got = receive.Receive(DatagramReceiveBatch.Capacity);
+                Assert.True(got > 0 && got <= DatagramReceiveBatch.Capacity);
+                for (int i = 0; i < got; i++, next++)
+                {
+                    (Socket from, byte[] bytes) = sent[next];
+                    Assert.Equal(bytes.Length, receive.Length(i)); // the real length, also when truncated
+                    Assert.Equal(Convert.ToHexString(bytes, 0, Math.Min(bytes.Length, 100)), Convert.ToHexString(receive.Data(i)));
+                    Assert.Equal(Convert.ToHexString(Address(from).Buffer.Span.Slice(0, Address(from).Size)), Convert.ToHexString(receive.Address(i)));
+                }
+            }
+
+            Assert.Equal(0, receive.Receive(DatagramReceiveBatch.Capacity));
+            server.Dispose();
+            Assert.Throws<ObjectDisposedException>(() => receive.Receive(1));
         }
     }
 }

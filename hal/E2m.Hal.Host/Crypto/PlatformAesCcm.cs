@@ -36,7 +36,7 @@ namespace E2m.Hal.Host
 
         public void SetKey(byte[] key, int offset)
         {
-            CheckRange(key, offset, AesCcm.KeyLength, nameof(key));
+            CryptoUtil.CheckRange(key, offset, AesCcm.KeyLength, nameof(key));
             Vector128<byte>[] rk = new Vector128<byte>[11];
             PlatformAes128.ExpandKey(Vector128.Create(key.AsSpan(offset, AesCcm.KeyLength)), rk);
             _k = new RoundKeys(rk);
@@ -54,10 +54,10 @@ namespace E2m.Hal.Host
             byte[] input, int inputOffset, int inputLength, byte[] output, int outputOffset)
         {
             CheckCommon(nonce, nonceOffset, aad, aadOffset, aadLength);
-            CheckRange(input, inputOffset, inputLength, nameof(input));
+            CryptoUtil.CheckRange(input, inputOffset, inputLength, nameof(input));
             if (inputLength > AesCcm.MaxMessageLength) throw new ArgumentException("message too long for L=2", nameof(input));
-            CheckRange(output, outputOffset, inputLength + AesCcm.TagLength, nameof(output));
-            CheckAlias(input, inputOffset, inputLength, output, outputOffset);
+            CryptoUtil.CheckRange(output, outputOffset, inputLength + AesCcm.TagLength, nameof(output));
+            CryptoUtil.CheckNotAhead(input, inputOffset, inputLength, output, outputOffset);
 
             Span<byte> buffer = stackalloc byte[Block];
             Vector128<byte> x = StartMac(nonce, nonceOffset, aad, aadOffset, aadLength, inputLength, buffer);
@@ -85,12 +85,12 @@ namespace E2m.Hal.Host
             byte[] input, int inputOffset, int inputLength, byte[] output, int outputOffset)
         {
             CheckCommon(nonce, nonceOffset, aad, aadOffset, aadLength);
-            CheckRange(input, inputOffset, inputLength, nameof(input));
+            CryptoUtil.CheckRange(input, inputOffset, inputLength, nameof(input));
             if (inputLength < AesCcm.TagLength) throw new ArgumentException("shorter than the tag", nameof(input));
             int messageLength = inputLength - AesCcm.TagLength;
             if (messageLength > AesCcm.MaxMessageLength) throw new ArgumentException("message too long for L=2", nameof(input));
-            CheckRange(output, outputOffset, messageLength, nameof(output));
-            CheckAlias(input, inputOffset, messageLength, output, outputOffset);
+            CryptoUtil.CheckRange(output, outputOffset, messageLength, nameof(output));
+            CryptoUtil.CheckNotAhead(input, inputOffset, messageLength, output, outputOffset);
 
             // The received U, before the output (which may alias the input) is written.
             ulong received = BinaryPrimitives.ReadUInt64LittleEndian(input.AsSpan(inputOffset + messageLength, AesCcm.TagLength));
@@ -237,28 +237,10 @@ namespace E2m.Hal.Host
         private void CheckCommon(byte[] nonce, int nonceOffset, byte[] aad, int aadOffset, int aadLength)
         {
             if (!_keyed) throw new InvalidOperationException("SetKey first");
-            CheckRange(nonce, nonceOffset, AesCcm.NonceLength, nameof(nonce));
+            CryptoUtil.CheckRange(nonce, nonceOffset, AesCcm.NonceLength, nameof(nonce));
             if (aadLength < 0) throw new ArgumentOutOfRangeException(nameof(aadLength));
             if (aadLength > AesCcm.MaxAadLength) throw new ArgumentException("aad longer than 0xFEFF", nameof(aad));
-            if (aadLength > 0) CheckRange(aad, aadOffset, aadLength, nameof(aad));
-        }
-
-        private static void CheckRange(byte[] buffer, int offset, int length, string name)
-        {
-            ArgumentNullException.ThrowIfNull(buffer, name);
-            if (offset < 0 || length < 0 || offset > buffer.Length - length)
-            {
-                throw new ArgumentOutOfRangeException(name);
-            }
-        }
-
-        private static void CheckAlias(byte[] input, int inputOffset, int length, byte[] output, int outputOffset)
-        {
-            // Blocks are read before they are written, front to back: writing at or before the read position is safe.
-            if (ReferenceEquals(input, output) && outputOffset > inputOffset && outputOffset < inputOffset + length)
-            {
-                throw new ArgumentException("output overlaps input ahead of it", nameof(output));
-            }
+            if (aadLength > 0) CryptoUtil.CheckRange(aad, aadOffset, aadLength, nameof(aad));
         }
 
         /// <summary>The 11 round keys (FIPS 197 §5.2) side by side, read by the inlined rounds without bounds checks.</summary>

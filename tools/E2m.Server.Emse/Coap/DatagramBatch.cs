@@ -18,10 +18,10 @@ namespace E2m.Server.Emse.Coap
     {
         public const int Capacity = 64;
         private const int SlotBytes = 1536;   // larger datagrams go out one by one
-        private const int AddressBytes = 128; // sizeof(struct sockaddr_storage)
-        private const int MsgHdrBytes = 64;   // sizeof(struct mmsghdr) on LP64: msghdr (56) + msg_len (4) + padding
-        private const int IovecBytes = 16;    // sizeof(struct iovec) on LP64
-        private const int Eintr = 4, Eagain = 11;
+        private const int AddressBytes = LinuxSocketCalls.AddressBytes;
+        private const int MsgHdrBytes = LinuxSocketCalls.MsgHdrBytes;
+        private const int IovecBytes = LinuxSocketCalls.IovecBytes;
+        private const int Eintr = LinuxSocketCalls.Eintr, Eagain = LinuxSocketCalls.Eagain;
 
         private readonly Socket _socket;
         private readonly bool _native;
@@ -33,7 +33,7 @@ namespace E2m.Server.Emse.Coap
         public DatagramBatch(Socket socket)
         {
             _socket = socket;
-            _native = OperatingSystem.IsLinux() && IntPtr.Size == 8;
+            _native = LinuxSocketCalls.IsSupported;
             if (_native)
             {
                 _arena = (byte*)NativeMemory.AllocZeroed((nuint)(Capacity * (MsgHdrBytes + IovecBytes + AddressBytes + SlotBytes)));
@@ -62,22 +62,13 @@ namespace E2m.Server.Emse.Coap
         /// <summary>Sends what was added; returns how many datagrams the kernel accepted; <paramref name="failed"/> gets the others (index, errno).</summary>
         public int Flush(Action<int, int>? failed)
         {
-            // The descriptor is held (AddRef) for the call: a socket closed meanwhile throws ObjectDisposedException
-            // here instead of its number being reused by another file under our sendmmsg.
-            System.Runtime.InteropServices.SafeHandle handle = _socket.SafeHandle;
-            bool added = false;
             try
             {
-                handle.DangerousAddRef(ref added);
-                return FlushCore((int)handle.DangerousGetHandle(), failed);
+                return LinuxSocketCalls.WithDescriptor(_socket, (Batch: this, Failed: failed), static (fd, s) => s.Batch.FlushCore(fd, s.Failed));
             }
             finally
             {
                 _count = 0;
-                if (added)
-                {
-                    handle.DangerousRelease();
-                }
             }
         }
 

@@ -15,11 +15,10 @@ namespace E2m.Server.Emse.Coap
     internal sealed unsafe class DatagramReceiveBatch : IDisposable
     {
         public const int Capacity = 64;
-        private const int AddressBytes = 128; // sizeof(struct sockaddr_storage)
-        private const int MsgHdrBytes = 64;   // sizeof(struct mmsghdr) on LP64: msghdr (56) + msg_len (4) + padding
-        private const int IovecBytes = 16;    // sizeof(struct iovec) on LP64
+        private const int AddressBytes = LinuxSocketCalls.AddressBytes;
+        private const int MsgHdrBytes = LinuxSocketCalls.MsgHdrBytes;
+        private const int IovecBytes = LinuxSocketCalls.IovecBytes;
         private const int MsgDontwait = 0x40, MsgTrunc = 0x20; // recv(2) flags (Linux)
-        private const int Eintr = 4, Eagain = 11;
 
         private readonly Socket _socket;
         private readonly int _slotBytes;
@@ -45,7 +44,7 @@ namespace E2m.Server.Emse.Coap
             }
         }
 
-        public static bool IsSupported => OperatingSystem.IsLinux() && IntPtr.Size == 8;
+        public static bool IsSupported => LinuxSocketCalls.IsSupported;
 
         /// <summary>
         /// Takes up to <paramref name="max"/> (≤ Capacity) waiting datagrams; 0 when none waits. A pending error of the
@@ -68,42 +67,25 @@ namespace E2m.Server.Emse.Coap
                 *(uint*)(hdr + 56) = 0;                                                    // msg_len (out)
             }
 
-            // The descriptor is held (AddRef) for the call: a socket closed meanwhile throws ObjectDisposedException here
-            // instead of its number being reused by another file under our recvmmsg.
-            SafeHandle handle = _socket.SafeHandle;
-            bool added = false;
-            try
+            return LinuxSocketCalls.WithDescriptor(_socket, (Batch: this, Max: max), static (fd, s) => s.Batch.ReceiveCore(fd, s.Max));
+        }
+
+        private int ReceiveCore(int fd, int max)
+        {
+            while (true)
             {
-                handle.DangerousAddRef(ref added);
-                int fd = (int)handle.DangerousGetHandle();
-                while (true)
+                int n = recvmmsg(fd, _arena, (uint)max, MsgDontwait | MsgTrunc, null);
+                if (n >= 0)
                 {
-                    int n = recvmmsg(fd, _arena, (uint)max, MsgDontwait | MsgTrunc, null);
-                    if (n >= 0)
-                    {
-                        return n;
-                    }
-
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (errno == Eintr)
-                    {
-                        continue;
-                    }
-
-                    if (errno == Eagain)
-                    {
-                        return 0;
-                    }
-
-                    // e.g. ECONNREFUSED: an earlier send's ICMP error, reported (and cleared) by this call.
-                    return 0;
+                    return n;
                 }
-            }
-            finally
-            {
-                if (added)
+
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno != LinuxSocketCalls.Eintr)
                 {
-                    handle.DangerousRelease();
+                    // EAGAIN: nothing waits; anything else (e.g. ECONNREFUSED, an earlier send's ICMP error) was
+                    // reported, and cleared, by this call.
+                    return 0;
                 }
             }
         }
