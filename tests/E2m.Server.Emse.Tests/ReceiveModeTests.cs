@@ -16,6 +16,40 @@ namespace E2m.Server.Emse.Tests
     {
         private static readonly DateTimeOffset T0 = new(2026, 11, 28, 8, 0, 0, TimeSpan.Zero);
 
+        [Fact]
+        public void ASecondEmse_OnTheSamePort_FailsToStart_InsteadOfTakingAShareOfTheDevices()
+        {
+            using var dirA = new TempDir();
+            using var dirB = new TempDir();
+            var emks = new FakeEmks();
+            var time = new ManualTimeProvider(T0);
+            using var first = new EmseHost(dirA.Path, emks, time, workers: 2);
+            string port = first.CoapEndPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            foreach (bool socketPerWorker in new[] { true, false })
+            {
+                Exception e = Assert.ThrowsAny<Exception>(() => new EmseHost(dirB.Path, emks, time, workers: 2, settings: s =>
+                {
+                    s["Emse:UdpPort"] = port;
+                    s["Emse:UdpSocketPerWorker"] = socketPerWorker ? "true" : "false";
+                }).Dispose());
+                Exception? inner = e;
+                while (inner != null && inner is not System.Net.Sockets.SocketException)
+                {
+                    inner = inner.InnerException;
+                }
+
+                Assert.True(inner is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse },
+                    e.ToString());
+            }
+
+            // The first EMSE still answers.
+            var (kid, key) = TestDevice.NewKey(new Random(7));
+            emks.Add(kid, key, T0.AddDays(30), "meter-p");
+            using var dev = new TestDevice(first.CoapEndPoint, kid, key);
+            Protected p = dev.Build(new[] { 1L });
+            Assert.Equal(CoapCode.Changed, dev.Verify(p, dev.Exchange(p)));
+        }
+
         public static IEnumerable<object[]> Modes() => new[]
         {
             new object[] { true, 2 },  // two SO_REUSEPORT sockets (Linux): hand-overs between the shards

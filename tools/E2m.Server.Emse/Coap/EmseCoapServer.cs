@@ -113,6 +113,14 @@ namespace E2m.Server.Emse.Coap
             bool perShard = _options.UdpSocketPerWorker && DatagramReceiveBatch.IsSupported;
             if (perShard && n > 1)
             {
+                if (_options.UdpPort != 0)
+                {
+                    // SO_REUSEPORT would also let a second EMSE (of this user) bind the same port and silently take a
+                    // share of the devices. A plain bind first fails, as without the option, when anything holds the port.
+                    using Socket probe = OpenSocket(address);
+                    probe.Bind(new IPEndPoint(address, _options.UdpPort));
+                }
+
                 SetReusePort(socket);
             }
 
