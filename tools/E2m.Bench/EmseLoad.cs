@@ -536,15 +536,9 @@ namespace E2m.Bench
                 {
                     Console.WriteLine("  " + server.Kind + " process " + line.TrimStart());
                 }
-
-                Console.Write("  generator process");
-            }
-            else
-            {
-                Console.Write(" ");
             }
 
-            ReportThreadCpu(before, after);
+            ReportThreadCpu(before, after, server != null ? "generator process " : "");
             ReportHostCpu(hostBefore, HostCpu());
             Array.Sort(finished);
             if (finished.Length > 0)
@@ -655,7 +649,7 @@ namespace E2m.Bench
         }
 
         /// <summary>CPU ms and context switches per thread name in the timed window (an unnamed thread carries the process name).</summary>
-        private static void ReportThreadCpu(Dictionary<string, (string Name, long Ticks, long Switches)> before, Dictionary<string, (string Name, long Ticks, long Switches)> after)
+        private static void ReportThreadCpu(Dictionary<string, (string Name, long Ticks, long Switches)> before, Dictionary<string, (string Name, long Ticks, long Switches)> after, string prefix = "")
         {
             var cpu = new SortedDictionary<string, long>(StringComparer.Ordinal);
             var switches = new SortedDictionary<string, long>(StringComparer.Ordinal);
@@ -687,8 +681,8 @@ namespace E2m.Bench
 
             if (parts.Count > 0)
             {
-                Console.WriteLine(" cpu ms by thread: " + string.Join(", ", parts));
-                Console.WriteLine("  context switches by thread: " + string.Join(", ", sw));
+                Console.WriteLine("  " + prefix + "cpu ms by thread: " + string.Join(", ", parts));
+                Console.WriteLine("  " + prefix + "context switches by thread: " + string.Join(", ", sw));
             }
         }
 

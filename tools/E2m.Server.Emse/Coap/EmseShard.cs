@@ -48,7 +48,7 @@ namespace E2m.Server.Emse.Coap
             _capacity = capacity;
         }
 
-        /// <summary>A datagram whose buffer holds <see cref="BufferLength"/> octets, its state reset.</summary>
+        /// <summary>A datagram whose buffer holds the pool's buffer length (MaxDatagramSize) in octets, its state reset.</summary>
         public InboundDatagram Rent()
         {
             if (_free.TryDequeue(out InboundDatagram? d))
@@ -59,8 +59,6 @@ namespace E2m.Server.Emse.Coap
 
             return new InboundDatagram { Buffer = new byte[_bufferLength] };
         }
-
-        public int BufferLength => _bufferLength;
 
         /// <summary>Gives a handled datagram back; nothing may use it (or its buffer) afterwards.</summary>
         public void Return(InboundDatagram d)
