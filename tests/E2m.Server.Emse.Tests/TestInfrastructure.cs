@@ -138,6 +138,26 @@ namespace E2m.Server.Emse.Tests
         public EmseStore Store { get; }
         public IPEndPoint CoapEndPoint => Server.LocalEndPoint!;
 
+        /// <summary>Datagrams the EMSE has sent so far (responses, RSTs, errors).</summary>
+        public long SentCount => Interlocked.Read(ref Server.Stats.Sent);
+
+        /// <summary>
+        /// Sends one datagram once the EMSE is idle and waits until the EMSE handled it. Returns the EMSE's answer, or null
+        /// when it sent none. The EMSE counts a datagram as handled only after its answer went to the kernel (Stats.Sent),
+        /// so the answer is awaited with a blocking receive: loopback delivery may lag the send (softirq).
+        /// </summary>
+        public byte[]? SendOne(TestDevice dev, byte[] datagram)
+        {
+            WaitIdle();
+            long handled = Interlocked.Read(ref Server.Stats.Handled);
+            long sent = SentCount;
+            dev.Send(datagram);
+            WaitHandled(handled + 1);
+            long answers = SentCount - sent;
+            Xunit.Assert.True(answers <= 1, answers + " answers to one datagram");
+            return answers == 0 ? null : dev.Receive();
+        }
+
         /// <summary>Waits until the shards handled at least <paramref name="count"/> datagrams (guard timeout 30 s).</summary>
         public void WaitHandled(long count)
         {
@@ -408,8 +428,6 @@ namespace E2m.Server.Emse.Tests
             return buf;
         }
 
-        /// <summary>A datagram waiting (after WaitHandled the response, if any, is already queued on loopback).</summary>
-        public byte[]? TryReceive() => _socket.Available > 0 ? Receive() : null;
 
         public byte[] Exchange(Protected p)
         {

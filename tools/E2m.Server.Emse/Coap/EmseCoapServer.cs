@@ -34,8 +34,12 @@ namespace E2m.Server.Emse.Coap
         public long ReadingsStored;
         public long CommitFailures;
         public long InternalErrors;
+        /// <summary>Datagrams the EMSE sent (responses, RSTs, errors), counted once the kernel took them.</summary>
         public long Sent;
-        /// <summary>Datagrams fully handled by a shard (answered, dropped or stored; a parked one counts once re-processed).</summary>
+        /// <summary>
+        /// Datagrams fully handled (answered, dropped or stored; a parked one counts once re-processed). Counted after the
+        /// answer, if any, was handed to the kernel and counted in <see cref="Sent"/>.
+        /// </summary>
         public long Handled;
         /// <summary>Transactions committed, and time spent verifying/handling vs committing (Stopwatch ticks).</summary>
         public long Commits;
@@ -439,6 +443,7 @@ namespace E2m.Server.Emse.Coap
             try
             {
                 _sender!.Send(out1, 0, w, remote);
+                Interlocked.Increment(ref Stats.Sent);
             }
             catch (SocketException)
             {

@@ -298,6 +298,7 @@ namespace E2m.Server.Emse.Coap
                     finally
                     {
                         FlushBatch();
+                        Interlocked.Add(ref _stats.Handled, group.Length); // after the answers are sent (Stats.Handled)
                     }
                 }
 
@@ -368,8 +369,6 @@ namespace E2m.Server.Emse.Coap
                         SendReplay(p);
                         break;
                 }
-
-                Interlocked.Increment(ref _stats.Handled);
             }
         }
 
