@@ -143,7 +143,7 @@ namespace E2m.Server.Emse.Tests
 
         /// <summary>
         /// Sends one datagram once the EMSE is idle and waits until the EMSE handled it. Returns the EMSE's answer, or null
-        /// when it sent none. The EMSE counts a datagram as handled only after its answer went to the kernel (Stats.Sent),
+        /// when it sent none (no other client may talk to this EMSE meanwhile: Stats.Sent counts every answer). The EMSE counts a datagram as handled only after its answer went to the kernel (Stats.Sent),
         /// so the answer is awaited with a blocking receive: loopback delivery may lag the send (softirq).
         /// </summary>
         public byte[]? SendOne(TestDevice dev, byte[] datagram)
@@ -427,7 +427,6 @@ namespace E2m.Server.Emse.Tests
             Array.Resize(ref buf, n);
             return buf;
         }
-
 
         public byte[] Exchange(Protected p)
         {
