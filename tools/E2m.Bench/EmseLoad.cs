@@ -21,7 +21,7 @@ namespace E2m.Bench
 {
     /// <summary>
     /// <c>dotnet run -c Release --project tools/E2m.Bench -- --emse-load [--devices 64] [--messages 1000] [--rounds 3] [--warmup-rounds 1]
-    /// [--workers 0] [--sync FULL|NORMAL|both] [--postgres CONNSTRING] [--in-process]</c>
+    /// [--workers 0] [--sync FULL|NORMAL|both] [--postgres CONNSTRING] [--in-process] [--slices K]</c>
     /// <para>
     /// Issue 6 point 6: EMSE protected messages/s end to end over UDP on loopback, compared in the same run with a bare
     /// UDP echo server (one receive thread that sends every datagram back: the physical limit of this machine's UDP
@@ -40,6 +40,10 @@ namespace E2m.Bench
     /// is built as `e2m stack` builds it (EmseApp.Build, SQLite in a temp directory) with a fixed in-process key source
     /// standing in for the EMKS. <c>--in-process</c> runs both servers in this process instead (as `e2m demo --bench`).
     /// </para>
+    /// <para>
+    /// <c>--slices K</c> interleaves the two servers within each round (<see cref="RunInterleaved"/>): echo and EMSE
+    /// take turns over K slices of the timed messages, and the median is over all slice pairs of all rounds.
+    /// </para>
     /// </summary>
     public static class EmseLoad
     {
@@ -53,6 +57,12 @@ namespace E2m.Bench
             string sync = StringArg(args, "--sync", "both");
             string postgres = StringArg(args, "--postgres", "");
             bool inProcess = Array.IndexOf(args, "--in-process") >= 0;
+            int slices = Math.Max(0, IntArg(args, "--slices", 0));
+            if (slices > 0 && inProcess)
+            {
+                Console.Error.WriteLine("--slices needs the servers in processes of their own (no --in-process)");
+                return 2;
+            }
             Console.WriteLine($"emse-load: devices={devices} messages/device={messages} rounds={rounds} workers={(workers == 0 ? Environment.ProcessorCount : workers)} cores={Environment.ProcessorCount} servers={(inProcess ? "in this process" : "own processes (" + ServerProcess.Describe() + ")")}");
             var modes = new List<string>();
             if (postgres.Length > 0)
@@ -89,6 +99,16 @@ namespace E2m.Bench
                 foreach (string mode in modes)
                 {
                     string name = round <= 0 ? "warm-up " + (round + warmupRounds).ToString(CultureInfo.InvariantCulture) : "round " + round.ToString(CultureInfo.InvariantCulture);
+                    if (slices > 0)
+                    {
+                        if (!RunInterleaved(name, echoProcess!, emseProcess!, devices, messages, workers, mode, postgres, slices, round > 0 ? ratios[mode] : null))
+                        {
+                            return 1;
+                        }
+
+                        continue;
+                    }
+
                     var (echoRate, echoRetx) = inProcess ? RunEcho(devices, messages) : RunEchoProcess(echoProcess!, devices, messages);
                     Console.WriteLine($"{name}: udp-echo: {echoRate:F0} msg/s (retransmissions {echoRetx})");
                     var (rate, retx, stored, expected) = inProcess
@@ -115,10 +135,187 @@ namespace E2m.Bench
                 r.Sort();
                 double median = r.Count % 2 == 1 ? r[r.Count / 2] : (r[r.Count / 2 - 1] + r[r.Count / 2]) / 2;
                 string label = mode == "postgres" ? "postgres" : "sqlite synchronous=" + mode;
-                Console.WriteLine($"emse ({label}) vs udp-echo over {r.Count} rounds: median {100 * median:F1}% (min {100 * r[0]:F1}%, max {100 * r[^1]:F1}%)");
+                int above = r.FindAll(x => x > 0.5).Count;
+                Console.WriteLine($"emse ({label}) vs udp-echo over {r.Count} {(slices > 0 ? "slice pairs" : "rounds")}: median {100 * median:F1}% (min {100 * r[0]:F1}%, max {100 * r[^1]:F1}%; {above} of {r.Count} above 50%)");
             }
 
             return 0;
+        }
+
+        /// <summary>
+        /// <c>--slices K</c>: one round with both servers up at once and the timed part cut into K slices, driven in turn
+        /// (echo slice 1, EMSE slice 1, echo slice 2, ...): each EMSE slice is compared with the echo slice just before it,
+        /// seconds apart rather than a whole run apart, so the host's drift between minutes cancels in each pair. Every
+        /// device keeps one socket per server for the round (its address does not change between slices) and both
+        /// servers get the same untimed warm-up quarter first. The EMSE's idle fold is off in this mode: it would
+        /// otherwise fold during the echo's slices, out of the EMSE's timed windows. Adds one ratio per slice pair to
+        /// <paramref name="ratios"/> (null: warm-up round); false when readings were lost or stored twice.
+        /// </summary>
+        private static bool RunInterleaved(string name, ServerProcess echo, ServerProcess emse, int devices, int messages, int workers, string mode, string postgres, int slices, List<double>? ratios)
+        {
+            byte[][][] echoRequests = BuildRequests(devices, messages, out _);
+            byte[][][] emseRequests = BuildRequests(devices, messages, out _);
+            int warmup = messages / 4;
+            int timed = messages - warmup;
+            if (timed < slices)
+            {
+                throw new ArgumentException("--slices larger than the timed messages per device");
+            }
+
+            IPEndPoint echoEndPoint = echo.Begin();
+            IPEndPoint emseEndPoint = emse.Begin(workers.ToString(CultureInfo.InvariantCulture), mode, "noidlefold", postgres);
+            using (var echoSockets = new DeviceSockets(devices, echoEndPoint))
+            using (var emseSockets = new DeviceSockets(devices, emseEndPoint))
+            {
+                DriveRange(echoSockets, echoRequests, 0, warmup, null);
+                DriveRange(emseSockets, emseRequests, 0, warmup, IsAcknowledged);
+                Thread.Sleep(100); // the last warm-up commits settle
+                var pairs = new List<double>();
+                long echoTotal = 0, emseTotal = 0;
+                double echoSeconds = 0, emseSeconds = 0;
+                for (int k = 0; k < slices; k++)
+                {
+                    int from = warmup + timed * k / slices;
+                    int to = warmup + timed * (k + 1) / slices;
+                    var (echoRate, echoRetx, _) = DriveRange(echoSockets, echoRequests, from, to, null, echo);
+                    var (emseRate, emseRetx, failures) = DriveRange(emseSockets, emseRequests, from, to, IsAcknowledged, emse);
+                    long n = (long)devices * (to - from);
+                    echoTotal += n;
+                    emseTotal += n;
+                    echoSeconds += n / echoRate;
+                    emseSeconds += n / emseRate;
+                    pairs.Add(emseRate / echoRate);
+                    ratios?.Add(emseRate / echoRate);
+                    Console.WriteLine(FormattableString.Invariant(
+                        $"  {name} slice {k + 1}: udp-echo {echoRate:F0} msg/s, emse {emseRate:F0} msg/s = {100 * emseRate / echoRate:F1}% (retransmissions {echoRetx} / {emseRetx}{(failures > 0 ? ", " + failures + " responses not ACK 2.04" : "")})"));
+                }
+
+                pairs.Sort();
+                Console.WriteLine(FormattableString.Invariant(
+                    $"{name}: udp-echo {echoTotal / echoSeconds:F0} msg/s, emse {emseTotal / emseSeconds:F0} msg/s over {slices} slices each, slice pairs median {100 * pairs[pairs.Count / 2]:F1}% (min {100 * pairs[0]:F1}%, max {100 * pairs[^1]:F1}%)"));
+            }
+
+            echo.End();
+            long stored = -1;
+            foreach (string line in emse.End())
+            {
+                if (line.StartsWith("readings ", StringComparison.Ordinal))
+                {
+                    stored = long.Parse(line.Substring(9), CultureInfo.InvariantCulture);
+                }
+                else
+                {
+                    Console.WriteLine("  " + line);
+                }
+            }
+
+            long expected = (long)devices * messages;
+            Console.WriteLine($"  readings stored {stored}/{expected}");
+            if (stored != expected)
+            {
+                Console.WriteLine("emse: ERROR readings stored != messages sent");
+                return false;
+            }
+
+            return true;
+        }
+
+        /// <summary>One UDP socket per simulated device, connected to one server, kept across the slices of a round.</summary>
+        private sealed class DeviceSockets : IDisposable
+        {
+            public DeviceSockets(int devices, IPEndPoint target)
+            {
+                Sockets = new Socket[devices];
+                for (int d = 0; d < devices; d++)
+                {
+                    var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                    s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                    s.Connect(target);
+                    Sockets[d] = s;
+                }
+            }
+
+            public Socket[] Sockets { get; }
+
+            public void Dispose()
+            {
+                foreach (Socket s in Sockets)
+                {
+                    s.Dispose();
+                }
+            }
+        }
+
+        /// <summary>
+        /// Messages [<paramref name="from"/>, <paramref name="to"/>) of every device, all devices concurrently and each
+        /// lock-step (<see cref="ExchangeAsync"/>), timed from the common start to the last response or, with a
+        /// <paramref name="server"/>, until its process has gone quiet (<see cref="ServerProcess.WaitQuiet"/>): work the
+        /// server deferred (a journal fold, a background GC) is charged to its own slice, not to the next one.
+        /// </summary>
+        private static (double Rate, long Retransmissions, long Failures) DriveRange(DeviceSockets sockets, byte[][][] requests, int from, int to, Func<byte[], bool>? check, ServerProcess? server = null)
+        {
+            var counters = new ExchangeCounters();
+            var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var tasks = new Task[requests.Length];
+            for (int d = 0; d < requests.Length; d++)
+            {
+                Socket s = sockets.Sockets[d];
+                byte[][] mine = requests[d];
+                tasks[d] = Task.Run(async () =>
+                {
+                    var buf = new byte[2048];
+                    await start.Task.ConfigureAwait(false);
+                    for (int m = from; m < to; m++)
+                    {
+                        await ExchangeAsync(s, mine[m], buf, check, counters).ConfigureAwait(false);
+                    }
+                });
+            }
+
+            var sw = Stopwatch.StartNew();
+            start.SetResult();
+            Task.WaitAll(tasks);
+            TimeSpan elapsed = server?.WaitQuiet(sw) ?? sw.Elapsed;
+            return ((long)requests.Length * (to - from) / elapsed.TotalSeconds, counters.Retransmissions, counters.Failures);
+        }
+
+        private sealed class ExchangeCounters
+        {
+            public long Retransmissions;
+            public long Failures;
+        }
+
+        /// <summary>
+        /// One CoAP exchange of a lock-step device (NSTART = 1): sends <paramref name="request"/>, waits for the datagram
+        /// with its Message ID (RFC 7252 §4.4) and resends the same datagram after 1 s without one (§4.2).
+        /// </summary>
+        private static async Task ExchangeAsync(Socket s, byte[] request, byte[] buf, Func<byte[], bool>? check, ExchangeCounters counters)
+        {
+            while (true)
+            {
+                await s.SendAsync(request, SocketFlags.None).ConfigureAwait(false);
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                try
+                {
+                    int n;
+                    do
+                    {
+                        n = await s.ReceiveAsync(buf, SocketFlags.None, cts.Token).ConfigureAwait(false);
+                    }
+                    while (n < 4 || buf[2] != request[2] || buf[3] != request[3]);
+
+                    if (check != null && !check(buf.AsSpan(0, n).ToArray()))
+                    {
+                        Interlocked.Increment(ref counters.Failures);
+                    }
+
+                    return;
+                }
+                catch (OperationCanceledException)
+                {
+                    Interlocked.Increment(ref counters.Retransmissions);
+                }
+            }
         }
 
         /// <summary>Bare UDP echo rate (msg/s) under the same load generator, the echo in this process; also called by `e2m demo --bench`.</summary>
@@ -153,7 +350,7 @@ namespace E2m.Bench
         private static (double Rate, long Retransmissions, long Stored, long Expected) RunEmseProcess(ServerProcess emse, int devices, int messages, int workers, string mode, string postgres)
         {
             byte[][][] requests = BuildRequests(devices, messages, out _);
-            var (rate, retx) = Drive(emse.Begin(workers.ToString(CultureInfo.InvariantCulture), mode, postgres), requests, IsAcknowledged, emse);
+            var (rate, retx) = Drive(emse.Begin(workers.ToString(CultureInfo.InvariantCulture), mode, "idlefold", postgres), requests, IsAcknowledged, emse);
             long stored = -1;
             foreach (string line in emse.End())
             {
@@ -175,7 +372,7 @@ namespace E2m.Bench
 
         /// <summary>
         /// <c>--serve echo|emse [--devices D]</c>: the server side of the runs in a process of its own, driven by commands
-        /// on stdin: <c>begin</c> (echo) or <c>begin WORKERS SYNC [POSTGRES]</c> (EMSE) starts a fresh server (and
+        /// on stdin: <c>begin</c> (echo) or <c>begin WORKERS SYNC idlefold|noidlefold [POSTGRES]</c> (EMSE) starts a fresh server (and
         /// database) and prints <c>ready PORT</c>; <c>mark</c> starts the timed window (<c>marked</c>); <c>report</c>
         /// prints this process's CPU per thread since the mark; <c>end</c> stops the server (EMSE: after its counters
         /// and <c>readings N</c>). Each answer but <c>ready</c>/<c>marked</c> ends with a line <c>end</c>. EOF exits.
@@ -204,7 +401,7 @@ namespace E2m.Bench
             {
                 while ((command = Console.ReadLine()) != null)
                 {
-                    string[] words = command.Split(' ', 4);
+                    string[] words = command.Split(' ', 5);
                     switch (words[0])
                     {
                         case "begin":
@@ -216,7 +413,9 @@ namespace E2m.Bench
                             }
                             else
                             {
-                                emse = new EmseServer(keys, int.Parse(words[1], CultureInfo.InvariantCulture), words[2], words.Length > 3 ? words[3] : "");
+                                // begin WORKERS SYNC IDLEFOLD [POSTGRES]; IDLEFOLD "noidlefold" (--slices) or "idlefold"
+                                emse = new EmseServer(keys, int.Parse(words[1], CultureInfo.InvariantCulture), words[2], words.Length > 4 ? words[4] : "",
+                                    idleFold: words.Length <= 3 || words[3] != "noidlefold");
                                 endPoint = emse.EndPoint;
                             }
 
@@ -308,7 +507,7 @@ namespace E2m.Bench
             private readonly string _postgres;
             private readonly WebApplication _app;
 
-            public EmseServer(FixedKeys keys, int workers, string mode, string postgres)
+            public EmseServer(FixedKeys keys, int workers, string mode, string postgres, bool idleFold = true)
             {
                 _dir = Path.Combine(Path.GetTempPath(), "e2m-emse-load-" + Guid.NewGuid().ToString("N"));
                 if (postgres.Length > 0)
@@ -338,6 +537,10 @@ namespace E2m.Bench
                     SqliteSynchronous = mode == "NORMAL" ? "NORMAL" : "FULL",
                     HttpUrls = "http://127.0.0.1:0",
                 };
+                if (!idleFold)
+                {
+                    options.JournalIdleFold = TimeSpan.Zero; // --slices: no fold while the echo's slices run
+                }
                 // the EMSE requires its readings-API trust anchor (Emse:CaCertificatePath, default DataDir/pki/ca.crt)
                 E2m.Server.Common.DevPki.Init(_dir, new[] { options.EmseId });
                 _app = EmseApp.Build(options, s =>
@@ -445,8 +648,7 @@ namespace E2m.Bench
         /// </summary>
         private static (double Rate, long Retransmissions) Drive(IPEndPoint target, byte[][][] requests, Func<byte[], bool>? check, ServerProcess? server)
         {
-            long retransmissions = 0;
-            long failures = 0;
+            var counters = new ExchangeCounters();
             var tasks = new Task[requests.Length];
             // Asynchronous gates: a thread-pool thread blocked per device would starve the others' continuations.
             var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -489,32 +691,7 @@ namespace E2m.Bench
                             break;
                         }
 
-                        byte[] req = mine[m];
-                        while (true)
-                        {
-                            await s.SendAsync(req, SocketFlags.None).ConfigureAwait(false);
-                            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-                            try
-                            {
-                                int n;
-                                do
-                                {
-                                    n = await s.ReceiveAsync(buf, SocketFlags.None, cts.Token).ConfigureAwait(false);
-                                }
-                                while (n < 4 || buf[2] != req[2] || buf[3] != req[3]); // match the Message ID (RFC 7252 §4.4)
-
-                                if (check != null && !check(buf.AsSpan(0, n).ToArray()))
-                                {
-                                    Interlocked.Increment(ref failures);
-                                }
-
-                                break;
-                            }
-                            catch (OperationCanceledException)
-                            {
-                                Interlocked.Increment(ref retransmissions); // RFC 7252 §4.2: resend the same CON
-                            }
-                        }
+                        await ExchangeAsync(s, mine[m], buf, check, counters).ConfigureAwait(false);
                     }
                 });
             }
@@ -546,12 +723,12 @@ namespace E2m.Bench
                 double F(int i) => 100.0 * finished[Math.Min(finished.Length - 1, i)] / sw.ElapsedTicks;
                 Console.WriteLine(FormattableString.Invariant($"  devices finished at % of the window: first {F(0):F0}, 10% {F(finished.Length / 10):F0}, median {F(finished.Length / 2):F0}, 90% {F(finished.Length * 9 / 10):F0}, last 100"));
             }
-            if (failures > 0)
+            if (counters.Failures > 0)
             {
-                Console.WriteLine($"  {failures} responses were not ACK 2.04");
+                Console.WriteLine($"  {counters.Failures} responses were not ACK 2.04");
             }
 
-            return (total / sw.Elapsed.TotalSeconds, retransmissions);
+            return (total / sw.Elapsed.TotalSeconds, counters.Retransmissions);
         }
 
         /// <summary>
@@ -810,6 +987,57 @@ namespace E2m.Bench
                 }
 
                 return new IPEndPoint(IPAddress.Loopback, int.Parse(ready.Substring(6), CultureInfo.InvariantCulture));
+            }
+
+            /// <summary>
+            /// Linux: waits until the server process uses less than a tenth of a core over 10 ms (CPU time of all its
+            /// threads, /proc/PID/task/*/schedstat) and returns <paramref name="clock"/>'s time at the start of that quiet
+            /// interval; elsewhere, or after 10 s, the time now.
+            /// </summary>
+            public TimeSpan WaitQuiet(Stopwatch clock)
+            {
+                string tasks = "/proc/" + _process.Id.ToString(CultureInfo.InvariantCulture) + "/task";
+                if (!Directory.Exists(tasks))
+                {
+                    return clock.Elapsed;
+                }
+
+                TimeSpan at = clock.Elapsed;
+                long cpu = RunNanoseconds(tasks);
+                while (clock.Elapsed - at < TimeSpan.FromSeconds(10))
+                {
+                    Thread.Sleep(10);
+                    TimeSpan now = clock.Elapsed;
+                    long next = RunNanoseconds(tasks);
+                    if (next - cpu < (long)((now - at).TotalMilliseconds * 100_000)) // < 0.1 core
+                    {
+                        return at;
+                    }
+
+                    at = now;
+                    cpu = next;
+                }
+
+                return clock.Elapsed;
+            }
+
+            private static long RunNanoseconds(string tasks)
+            {
+                long sum = 0;
+                foreach (string task in Directory.EnumerateDirectories(tasks))
+                {
+                    try
+                    {
+                        string line = File.ReadAllText(Path.Combine(task, "schedstat")); // sched-stats.rst: run ns, wait ns, slices
+                        sum += long.Parse(line.AsSpan(0, line.IndexOf(' ')), CultureInfo.InvariantCulture);
+                    }
+                    catch (IOException)
+                    {
+                        // the thread ended meanwhile
+                    }
+                }
+
+                return sum;
             }
 
             public void Mark()
