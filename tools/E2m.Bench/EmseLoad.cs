@@ -196,6 +196,22 @@ namespace E2m.Bench
             }
 
             echo.End();
+            long stored = EndEmse(emse);
+
+            long expected = (long)devices * messages;
+            Console.WriteLine($"  readings stored {stored}/{expected}");
+            if (stored != expected)
+            {
+                Console.WriteLine("emse: ERROR readings stored != messages sent");
+                return false;
+            }
+
+            return true;
+        }
+
+        /// <summary>Stops the EMSE in its process, prints its counters and returns the readings in its database.</summary>
+        private static long EndEmse(ServerProcess emse)
+        {
             long stored = -1;
             foreach (string line in emse.End())
             {
@@ -209,15 +225,7 @@ namespace E2m.Bench
                 }
             }
 
-            long expected = (long)devices * messages;
-            Console.WriteLine($"  readings stored {stored}/{expected}");
-            if (stored != expected)
-            {
-                Console.WriteLine("emse: ERROR readings stored != messages sent");
-                return false;
-            }
-
-            return true;
+            return stored;
         }
 
         /// <summary>One UDP socket per simulated device, connected to one server, kept across the slices of a round.</summary>
@@ -351,18 +359,7 @@ namespace E2m.Bench
         {
             byte[][][] requests = BuildRequests(devices, messages, out _);
             var (rate, retx) = Drive(emse.Begin(workers.ToString(CultureInfo.InvariantCulture), mode, "idlefold", postgres), requests, IsAcknowledged, emse);
-            long stored = -1;
-            foreach (string line in emse.End())
-            {
-                if (line.StartsWith("readings ", StringComparison.Ordinal))
-                {
-                    stored = long.Parse(line.Substring(9), CultureInfo.InvariantCulture);
-                }
-                else
-                {
-                    Console.WriteLine("  " + line);
-                }
-            }
+            long stored = EndEmse(emse);
 
             return (rate, retx, stored, (long)devices * messages);
         }
