@@ -197,7 +197,6 @@ namespace E2m.Bench
 
             echo.End();
             long stored = EndEmse(emse);
-
             long expected = (long)devices * messages;
             Console.WriteLine($"  readings stored {stored}/{expected}");
             if (stored != expected)
