@@ -41,6 +41,11 @@ namespace E2m.Server.Emse.Coap
                 byte* iov = _arena + (Capacity * MsgHdrBytes) + (i * IovecBytes);
                 *(void**)iov = DataSlot(i);                   // iov_base
                 *(ulong*)(iov + 8) = (ulong)slotBytes;        // iov_len
+                // The fixed part of each header (the arena is zeroed: no control data, msg_flags / msg_len out only).
+                byte* hdr = _arena + (i * MsgHdrBytes);
+                *(void**)hdr = AddressSlot(i);                // msg_name
+                *(void**)(hdr + 16) = iov;                    // msg_iov
+                *(ulong*)(hdr + 24) = 1;                      // msg_iovlen
             }
         }
 
@@ -56,15 +61,7 @@ namespace E2m.Server.Emse.Coap
             max = Math.Min(max, Capacity);
             for (int i = 0; i < max; i++)
             {
-                byte* hdr = _arena + (i * MsgHdrBytes);
-                *(void**)hdr = AddressSlot(i);                                             // msg_name
-                *(uint*)(hdr + 8) = AddressBytes;                                          // msg_namelen (in/out)
-                *(void**)(hdr + 16) = _arena + (Capacity * MsgHdrBytes) + (i * IovecBytes); // msg_iov
-                *(ulong*)(hdr + 24) = 1;                                                   // msg_iovlen
-                *(void**)(hdr + 32) = null;                                                // msg_control
-                *(ulong*)(hdr + 40) = 0;                                                   // msg_controllen
-                *(int*)(hdr + 48) = 0;                                                     // msg_flags (out)
-                *(uint*)(hdr + 56) = 0;                                                    // msg_len (out)
+                *(uint*)(_arena + (i * MsgHdrBytes) + 8) = AddressBytes; // msg_namelen: in/out, the kernel shortens it
             }
 
             return LinuxSocketCalls.WithDescriptor(_socket, (Batch: this, Max: max), static (fd, s) => s.Batch.ReceiveCore(fd, s.Max));

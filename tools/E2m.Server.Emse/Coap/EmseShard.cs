@@ -68,13 +68,18 @@ namespace E2m.Server.Emse.Coap
             d.Attempts = 0;
             d.Parked = false;
             d.Deferred = false;
-            if (d.Buffer.Length == _bufferLength && Interlocked.Increment(ref _idle) <= _capacity)
+            if (d.Buffer.Length != _bufferLength)
+            {
+                return;
+            }
+
+            if (Interlocked.Increment(ref _idle) <= _capacity)
             {
                 _free.Enqueue(d);
             }
-            else if (d.Buffer.Length == _bufferLength)
+            else
             {
-                Interlocked.Decrement(ref _idle);
+                Interlocked.Decrement(ref _idle); // full: left to the garbage collector
             }
         }
     }
