@@ -177,8 +177,8 @@ namespace E2m.Bench
                 {
                     int from = warmup + timed * k / slices;
                     int to = warmup + timed * (k + 1) / slices;
-                    var (echoRate, echoRetx, _) = DriveRange(echoSockets, echoRequests, from, to, null, echo);
-                    var (emseRate, emseRetx, failures) = DriveRange(emseSockets, emseRequests, from, to, IsAcknowledged, emse);
+                    var (echoRate, echoRetx, _, _) = DriveRange(echoSockets, echoRequests, from, to, null, echo);
+                    var (emseRate, emseRetx, failures, _) = DriveRange(emseSockets, emseRequests, from, to, IsAcknowledged, emse);
                     long n = (long)devices * (to - from);
                     echoTotal += n;
                     emseTotal += n;
@@ -259,13 +259,17 @@ namespace E2m.Bench
         /// <paramref name="server"/>, until its process has gone quiet (<see cref="ServerProcess.WaitQuiet"/>): work the
         /// server deferred (a journal fold, a background GC) is charged to its own slice, not to the next one.
         /// </summary>
-        private static (double Rate, long Retransmissions, long Failures) DriveRange(DeviceSockets sockets, byte[][][] requests, int from, int to, Func<byte[], bool>? check, ServerProcess? server = null)
+        private static (double Rate, long Retransmissions, long Failures, TimeSpan Elapsed) DriveRange(DeviceSockets sockets, byte[][][] requests, int from, int to,
+            Func<byte[], bool>? check, ServerProcess? server = null, long[]? finished = null)
         {
             var counters = new ExchangeCounters();
+            // An asynchronous gate: a thread-pool thread blocked per device would starve the others' continuations.
             var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var sw = new Stopwatch();
             var tasks = new Task[requests.Length];
             for (int d = 0; d < requests.Length; d++)
             {
+                int device = d;
                 Socket s = sockets.Sockets[d];
                 byte[][] mine = requests[d];
                 tasks[d] = Task.Run(async () =>
@@ -276,14 +280,19 @@ namespace E2m.Bench
                     {
                         await ExchangeAsync(s, mine[m], buf, check, counters).ConfigureAwait(false);
                     }
+
+                    if (finished != null)
+                    {
+                        finished[device] = sw.Elapsed.Ticks;
+                    }
                 });
             }
 
-            var sw = Stopwatch.StartNew();
+            sw.Start();
             start.SetResult();
             Task.WaitAll(tasks);
             TimeSpan elapsed = server?.WaitQuiet(sw) ?? sw.Elapsed;
-            return ((long)requests.Length * (to - from) / elapsed.TotalSeconds, counters.Retransmissions, counters.Failures);
+            return ((long)requests.Length * (to - from) / elapsed.TotalSeconds, counters.Retransmissions, counters.Failures, elapsed);
         }
 
         private sealed class ExchangeCounters
@@ -644,64 +653,18 @@ namespace E2m.Bench
         /// </summary>
         private static (double Rate, long Retransmissions) Drive(IPEndPoint target, byte[][][] requests, Func<byte[], bool>? check, ServerProcess? server)
         {
-            var counters = new ExchangeCounters();
-            var tasks = new Task[requests.Length];
-            // Asynchronous gates: a thread-pool thread blocked per device would starve the others' continuations.
-            var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var timed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            int warming = requests.Length;
-            using var warmedUp = new ManualResetEventSlim(requests.Length == 0);
-            var sw = new Stopwatch();
-            long total = 0;
-            var finished = new long[requests.Length];
-            for (int d = 0; d < requests.Length; d++)
-            {
-                int device = d;
-                byte[][] mine = requests[d];
-                // A quarter: with a tenth the JIT still spent ~1 s re-compiling hot EMSE methods inside the timed window
-                // ("cpu ms by thread": .NET Tiered Compilation), with a quarter about as little as in the echo run.
-                int warmup = mine.Length / 4;
-                total += mine.Length - warmup;
-                tasks[d] = Task.Run(async () =>
-                {
-                    using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-                    s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-                    s.Connect(target);
-                    var buf = new byte[2048];
-                    await start.Task.ConfigureAwait(false);
-                    for (int m = 0; m <= mine.Length; m++)
-                    {
-                        if (m == warmup)
-                        {
-                            if (Interlocked.Decrement(ref warming) == 0)
-                            {
-                                warmedUp.Set();
-                            }
-
-                            await timed.Task.ConfigureAwait(false);
-                        }
-
-                        if (m == mine.Length)
-                        {
-                            finished[device] = sw.ElapsedTicks;
-                            break;
-                        }
-
-                        await ExchangeAsync(s, mine[m], buf, check, counters).ConfigureAwait(false);
-                    }
-                });
-            }
-
-            start.SetResult();
-            warmedUp.Wait();
+            using var sockets = new DeviceSockets(requests.Length, target);
+            int messages = requests.Length == 0 ? 0 : requests[0].Length; // BuildRequests: the same number per device
+            // A quarter: with a tenth the JIT still spent ~1 s re-compiling hot EMSE methods inside the timed window
+            // ("cpu ms by thread": .NET Tiered Compilation), with a quarter about as little as in the echo run.
+            int warmup = messages / 4;
+            var (_, warmupRetransmissions, warmupFailures, _) = DriveRange(sockets, requests, 0, warmup, check);
             Thread.Sleep(100); // the last warm-up commits settle
             server?.Mark();
             Dictionary<string, (string Name, long Ticks, long Switches)> before = ThreadCpu();
             long[] hostBefore = HostCpu();
-            sw.Start();
-            timed.SetResult();
-            Task.WaitAll(tasks);
-            sw.Stop();
+            var finished = new long[requests.Length];
+            var (rate, retransmissions, failures, elapsed) = DriveRange(sockets, requests, warmup, messages, check, finished: finished);
             Dictionary<string, (string Name, long Ticks, long Switches)> after = ThreadCpu();
             if (server != null)
             {
@@ -716,15 +679,16 @@ namespace E2m.Bench
             Array.Sort(finished);
             if (finished.Length > 0)
             {
-                double F(int i) => 100.0 * finished[Math.Min(finished.Length - 1, i)] / sw.ElapsedTicks;
+                double F(int i) => 100.0 * finished[Math.Min(finished.Length - 1, i)] / elapsed.Ticks;
                 Console.WriteLine(FormattableString.Invariant($"  devices finished at % of the window: first {F(0):F0}, 10% {F(finished.Length / 10):F0}, median {F(finished.Length / 2):F0}, 90% {F(finished.Length * 9 / 10):F0}, last 100"));
             }
-            if (counters.Failures > 0)
+
+            if (warmupFailures + failures > 0)
             {
-                Console.WriteLine($"  {counters.Failures} responses were not ACK 2.04");
+                Console.WriteLine($"  {warmupFailures + failures} responses were not ACK 2.04");
             }
 
-            return (total / sw.Elapsed.TotalSeconds, counters.Retransmissions);
+            return (rate, warmupRetransmissions + retransmissions);
         }
 
         /// <summary>
