@@ -54,7 +54,14 @@ namespace E2m.Bench
             int workers = IntArg(args, "--workers", 0);
             int rounds = Math.Max(1, IntArg(args, "--rounds", 3));
             int warmupRounds = Math.Max(0, IntArg(args, "--warmup-rounds", 1));
-            string sync = StringArg(args, "--sync", "both");
+            // FULL, NORMAL or both, any case: the server maps the value to PRAGMA synchronous, so it must be one of these
+            string sync = StringArg(args, "--sync", "both").ToUpperInvariant();
+            if (sync != "FULL" && sync != "NORMAL" && sync != "BOTH")
+            {
+                Console.Error.WriteLine("--sync must be FULL, NORMAL or both");
+                return 2;
+            }
+
             string postgres = StringArg(args, "--postgres", "");
             bool inProcess = Array.IndexOf(args, "--in-process") >= 0;
             int slices = Math.Max(0, IntArg(args, "--slices", 0));
@@ -69,7 +76,7 @@ namespace E2m.Bench
             {
                 modes.Add("postgres");
             }
-            else if (sync == "both")
+            else if (sync == "BOTH")
             {
                 modes.Add("FULL");
                 modes.Add("NORMAL");
