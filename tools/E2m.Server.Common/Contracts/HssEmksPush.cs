@@ -18,6 +18,52 @@ namespace E2m.Server.Common.Contracts
 
         /// <summary>Upper bound on keys per push (the HSS caps numVectors at the same value).</summary>
         public const int MaxKeysPerPush = 32;
+
+        /// <summary>
+        /// Policy sync (DESIGN.md §5: the EMKS serves e2m_key "only if the subscription allows that EMSE"; keys live up
+        /// to the key lifetime, e.g. 30 days, so the EMKS must learn a policy change or a deletion when it happens, not
+        /// at the subscriber's next AIR). <c>PUT {EmksBaseUrl}/v1/hss/subscriptions/{subscription_id}</c>, role
+        /// <c>hss</c> only, body <see cref="E2mSubscriptionPolicy"/>. The EMKS applies it to every key it holds for the
+        /// subscription at once: e2m off (disabled or subscriber deleted) deletes those keys, their device index entries,
+        /// push registrations and queued deliveries; otherwise the allowed EMSEs, external id and message limit of each
+        /// key are replaced. 204 = applied, or the EMKS already had this or a newer <c>policy_version</c> (idempotent);
+        /// 400 malformed; 401/403 not the HSS. Anything else: the HSS keeps the change queued and retries.
+        /// </summary>
+        public const string SubscriptionPolicyRoute = "/v1/hss/subscriptions/{subscriptionId}";
+
+        /// <summary>The policy-sync path of one subscription (<see cref="SubscriptionPolicyRoute"/>).</summary>
+        public static string SubscriptionPolicyPath(string subscriptionId) => "/v1/hss/subscriptions/" + subscriptionId;
+    }
+
+    /// <summary>
+    /// Body of <c>PUT /v1/hss/subscriptions/{subscription_id}</c> (<see cref="HssEmksContract.SubscriptionPolicyRoute"/>):
+    /// the subscription's e2m policy as of <see cref="PolicyVersion"/>. Never carries the IMSI or key material.
+    /// </summary>
+    public sealed class E2mSubscriptionPolicy
+    {
+        /// <summary>The subscription's policy version at the HSS: starts at 0, +1 with every change (PATCH, delete).
+        /// The EMKS keeps the highest version it has seen per subscription and ignores anything older, also in key
+        /// pushes (<see cref="E2mSubscriberRef.PolicyVersion"/>): an AIR that read the old policy just before a change
+        /// cannot bring it back.</summary>
+        [JsonPropertyName("policy_version")]
+        public long PolicyVersion { get; set; }
+
+        /// <summary>False: e2m disabled or the subscriber deleted; the EMKS revokes every key of the subscription and
+        /// refuses pushes of older policy versions (409).</summary>
+        [JsonPropertyName("e2m")]
+        public bool E2m { get; set; }
+
+        /// <summary>External device id given to EMSEs instead of a pseudonym; null = pseudonyms.</summary>
+        [JsonPropertyName("external_id")]
+        public string? ExternalId { get; set; }
+
+        /// <summary>EMSE_Ids allowed to obtain e2m_key for this subscription (exact, case-insensitive FQDN match).</summary>
+        [JsonPropertyName("allowed_emse_ids")]
+        public List<string> AllowedEmseIds { get; set; } = new();
+
+        /// <summary>Optional maximum OSCORE messages per key (DESIGN.md §5); null = unlimited.</summary>
+        [JsonPropertyName("max_messages")]
+        public long? MaxMessages { get; set; }
     }
 
     /// <summary>Body of <c>POST /v1/keys</c>.</summary>
@@ -71,5 +117,11 @@ namespace E2m.Server.Common.Contracts
         /// <summary>Optional maximum OSCORE messages per key (DESIGN.md §5); null = unlimited.</summary>
         [JsonPropertyName("max_messages")]
         public long? MaxMessages { get; set; }
+
+        /// <summary>The subscription's policy version at the HSS when the AIR read it (<see cref="E2mSubscriptionPolicy.PolicyVersion"/>).
+        /// Older than the version the EMKS knows: the key is stored under the newer policy it knows, or refused with 409
+        /// when that policy has e2m off (the AIR then fails). Absent (0): as old as possible.</summary>
+        [JsonPropertyName("policy_version")]
+        public long PolicyVersion { get; set; }
     }
 }
