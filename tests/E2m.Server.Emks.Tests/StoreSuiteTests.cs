@@ -194,6 +194,152 @@ namespace E2m.Server.Emks.Tests
             Assert.Null(await Store.FindPushRegistrationAsync("a.example", "sub-1"));
         }
 
+        private static KeyRecord SubKey(byte fill, string subscription, long version, params string[] emses) => new()
+        {
+            Kid = new byte[] { 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, fill },
+            IntKey = Fill(32, fill),
+            Expires = T0.AddDays(30),
+            SubscriptionId = subscription,
+            ExternalId = null,
+            AllowedEmseIds = emses,
+            Created = T0,
+            PolicyVersion = version,
+        };
+
+        private static DeviceIndexEntry[] Index(string subscription, params string[] emses) =>
+            Array.ConvertAll(emses, e => new DeviceIndexEntry(e, "dev-" + subscription + "-" + e, subscription));
+
+        [SkippableFact]
+        public async Task Policy_sync_narrows_the_keys_index_registrations_and_outbox_of_the_subscription_and_ignores_older_versions()
+        {
+            KeyRecord k1 = SubKey(1, "sub-p", 0, "a.example", "b.example"), k2 = SubKey(2, "sub-p", 0, "a.example", "b.example");
+            KeyRecord other = SubKey(3, "sub-q", 0, "b.example");
+            await Store.UpsertKeysAsync(new[] { k1, k2 }, Index("sub-p", "a.example", "b.example"));
+            await Store.UpsertKeysAsync(new[] { other }, Index("sub-q", "b.example"));
+            await Store.UpsertPushRegistrationsAsync(new[]
+            {
+                new PushRegistration("a.example", "sub-p", "https://a.example/keys", T0),
+                new PushRegistration("b.example", "sub-p", "https://b.example/keys", T0),
+                new PushRegistration("b.example", "sub-q", "https://b.example/keys", T0),
+            });
+            Assert.Equal(2, await Store.UpsertKeysAsync(new[] { SubKey(4, "sub-p", 0, "a.example", "b.example") }, Index("sub-p", "a.example", "b.example")));
+
+            // version 1: b.example removed, an external id and a message limit set
+            var v1 = new SubscriptionPolicy("sub-p", 1, true, "meter-9", new[] { "A.example" }, 500);
+            PolicyApplyResult r = await Store.ApplySubscriptionPolicyAsync(v1, new[] { new DeviceIndexEntry("a.example", "meter-9", "sub-p") }, T0.AddHours(1));
+            Assert.True(r.Applied);
+            Assert.Equal(3, r.KeysUpdated);
+            foreach (byte fill in new byte[] { 1, 2, 4 })
+            {
+                KeyRecord k = (await Store.FindKeyAsync(SubKey(fill, "sub-p", 0).Kid))!;
+                Assert.Equal(new[] { "A.example" }, k.AllowedEmseIds);
+                Assert.Equal("meter-9", k.ExternalId);
+                Assert.Equal(500, k.MaxMessages);
+                Assert.True(k.Allows("a.example"));
+                Assert.False(k.Allows("b.example"));
+            }
+
+            Assert.Equal(new[] { "b.example" }, (await Store.FindKeyAsync(other.Kid))!.AllowedEmseIds); // another subscription: untouched
+            Assert.Equal("sub-p", await Store.FindSubscriptionOfDeviceAsync("a.example", "meter-9"));
+            Assert.Null(await Store.FindSubscriptionOfDeviceAsync("a.example", "dev-sub-p-a.example"));
+            Assert.Null(await Store.FindSubscriptionOfDeviceAsync("b.example", "dev-sub-p-b.example"));
+            Assert.Equal("sub-q", await Store.FindSubscriptionOfDeviceAsync("b.example", "dev-sub-q-b.example"));
+            Assert.NotNull(await Store.FindPushRegistrationAsync("a.example", "sub-p"));
+            Assert.Null(await Store.FindPushRegistrationAsync("b.example", "sub-p"));
+            Assert.NotNull(await Store.FindPushRegistrationAsync("b.example", "sub-q"));
+            OutboxItem left = Assert.Single(await Store.DueOutboxAsync(long.MaxValue, 10));
+            Assert.Equal("a.example", left.EmseId);
+            SubscriptionPolicy known = (await Store.FindSubscriptionPolicyAsync("sub-p"))!;
+            Assert.Equal((1L, true, "meter-9", 500L), (known.PolicyVersion, known.E2m, known.ExternalId, known.MaxMessages!.Value));
+            Assert.Equal(new[] { "A.example" }, known.AllowedEmseIds);
+
+            // the same version again, or an older one: nothing changes
+            var stale = new SubscriptionPolicy("sub-p", 1, true, null, new[] { "b.example" }, null);
+            Assert.False((await Store.ApplySubscriptionPolicyAsync(stale, Index("sub-p", "b.example"), T0.AddHours(2))).Applied);
+            Assert.False((await Store.ApplySubscriptionPolicyAsync(stale with { PolicyVersion = 0 }, Index("sub-p", "b.example"), T0.AddHours(2))).Applied);
+            Assert.Equal(new[] { "A.example" }, (await Store.FindKeyAsync(k1.Kid))!.AllowedEmseIds);
+            Assert.Null(await Store.FindSubscriptionOfDeviceAsync("b.example", "dev-sub-p-b.example"));
+
+            // a push that read the policy before version 1 (an AIR racing the change) is stored under version 1 and
+            // keeps version 1's device index
+            KeyRecord late = SubKey(5, "sub-p", 0, "a.example", "b.example");
+            Assert.Equal(1, await Store.UpsertKeysAsync(new[] { late }, Index("sub-p", "a.example", "b.example")));
+            KeyRecord stored = (await Store.FindKeyAsync(late.Kid))!;
+            Assert.Equal(new[] { "A.example" }, stored.AllowedEmseIds);
+            Assert.Equal("meter-9", stored.ExternalId);
+            Assert.Equal(500, stored.MaxMessages);
+            Assert.Null(await Store.FindSubscriptionOfDeviceAsync("b.example", "dev-sub-p-b.example"));
+            Assert.Equal("sub-p", await Store.FindSubscriptionOfDeviceAsync("a.example", "meter-9"));
+            Assert.Equal(2, await Store.CountOutboxAsync()); // only a.example's delivery of the late key
+
+            // a push with a newer version (the sync of version 2 not arrived yet) sets the policy of every key, and drops
+            // a.example's registration and queued deliveries
+            KeyRecord newer = SubKey(6, "sub-p", 2, "b.example");
+            Assert.Equal(0, await Store.UpsertKeysAsync(new[] { newer }, Index("sub-p", "b.example")));
+            Assert.Null(await Store.FindPushRegistrationAsync("a.example", "sub-p"));
+            Assert.Equal(0, await Store.CountOutboxAsync());
+            Assert.Equal("sub-p", await Store.FindSubscriptionOfDeviceAsync("b.example", "dev-sub-p-b.example"));
+            foreach (byte fill in new byte[] { 1, 2, 4, 5, 6 })
+            {
+                Assert.Equal(new[] { "b.example" }, (await Store.FindKeyAsync(SubKey(fill, "sub-p", 0).Kid))!.AllowedEmseIds);
+            }
+
+            Assert.Equal(2, (await Store.FindSubscriptionPolicyAsync("sub-p"))!.PolicyVersion);
+            Assert.False((await Store.ApplySubscriptionPolicyAsync(v1, Index("sub-p", "a.example"), T0.AddHours(3))).Applied);
+        }
+
+        [SkippableFact]
+        public async Task Revocation_deletes_the_subscription_and_refuses_older_pushes_until_a_newer_version_and_its_tombstone_is_purged()
+        {
+            await Store.UpsertKeysAsync(new[] { SubKey(1, "sub-r", 3, "a.example"), SubKey(2, "sub-r", 3, "a.example") }, Index("sub-r", "a.example"));
+            await Store.UpsertKeysAsync(new[] { SubKey(3, "sub-s", 0, "a.example") }, Index("sub-s", "a.example"));
+            await Store.UpsertPushRegistrationsAsync(new[]
+            {
+                new PushRegistration("a.example", "sub-r", "https://a.example/keys", T0),
+                new PushRegistration("a.example", "sub-s", "https://a.example/keys", T0),
+            });
+            await Store.UpsertKeysAsync(new[] { SubKey(4, "sub-r", 3, "a.example") }, Index("sub-r", "a.example"));
+            await Store.UpsertKeysAsync(new[] { SubKey(7, "sub-s", 0, "a.example") }, Index("sub-s", "a.example"));
+            Assert.Equal(2, await Store.CountOutboxAsync());
+
+            var revoke = new SubscriptionPolicy("sub-r", 4, false, null, Array.Empty<string>(), null);
+            PolicyApplyResult r = await Store.ApplySubscriptionPolicyAsync(revoke, Array.Empty<DeviceIndexEntry>(), T0.AddHours(1));
+            Assert.True(r.Applied);
+            Assert.Equal(3, r.KeysRevoked);
+            foreach (byte fill in new byte[] { 1, 2, 4 })
+            {
+                Assert.Null(await Store.FindKeyAsync(SubKey(fill, "sub-r", 0).Kid));
+            }
+
+            Assert.Null(await Store.FindSubscriptionOfDeviceAsync("a.example", "dev-sub-r-a.example"));
+            Assert.Equal("sub-s", await Store.FindSubscriptionOfDeviceAsync("a.example", "dev-sub-s-a.example"));
+            Assert.Null(await Store.FindPushRegistrationAsync("a.example", "sub-r"));
+            Assert.NotNull(await Store.FindPushRegistrationAsync("a.example", "sub-s"));
+            Assert.Equal("a.example", Assert.Single(await Store.DueOutboxAsync(long.MaxValue, 10)).EmseId); // sub-s's
+            Assert.NotNull(await Store.FindKeyAsync(SubKey(3, "sub-s", 0).Kid));
+
+            // pushes of the revoked or an older version: refused, nothing stored
+            foreach (long v in new long[] { 4, 3, 0 })
+            {
+                var e = await Assert.ThrowsAsync<SubscriptionRevokedException>(() =>
+                    Store.UpsertKeysAsync(new[] { SubKey(8, "sub-s", 0, "a.example"), SubKey(9, "sub-r", v, "a.example") }, Index("sub-r", "a.example")));
+                Assert.Equal(4, e.KnownVersion);
+                Assert.Null(await Store.FindKeyAsync(SubKey(9, "sub-r", 0).Kid));
+                Assert.Null(await Store.FindKeyAsync(SubKey(8, "sub-s", 0).Kid)); // the whole push, atomically
+            }
+
+            // purge: the tombstone stays through the retention, then goes
+            await Store.PurgeAsync(T0.AddHours(1) + SqlEmksStore.TombstoneRetention - TimeSpan.FromSeconds(1));
+            Assert.False((await Store.FindSubscriptionPolicyAsync("sub-r"))!.E2m);
+            await Store.PurgeAsync(T0.AddHours(1) + SqlEmksStore.TombstoneRetention);
+            Assert.Null(await Store.FindSubscriptionPolicyAsync("sub-r"));
+            Assert.NotNull(await Store.FindSubscriptionPolicyAsync("sub-s")); // live subscriptions are kept
+
+            // e2m on again at the HSS (a newer version): pushes are accepted
+            Assert.Equal(0, await Store.UpsertKeysAsync(new[] { SubKey(9, "sub-r", 5, "a.example") }, Index("sub-r", "a.example")));
+            Assert.NotNull(await Store.FindKeyAsync(SubKey(9, "sub-r", 0).Kid));
+        }
+
         [SkippableFact]
         public async Task Delete_key()
         {

@@ -75,6 +75,7 @@ namespace E2m.Server.Emks
             WebApplication app = builder.Build();
             app.MapE2mHealth("emks");
             app.MapEmksPush();
+            app.MapEmksPolicySync();
             app.MapEmksPull();
             app.MapEmksSubscriptions();
             return app;

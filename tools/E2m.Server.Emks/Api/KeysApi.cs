@@ -19,6 +19,8 @@ namespace E2m.Server.Emks.Api
     /// <item><c>POST /v1/keys</c> — HSS push (<see cref="E2mKeyPushRequest"/>), role <c>hss</c> only: 204 stored, 400 contract violation.</item>
     /// <item><c>GET /v1/keys/{kid}</c> — EMSE pull (<see cref="E2mKeyPullResponse"/>), role <c>emse</c>: 200, 404 (unknown, expired
     /// or not allowed — indistinguishable on purpose), 409 ambiguous 7-octet kid, 400 malformed kid.</item>
+    /// <item><c>PUT /v1/hss/subscriptions/{subscription_id}</c> — HSS policy sync (<see cref="E2mSubscriptionPolicy"/>), role <c>hss</c>
+    /// only: 204 applied (or a same/newer version known), 400 malformed. A push older than a revocation: 409.</item>
     /// <item><c>POST /v1/subscriptions</c> <c>{"callback_url": "https://...", "device_ids": [...]}</c>, <c>DELETE /v1/subscriptions[/{device_id}]</c>
     /// — push-variant registration of the calling EMSE per subscriber (403 for a device whose subscription does not allow it).</item>
     /// </list>
@@ -68,6 +70,36 @@ namespace E2m.Server.Emks.Api
             catch (PushRejectedException e)
             {
                 return TypedResults.Problem(statusCode: 400, title: "push rejected", detail: e.Message);
+            }
+            catch (SubscriptionRevokedException e)
+            {
+                // The HSS revoked the subscription after this AIR read its policy: no key of it is stored (the AIR fails).
+                return TypedResults.Problem(statusCode: 409, title: "subscription revoked", detail: e.Message);
+            }
+        }
+
+        /// <summary>Policy sync from the HSS: <c>PUT /v1/hss/subscriptions/{subscriptionId}</c> (<see cref="HssEmksContract.SubscriptionPolicyRoute"/>), role <c>hss</c> only.</summary>
+        public static IEndpointConventionBuilder MapEmksPolicySync(this IEndpointRouteBuilder app)
+        {
+            return app.MapPut(HssEmksContract.SubscriptionPolicyRoute, PutPolicyAsync)
+                .RequireClientRole(CertificateIdentity.RoleHss)
+                .WithName("EmksPolicySync")
+                .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(MaxPolicyBodyBytes));
+        }
+
+        public const int MaxPolicyBodyBytes = 16 * 1024;
+
+        internal static async Task<Results<NoContent, ProblemHttpResult>> PutPolicyAsync(string subscriptionId, E2mSubscriptionPolicy? body, KeyService keys, CancellationToken ct)
+        {
+            if (body is null) return TypedResults.Problem(statusCode: 400, title: "body required");
+            try
+            {
+                await keys.ApplyPolicyAsync(subscriptionId, body, ct).ConfigureAwait(false);
+                return TypedResults.NoContent(); // applied, or this or a newer version was applied already
+            }
+            catch (PushRejectedException e)
+            {
+                return TypedResults.Problem(statusCode: 400, title: "policy rejected", detail: e.Message);
             }
         }
 

@@ -131,27 +131,10 @@ namespace E2m.Server.Emks.Keys
 
             string? problem = null;
             if (expires <= now) problem = at + ".expiry: already expired";
-            else if (k.Subscriber is null || string.IsNullOrWhiteSpace(k.Subscriber.SubscriptionId) || k.Subscriber.SubscriptionId.Length > 128)
-                problem = at + ".subscriber.subscription_id: required (1..128 characters)";
-            else if (k.Subscriber.AllowedEmseIds is null || k.Subscriber.AllowedEmseIds.Count > 32)
-                problem = at + ".subscriber.allowed_emse_ids: 0..32 EMSE_Ids";
-            else if (k.Subscriber.ExternalId is { Length: > 256 }) problem = at + ".subscriber.external_id: at most 256 characters";
+            else if (k.Subscriber is null) problem = at + ".subscriber: required";
             else if (k.Rand is not null && (k.Rand.Length != 32 || !IsHex(k.Rand))) problem = at + ".rand: 32 hex digits";
-            else
-            {
-                foreach (string id in k.Subscriber.AllowedEmseIds)
-                {
-                    try
-                    {
-                        DevPki.ValidateEmseId(id);
-                    }
-                    catch (ArgumentException)
-                    {
-                        problem = at + ".subscriber.allowed_emse_ids: not an FQDN";
-                        break;
-                    }
-                }
-            }
+            else problem = PolicyProblem(at + ".subscriber.", k.Subscriber.SubscriptionId, k.Subscriber.PolicyVersion, k.Subscriber.ExternalId,
+                k.Subscriber.AllowedEmseIds, k.Subscriber.MaxMessages);
 
             if (problem != null)
             {
@@ -170,7 +153,76 @@ namespace E2m.Server.Emks.Keys
                 MaxMessages = k.Subscriber.MaxMessages,
                 Rand = k.Rand is null ? null : Convert.FromHexString(k.Rand),
                 Created = now,
+                PolicyVersion = k.Subscriber.PolicyVersion,
             };
+        }
+
+        /// <summary>
+        /// The subscription policy fields of a push or a policy sync (same rules): subscription id 1..128 characters,
+        /// policy version ≥ 0, external id ≤ 256 characters, 0..32 allowed EMSE_Ids in FQDN syntax, message limit &gt; 0
+        /// when given. Null when valid, else the problem (prefixed with <paramref name="at"/>).
+        /// </summary>
+        private static string? PolicyProblem(string at, string? subscriptionId, long policyVersion, string? externalId, List<string>? allowed, long? maxMessages)
+        {
+            if (string.IsNullOrWhiteSpace(subscriptionId) || subscriptionId.Length > 128) return at + "subscription_id: required (1..128 characters)";
+            if (policyVersion < 0) return at + "policy_version: 0 or more";
+            if (allowed is null || allowed.Count > 32) return at + "allowed_emse_ids: 0..32 EMSE_Ids";
+            if (externalId is { Length: > 256 }) return at + "external_id: at most 256 characters";
+            if (maxMessages is <= 0) return at + "max_messages: positive or null";
+            foreach (string id in allowed)
+            {
+                try
+                {
+                    DevPki.ValidateEmseId(id);
+                }
+                catch (ArgumentException)
+                {
+                    return at + "allowed_emse_ids: not an FQDN";
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>
+        /// Policy sync from the HSS (<c>PUT /v1/hss/subscriptions/{id}</c>, DESIGN.md §5): validates and applies the
+        /// subscription's policy to every key the EMKS holds for it (<see cref="IEmksStore.ApplySubscriptionPolicyAsync"/>).
+        /// Throws <see cref="PushRejectedException"/> for a malformed body. Logs the subscription id, version and counts only.
+        /// </summary>
+        public async Task<PolicyApplyResult> ApplyPolicyAsync(string subscriptionId, E2mSubscriptionPolicy body, CancellationToken ct)
+        {
+            if (body is null) throw new PushRejectedException("body required");
+            string? problem = PolicyProblem("", subscriptionId, body.PolicyVersion, body.ExternalId, body.AllowedEmseIds, body.MaxMessages);
+            if (problem != null) throw new PushRejectedException(problem);
+            var policy = new SubscriptionPolicy(subscriptionId, body.PolicyVersion, body.E2m,
+                string.IsNullOrEmpty(body.ExternalId) ? null : body.ExternalId, body.AllowedEmseIds!.ToArray(), body.MaxMessages);
+            var devices = new List<DeviceIndexEntry>();
+            if (policy.E2m)
+            {
+                foreach (string emse in policy.AllowedEmseIds)
+                {
+                    devices.Add(new DeviceIndexEntry(emse.ToLowerInvariant(), _pseudonym.DeviceIdFor(emse, subscriptionId, policy.ExternalId), subscriptionId));
+                }
+            }
+
+            PolicyApplyResult result = await _store.ApplySubscriptionPolicyAsync(policy, devices, _time.GetUtcNow(), ct).ConfigureAwait(false);
+            if (!result.Applied)
+            {
+                _log.LogInformation("policy of subscription {SubscriptionId} version {Version}: already applied (same or newer version known)",
+                    subscriptionId, policy.PolicyVersion);
+            }
+            else if (policy.E2m)
+            {
+                _log.LogInformation("policy of subscription {SubscriptionId} version {Version} applied to {Keys} key(s), {EmseCount} EMSE(s) allowed",
+                    subscriptionId, policy.PolicyVersion, result.KeysUpdated, policy.AllowedEmseIds.Count);
+            }
+            else
+            {
+                _log.LogInformation("subscription {SubscriptionId} revoked at policy version {Version}: {Keys} key(s) deleted",
+                    subscriptionId, policy.PolicyVersion, result.KeysRevoked);
+            }
+
+            return result;
         }
 
         /// <summary>

@@ -45,6 +45,30 @@ namespace E2m.Server.Emks.Storage
 
         public DateTimeOffset Created { get; init; }
 
+        /// <summary>
+        /// The subscription's policy version at the HSS when the key was pushed (<c>policy_version</c>). Not stored per
+        /// key: the store compares it with the subscription's row (<see cref="SubscriptionPolicy"/>) and a newer policy
+        /// there wins.
+        /// </summary>
+        public long PolicyVersion { get; init; }
+
+        /// <summary>A copy with the policy fields of <paramref name="policy"/> (the key material array is shared, not copied).</summary>
+        public KeyRecord WithPolicy(SubscriptionPolicy policy) => new()
+        {
+            Kid = Kid,
+            IntKey = IntKey,
+            Expires = Expires,
+            GraceDeadline = GraceDeadline,
+            Used = Used,
+            SubscriptionId = SubscriptionId,
+            ExternalId = policy.ExternalId,
+            AllowedEmseIds = policy.AllowedEmseIds,
+            Rand = Rand,
+            MaxMessages = policy.MaxMessages,
+            Created = Created,
+            PolicyVersion = policy.PolicyVersion,
+        };
+
         public bool IsLive(DateTimeOffset now) => Expires > now && (GraceDeadline is null || GraceDeadline > now);
 
         public bool Allows(string emseId)
@@ -90,4 +114,45 @@ namespace E2m.Server.Emks.Storage
     /// material, only which KID goes to which EMSE registration. Times are unix milliseconds.
     /// </summary>
     public sealed record OutboxItem(long Id, byte[] Kid, string EmseId, string SubscriptionId, int Attempts, long NextAttemptMs);
+
+    /// <summary>
+    /// A subscription's e2m policy as the HSS last sent it (DESIGN.md §5; <c>emks_subscription</c>): from a policy sync
+    /// (<c>PUT /v1/hss/subscriptions/{id}</c>) or a key push, whichever carried the higher <see cref="PolicyVersion"/>.
+    /// <see cref="E2m"/> false: disabled or deleted at the HSS, every key of the subscription revoked (a tombstone
+    /// that refuses pushes of older versions).
+    /// </summary>
+    public sealed record SubscriptionPolicy(
+        string SubscriptionId, long PolicyVersion, bool E2m, string? ExternalId, IReadOnlyList<string> AllowedEmseIds, long? MaxMessages)
+    {
+        public bool Allows(string emseId)
+        {
+            foreach (string id in AllowedEmseIds)
+            {
+                if (string.Equals(id, emseId, StringComparison.OrdinalIgnoreCase)) return true;
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>What a policy sync did (<see cref="IEmksStore.ApplySubscriptionPolicyAsync"/>).</summary>
+    public readonly record struct PolicyApplyResult(bool Applied, int KeysUpdated, int KeysRevoked);
+
+    /// <summary>
+    /// A key push whose <c>policy_version</c> is older than a policy with e2m off that the EMKS already has (the HSS
+    /// disabled e2m for the subscription or deleted it while the AIR was under way): nothing stored, answered 409.
+    /// </summary>
+    public sealed class SubscriptionRevokedException : Exception
+    {
+        public SubscriptionRevokedException(string subscriptionId, long knownVersion)
+            : base($"subscription {subscriptionId}: e2m is off since policy version {knownVersion}; the push is older")
+        {
+            SubscriptionId = subscriptionId;
+            KnownVersion = knownVersion;
+        }
+
+        public string SubscriptionId { get; }
+
+        public long KnownVersion { get; }
+    }
 }

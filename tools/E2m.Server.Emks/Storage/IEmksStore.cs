@@ -19,8 +19,23 @@ namespace E2m.Server.Emks.Storage
         /// Inserts or replaces all keys in one transaction (a push is stored entirely or not at all), together with the
         /// device index entries (<paramref name="devices"/>) and one outbox row per push registration of an allowed EMSE
         /// for the key's subscription (push variant: a restart loses no pending delivery). Returns the outbox rows written.
+        /// Policy versions: see <see cref="ApplySubscriptionPolicyAsync"/> (throws <see cref="SubscriptionRevokedException"/>).
         /// </summary>
         Task<int> UpsertKeysAsync(IReadOnlyList<KeyRecord> keys, IReadOnlyList<DeviceIndexEntry>? devices = null, CancellationToken ct = default);
+
+        /// <summary>
+        /// Policy sync from the HSS (DESIGN.md §5, <c>PUT /v1/hss/subscriptions/{id}</c>), in one transaction: ignored
+        /// (<see cref="PolicyApplyResult.Applied"/> false) when the subscription's known policy version is the same or
+        /// newer; else stored, and e2m off deletes the subscription's keys, device index entries, push registrations and
+        /// outbox rows, while e2m on gives its keys the new allowed EMSEs / external id / message limit, replaces its device
+        /// index with <paramref name="devices"/> and drops registrations and outbox rows of EMSEs no longer allowed.
+        /// Key pushes (<see cref="UpsertKeysAsync"/>) take part: an older push is stored under the newer known policy, or
+        /// refused with <see cref="SubscriptionRevokedException"/> when that policy revoked the subscription.
+        /// </summary>
+        Task<PolicyApplyResult> ApplySubscriptionPolicyAsync(SubscriptionPolicy policy, IReadOnlyList<DeviceIndexEntry> devices, DateTimeOffset now, CancellationToken ct = default);
+
+        /// <summary>The subscription's known policy (from a sync or a push), or null.</summary>
+        Task<SubscriptionPolicy?> FindSubscriptionPolicyAsync(string subscriptionId, CancellationToken ct = default);
 
         /// <summary>The key with this 8-octet KID, whatever its expiry (callers check <see cref="KeyRecord.IsLive"/>).</summary>
         Task<KeyRecord?> FindKeyAsync(byte[] kid, CancellationToken ct = default);
@@ -39,7 +54,8 @@ namespace E2m.Server.Emks.Storage
 
         Task<bool> DeleteKeyAsync(byte[] kid, CancellationToken ct = default);
 
-        /// <summary>Deletes expired keys (policy expiry or passed grace deadline) and expired challenges. Returns keys deleted.</summary>
+        /// <summary>Deletes expired keys (policy expiry or passed grace deadline), expired challenges and revoked subscriptions'
+        /// tombstones older than <see cref="SqlEmksStore.TombstoneRetention"/>. Returns keys deleted.</summary>
         Task<int> PurgeAsync(DateTimeOffset now, CancellationToken ct = default);
 
         Task SaveChallengeAsync(ChallengeRecord challenge, CancellationToken ct = default);

@@ -83,7 +83,29 @@ namespace E2m.Server.Emks.Storage
             );
             CREATE INDEX emks_outbox_due ON emks_outbox (next_attempt)
             """,
+            // 2 -> 3: policy sync from the HSS (issue 6 point 2, DESIGN.md §5): each subscription's latest policy and its
+            // version (e2m = 0: revoked, a tombstone); indexes for the per-subscription writes of a push and of a sync.
+            """
+            CREATE TABLE emks_subscription (
+              subscription_id TEXT PRIMARY KEY,
+              policy_version {bigint} NOT NULL,
+              e2m INTEGER NOT NULL,
+              external_id TEXT,
+              allowed_emse TEXT NOT NULL,
+              max_messages {bigint},
+              updated {bigint} NOT NULL
+            );
+            CREATE INDEX emks_key_subscription ON emks_key (subscription_id);
+            CREATE INDEX emks_device_subscription ON emks_device (subscription_id);
+            CREATE INDEX emks_outbox_subscription ON emks_outbox (subscription_id)
+            """,
         };
+
+        /// <summary>
+        /// How long a revoked subscription's tombstone (<c>emks_subscription</c> with e2m = 0) is kept: it refuses pushes
+        /// of older policy versions (an AIR racing the revocation). Far longer than any AIR; then purged.
+        /// </summary>
+        public static readonly TimeSpan TombstoneRetention = TimeSpan.FromDays(30);
 
         private const string KeyColumns = "kid, sealed_key, expires, grace_deadline, used, subscription_id, external_id, allowed_emse, rand, created, max_messages";
 
@@ -129,6 +151,51 @@ namespace E2m.Server.Emks.Storage
             await using DbConnection c = await _db.OpenAsync(ct).ConfigureAwait(false);
             await using (DbTransaction t = _db.BeginWrite(c))
             {
+                // Policy versions (DESIGN.md §5 policy sync): per subscription the newer of the pushed and the known policy
+                // wins. An older push (an AIR that read the policy before a change) is stored under the known policy, and
+                // refused when that policy revoked the subscription; a newer push updates the subscription's other keys.
+                HashSet<string> newerKnown = new(StringComparer.Ordinal);
+                Dictionary<string, SubscriptionPolicy>? known = null;
+                foreach (KeyRecord key in keys)
+                {
+                    if ((known ??= new(StringComparer.Ordinal)).ContainsKey(key.SubscriptionId)) continue;
+                    var pushed = new SubscriptionPolicy(key.SubscriptionId, key.PolicyVersion, true, key.ExternalId, key.AllowedEmseIds, key.MaxMessages);
+                    (SubscriptionPolicy stored, bool inserted) = await ReadOrInsertPolicyAsync(c, t, pushed, Unix(key.Created), ct).ConfigureAwait(false);
+                    if (!stored.E2m && stored.PolicyVersion >= pushed.PolicyVersion)
+                    {
+                        throw new SubscriptionRevokedException(key.SubscriptionId, stored.PolicyVersion);
+                    }
+
+                    if (stored.PolicyVersion > pushed.PolicyVersion)
+                    {
+                        known[key.SubscriptionId] = stored;
+                        newerKnown.Add(key.SubscriptionId);
+                        continue;
+                    }
+
+                    known[key.SubscriptionId] = pushed;
+                    if (!inserted)
+                    {
+                        await WritePolicyAsync(c, t, pushed, Unix(key.Created), ct).ConfigureAwait(false);
+                        if (pushed.PolicyVersion > stored.PolicyVersion)
+                        {
+                            await UpdateKeysPolicyAsync(c, t, pushed, ct).ConfigureAwait(false);
+                            await DropDisallowedAsync(c, t, pushed, ct).ConfigureAwait(false);
+                        }
+                    }
+                }
+
+                if (newerKnown.Count > 0)
+                {
+                    var replaced = new KeyRecord[keys.Count];
+                    for (int i = 0; i < keys.Count; i++)
+                    {
+                        replaced[i] = newerKnown.Contains(keys[i].SubscriptionId) ? keys[i].WithPolicy(known![keys[i].SubscriptionId]) : keys[i];
+                    }
+
+                    keys = replaced;
+                }
+
                 for (int i = 0; i < keys.Count; i++)
                 {
                     KeyRecord key = keys[i];
@@ -147,24 +214,22 @@ namespace E2m.Server.Emks.Storage
 
                 // The device index follows the policy of the latest push: a subscription's entries are replaced, so an
                 // EMSE removed from allowed_emse_ids can no longer register for it.
+                // A subscription whose known policy is newer than the push keeps the index that policy wrote.
                 if (devices != null)
                 {
                     var subscriptions = new HashSet<string>(StringComparer.Ordinal);
-                    foreach (KeyRecord key in keys) subscriptions.Add(key.SubscriptionId);
-                    foreach (string sub in subscriptions)
+                    foreach (KeyRecord key in keys)
                     {
-                        await using DbCommand del = _db.Command(c, t, "DELETE FROM emks_device WHERE subscription_id = @s", ("s", sub));
-                        await del.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                        if (!newerKnown.Contains(key.SubscriptionId)) subscriptions.Add(key.SubscriptionId);
                     }
-                }
 
-                foreach (DeviceIndexEntry d in devices ?? Array.Empty<DeviceIndexEntry>())
-                {
-                    await using DbCommand cmd = _db.Command(c, t,
-                        "INSERT INTO emks_device (emse_id, device_id, subscription_id, updated) VALUES (@e, @d, @s, @u) " +
-                        "ON CONFLICT (emse_id, device_id) DO UPDATE SET subscription_id = excluded.subscription_id, updated = excluded.updated",
-                        ("e", d.EmseId), ("d", d.DeviceId), ("s", d.SubscriptionId), ("u", keys.Count > 0 ? Unix(keys[0].Created) : 0L));
-                    await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                    var entries = new List<DeviceIndexEntry>(devices.Count);
+                    foreach (DeviceIndexEntry d in devices)
+                    {
+                        if (subscriptions.Contains(d.SubscriptionId)) entries.Add(d);
+                    }
+
+                    await ReplaceDeviceIndexAsync(c, t, subscriptions, entries, keys.Count > 0 ? Unix(keys[0].Created) : 0L, ct).ConfigureAwait(false);
                 }
 
                 // Push variant: one outbox row per registration of an EMSE that this key's subscription allows, in the
@@ -198,6 +263,182 @@ namespace E2m.Server.Emks.Storage
 
             foreach (KeyRecord key in keys) _cache?.Invalidate(key.Kid);
             return outbox;
+        }
+
+        public async Task<PolicyApplyResult> ApplySubscriptionPolicyAsync(SubscriptionPolicy policy, IReadOnlyList<DeviceIndexEntry> devices,
+            DateTimeOffset now, CancellationToken ct = default)
+        {
+            int updated = 0, revoked = 0;
+            await using DbConnection c = await _db.OpenAsync(ct).ConfigureAwait(false);
+            await using (DbTransaction t = _db.BeginWrite(c))
+            {
+                (SubscriptionPolicy stored, bool inserted) = await ReadOrInsertPolicyAsync(c, t, policy, Unix(now), ct).ConfigureAwait(false);
+                if (!inserted && stored.PolicyVersion >= policy.PolicyVersion)
+                {
+                    return new PolicyApplyResult(false, 0, 0); // this version or a newer one is applied already
+                }
+
+                if (!inserted)
+                {
+                    await WritePolicyAsync(c, t, policy, Unix(now), ct).ConfigureAwait(false);
+                }
+
+                var subscription = new HashSet<string>(StringComparer.Ordinal) { policy.SubscriptionId };
+                if (!policy.E2m)
+                {
+                    // Revoked (e2m off or subscriber deleted): the keys, the EMSEs' ways to the subscription and queued deliveries.
+                    await using (DbCommand del = _db.Command(c, t, "DELETE FROM emks_key WHERE subscription_id = @s", ("s", policy.SubscriptionId)))
+                    {
+                        revoked = await del.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                    }
+
+                    foreach (string table in new[] { "emks_device", "emks_push_registration", "emks_outbox" })
+                    {
+                        await using DbCommand del = _db.Command(c, t, $"DELETE FROM {table} WHERE subscription_id = @s", ("s", policy.SubscriptionId));
+                        await del.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                    }
+                }
+                else
+                {
+                    updated = await UpdateKeysPolicyAsync(c, t, policy, ct).ConfigureAwait(false);
+                    await ReplaceDeviceIndexAsync(c, t, subscription, devices, Unix(now), ct).ConfigureAwait(false);
+                    await DropDisallowedAsync(c, t, policy, ct).ConfigureAwait(false);
+                }
+
+                await t.CommitAsync(ct).ConfigureAwait(false);
+            }
+
+            _cache?.Clear(); // rare: the pull path re-reads the subscription's keys with their new policy
+            return new PolicyApplyResult(true, updated, revoked);
+        }
+
+        public async Task<SubscriptionPolicy?> FindSubscriptionPolicyAsync(string subscriptionId, CancellationToken ct = default)
+        {
+            await using DbConnection c = await _db.OpenAsync(ct).ConfigureAwait(false);
+            return await ReadPolicyAsync(c, null, subscriptionId, forUpdate: false, ct).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// The subscription's row, created from <paramref name="policy"/> when there is none (inserted = true). Locked for
+        /// the transaction (PostgreSQL: the insert or <c>FOR UPDATE</c>; SQLite: the write transaction holds the database),
+        /// so a push and a sync of one subscription never interleave.
+        /// </summary>
+        private async Task<(SubscriptionPolicy Stored, bool Inserted)> ReadOrInsertPolicyAsync(DbConnection c, DbTransaction t, SubscriptionPolicy policy, long updated, CancellationToken ct)
+        {
+            int inserted;
+            await using (DbCommand ins = _db.Command(c, t,
+                "INSERT INTO emks_subscription (subscription_id, policy_version, e2m, external_id, allowed_emse, max_messages, updated) " +
+                "VALUES (@s, @v, @e, @x, @a, @m, @u) ON CONFLICT (subscription_id) DO NOTHING",
+                PolicyParameters(policy, updated)))
+            {
+                inserted = await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            SubscriptionPolicy stored = await ReadPolicyAsync(c, t, policy.SubscriptionId, forUpdate: true, ct).ConfigureAwait(false)
+                ?? throw new InvalidOperationException("emks_subscription row vanished inside its transaction");
+            return (stored, inserted == 1);
+        }
+
+        private async Task<SubscriptionPolicy?> ReadPolicyAsync(DbConnection c, DbTransaction? t, string subscriptionId, bool forUpdate, CancellationToken ct)
+        {
+            string lockClause = forUpdate && _db.Dialect == DbDialect.Postgres ? " FOR UPDATE" : "";
+            await using DbCommand q = _db.Command(c, t,
+                "SELECT policy_version, e2m, external_id, allowed_emse, max_messages FROM emks_subscription WHERE subscription_id = @s" + lockClause,
+                ("s", subscriptionId));
+            await using DbDataReader r = await q.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
+            return new SubscriptionPolicy(subscriptionId, r.GetInt64(0),
+                Convert.ToInt64(r.GetValue(1), System.Globalization.CultureInfo.InvariantCulture) != 0,
+                r.IsDBNull(2) ? null : r.GetString(2),
+                JsonSerializer.Deserialize<string[]>(r.GetString(3)) ?? Array.Empty<string>(),
+                r.IsDBNull(4) ? null : r.GetInt64(4));
+        }
+
+        private async Task WritePolicyAsync(DbConnection c, DbTransaction t, SubscriptionPolicy policy, long updated, CancellationToken ct)
+        {
+            await using DbCommand cmd = _db.Command(c, t,
+                "UPDATE emks_subscription SET policy_version = @v, e2m = @e, external_id = @x, allowed_emse = @a, max_messages = @m, updated = @u " +
+                "WHERE subscription_id = @s",
+                PolicyParameters(policy, updated));
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        private static (string, object?)[] PolicyParameters(SubscriptionPolicy policy, long updated) => new (string, object?)[]
+        {
+            ("s", policy.SubscriptionId), ("v", policy.PolicyVersion), ("e", policy.E2m ? 1 : 0), ("x", policy.ExternalId),
+            ("a", JsonSerializer.Serialize(policy.AllowedEmseIds)), ("m", policy.MaxMessages), ("u", updated),
+        };
+
+        /// <summary>Push registrations and queued deliveries of EMSEs that <paramref name="policy"/> no longer allows are dropped.</summary>
+        private async Task DropDisallowedAsync(DbConnection c, DbTransaction t, SubscriptionPolicy policy, CancellationToken ct)
+        {
+            var drop = new List<string>();
+            await using (DbCommand q = _db.Command(c, t, "SELECT emse_id FROM emks_push_registration WHERE subscription_id = @s", ("s", policy.SubscriptionId)))
+            await using (DbDataReader r = await q.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            {
+                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    string emse = r.GetString(0);
+                    if (!policy.Allows(emse)) drop.Add(emse);
+                }
+            }
+
+            var dropOutbox = new List<long>();
+            await using (DbCommand q = _db.Command(c, t, "SELECT id, emse_id FROM emks_outbox WHERE subscription_id = @s", ("s", policy.SubscriptionId)))
+            await using (DbDataReader r = await q.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            {
+                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    if (!policy.Allows(r.GetString(1))) dropOutbox.Add(r.GetInt64(0));
+                }
+            }
+
+            foreach (string emse in drop)
+            {
+                await using DbCommand del = _db.Command(c, t, "DELETE FROM emks_push_registration WHERE subscription_id = @s AND emse_id = @e",
+                    ("s", policy.SubscriptionId), ("e", emse));
+                await del.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            foreach (long id in dropOutbox)
+            {
+                await using DbCommand del = _db.Command(c, t, "DELETE FROM emks_outbox WHERE id = @i", ("i", id));
+                await del.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+        }
+
+        /// <summary>The subscription's keys take the policy's allowed EMSEs, external id and message limit. Returns the keys changed.</summary>
+        private async Task<int> UpdateKeysPolicyAsync(DbConnection c, DbTransaction t, SubscriptionPolicy policy, CancellationToken ct)
+        {
+            await using DbCommand cmd = _db.Command(c, t,
+                "UPDATE emks_key SET external_id = @x, allowed_emse = @a, max_messages = @m WHERE subscription_id = @s",
+                ("x", policy.ExternalId), ("a", JsonSerializer.Serialize(policy.AllowedEmseIds)), ("m", policy.MaxMessages), ("s", policy.SubscriptionId));
+            int n = await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            if (n > 0) _cache?.Clear();
+            return n;
+        }
+
+        /// <summary>
+        /// The device index follows the latest policy: the entries of these subscriptions are replaced, so an EMSE removed
+        /// from allowed_emse_ids can no longer register for them.
+        /// </summary>
+        private async Task ReplaceDeviceIndexAsync(DbConnection c, DbTransaction t, IReadOnlyCollection<string> subscriptions,
+            IReadOnlyList<DeviceIndexEntry> entries, long updated, CancellationToken ct)
+        {
+            foreach (string sub in subscriptions)
+            {
+                await using DbCommand del = _db.Command(c, t, "DELETE FROM emks_device WHERE subscription_id = @s", ("s", sub));
+                await del.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            foreach (DeviceIndexEntry d in entries)
+            {
+                await using DbCommand cmd = _db.Command(c, t,
+                    "INSERT INTO emks_device (emse_id, device_id, subscription_id, updated) VALUES (@e, @d, @s, @u) " +
+                    "ON CONFLICT (emse_id, device_id) DO UPDATE SET subscription_id = excluded.subscription_id, updated = excluded.updated",
+                    ("e", d.EmseId), ("d", d.DeviceId), ("s", d.SubscriptionId), ("u", updated));
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
         }
 
         public async Task<KeyRecord?> FindKeyAsync(byte[] kid, CancellationToken ct = default)
@@ -304,6 +545,7 @@ namespace E2m.Server.Emks.Storage
             int keys = await ExecAsync(
                 "DELETE FROM emks_key WHERE expires <= @n OR (grace_deadline IS NOT NULL AND grace_deadline <= @n)", ct, ("n", n)).ConfigureAwait(false);
             await ExecAsync("DELETE FROM emks_challenge WHERE expires <= @n", ct, ("n", n)).ConfigureAwait(false);
+            await ExecAsync("DELETE FROM emks_subscription WHERE e2m = 0 AND updated <= @t", ct, ("t", Unix(now - TombstoneRetention))).ConfigureAwait(false);
             if (keys > 0) _cache?.Clear();
             return keys;
         }
