@@ -50,6 +50,9 @@ namespace E2m.Server.Emse.Tests
         public void Add(byte[] kid8, byte[] e2mKey, DateTimeOffset expires, string deviceId) =>
             _keys[Convert.ToHexStringLower(kid8, 0, 7)] = new EmksKey(kid8, (byte[])e2mKey.Clone(), expires, deviceId);
 
+        /// <summary>The EMKS no longer gives the key (revoked, or this EMSE no longer allowed): 404 from now on.</summary>
+        public void Remove(byte[] kid8) => _keys.TryRemove(Convert.ToHexStringLower(kid8, 0, 7), out _);
+
         public async Task<EmksKeyLookup> GetKeyAsync(byte[] kid, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref _calls);

@@ -77,6 +77,15 @@ namespace E2m.Server.Emse
         /// <summary>How long a kid the EMKS does not know is answered 4.01 without asking the EMKS again.</summary>
         public TimeSpan NegativeCacheTime { get; set; } = TimeSpan.FromSeconds(5);
 
+        /// <summary>
+        /// How long a pulled key is used before the EMSE asks the EMKS again whether it still gives it (in the background,
+        /// on the kid's next request; the request is not held up). The EMKS no longer giving it (the HSS removed this EMSE
+        /// from the subscription or revoked it) drops the context: 4.01, the device re-keys. EMKS unreachable: the key
+        /// stays in use and the question is asked again after a minute. A changed device id (external id) makes the
+        /// EMSE pull the key again. Keys live up to the key lifetime (days, DESIGN.md §5); 0 = never ask again.
+        /// </summary>
+        public TimeSpan KeyRevalidateInterval { get; set; } = TimeSpan.FromHours(1);
+
         /// <summary>Largest number of EMKS pulls in flight (unknown-kid floods must not flood the EMKS).</summary>
         public int MaxConcurrentPulls { get; set; } = 32;
 
@@ -181,6 +190,11 @@ namespace E2m.Server.Emse
             if (o.JournalIdleFold < TimeSpan.Zero || o.JournalIdleFold > TimeSpan.FromHours(1))
             {
                 errors.Add("Emse:JournalIdleFold must be 00:00:00 (off) .. 01:00:00.");
+            }
+
+            if (o.KeyRevalidateInterval < TimeSpan.Zero)
+            {
+                errors.Add("Emse:KeyRevalidateInterval must not be negative (0 = off).");
             }
 
             if (o.ExchangeLifetime <= TimeSpan.Zero || o.NegativeCacheTime < TimeSpan.Zero)

@@ -30,6 +30,9 @@ namespace E2m.Server.Emse.Coap
         public long Replays;
         public long Rejected;
         public long UnknownKid;
+        /// <summary>Key revalidations done (<see cref="EmseOptions.KeyRevalidateInterval"/>, counted once their outcome is set), and contexts dropped because the EMKS no longer gave the key.</summary>
+        public long Revalidations;
+        public long Revoked;
         public long BadSenml;
         public long ReadingsStored;
         public long CommitFailures;
@@ -56,6 +59,7 @@ namespace E2m.Server.Emse.Coap
         public override string ToString() =>
             $"received={Interlocked.Read(ref Received)} accepted={Interlocked.Read(ref Accepted)} retransmissions={Interlocked.Read(ref Retransmissions)} " +
             $"replays={Interlocked.Read(ref Replays)} rejected={Interlocked.Read(ref Rejected)} unknownKid={Interlocked.Read(ref UnknownKid)} " +
+            $"revalidations={Interlocked.Read(ref Revalidations)} revoked={Interlocked.Read(ref Revoked)} " +
             $"badSenml={Interlocked.Read(ref BadSenml)} malformed={Interlocked.Read(ref Malformed)} oversized={Interlocked.Read(ref Oversized)} " +
             $"dropped={Interlocked.Read(ref Dropped)} handedOver={Interlocked.Read(ref HandedOver)} errors={Interlocked.Read(ref Errors)} readings={Interlocked.Read(ref ReadingsStored)} " +
             $"commitFailures={Interlocked.Read(ref CommitFailures)} internalErrors={Interlocked.Read(ref InternalErrors)} commits={Interlocked.Read(ref Commits)} walSyncs={Interlocked.Read(ref WalSyncs)} " +
@@ -144,7 +148,7 @@ namespace E2m.Server.Emse.Coap
                 }
             }
 
-            _cache = new ContextCache(_keys, new E2m.Hal.Host.PlatformCryptoProvider(), _store, _time, _options, _log);
+            _cache = new ContextCache(_keys, new E2m.Hal.Host.PlatformCryptoProvider(), _store, _time, _options, _log, Stats);
             _shards = new EmseShard[n];
             _shardTasks = new Task[n];
             _writer = new GroupCommitWriter(_store, _sender, _time, _options, Stats, _log);

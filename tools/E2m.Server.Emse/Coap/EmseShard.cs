@@ -573,7 +573,10 @@ namespace E2m.Server.Emse.Coap
             long piv = _option.PivValue;
 
             // Context for the kid (RFC 8613 §8.2 step 2): cached, or pulled from the EMKS (datagram parked meanwhile).
-            if (!_cache.TryGet(key, out ContextEntry entry) || (entry.State != ContextState.Ready && now >= entry.RetryAfter))
+            // A stale entry (the EMKS now names another device id for the key, ContextCache.Revalidate) is pulled again by
+            // its owner shard, the only thread that uses its context.
+            if (!_cache.TryGet(key, out ContextEntry entry) || (entry.State != ContextState.Ready && now >= entry.RetryAfter)
+                || (entry.Stale && Volatile.Read(ref entry.Owner) == _index))
             {
                 if (entry != null)
                 {
@@ -618,6 +621,23 @@ namespace E2m.Server.Emse.Coap
                 _cache.MarkExpired(entry);
                 SendError(d, CoapCode.Unauthorized, DiagExpired);
                 return;
+            }
+
+            if (entry.Revoked)
+            {
+                // The EMKS no longer gives this EMSE the key (ContextCache.Revalidate: the HSS removed this EMSE from the
+                // subscription or revoked it): as if expired, 4.01 and the device re-keys.
+                Interlocked.Increment(ref _stats.UnknownKid);
+                Interlocked.Increment(ref _stats.Revoked);
+                _cache.MarkExpired(entry);
+                SendError(d, CoapCode.Unauthorized, DiagExpired);
+                return;
+            }
+
+            if (now.UtcTicks >= Volatile.Read(ref entry.RevalidateAtTicks))
+            {
+                Volatile.Write(ref entry.RevalidateAtTicks, long.MaxValue); // set again by the revalidation's outcome
+                _cache.Revalidate(entry);
             }
 
             OscoreSecurityContext context = entry.Context!;

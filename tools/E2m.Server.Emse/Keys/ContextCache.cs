@@ -95,6 +95,21 @@ namespace E2m.Server.Emse.Keys
         /// <summary>Set when a group holding this kid failed: reload the window from the database before the next request.</summary>
         public volatile bool WindowStale;
 
+        /// <summary>The KID as the EMKS named it at the pull (8 octets, or the 7-octet kid), for revalidations.</summary>
+        public byte[] FullKid = Array.Empty<byte>();
+
+        /// <summary>When the owner shard next has the EMKS asked whether it still gives this key (UTC ticks; MaxValue: never).</summary>
+        public long RevalidateAtTicks = long.MaxValue;
+
+        /// <summary>A revalidation found that the EMKS no longer gives the key: the owner shard drops the context (4.01).</summary>
+        public volatile bool Revoked;
+
+        /// <summary>A revalidation found another device id (external id changed): the owner shard pulls the key again.</summary>
+        public volatile bool Stale;
+
+        /// <summary>1 while a revalidation of this entry is under way.</summary>
+        public int Revalidating;
+
         /// <summary>
         /// The shard that handles this kid (-1: none yet). The first shard to look at the entry claims it; the others hand
         /// the kid's datagrams to it, so the context, window and recent exchanges stay with one thread. A replacing entry
@@ -167,9 +182,12 @@ namespace E2m.Server.Emse.Keys
         private readonly ILogger _log;
         private readonly SemaphoreSlim _pullSlots;
         private readonly CancellationTokenSource _stopping = new();
+        private readonly E2m.Server.Emse.Coap.EmseCoapStats? _stats;
 
-        public ContextCache(IEmksKeySource source, ICryptoProvider crypto, EmseStore store, TimeProvider time, EmseOptions options, ILogger log)
+        public ContextCache(IEmksKeySource source, ICryptoProvider crypto, EmseStore store, TimeProvider time, EmseOptions options, ILogger log,
+            E2m.Server.Emse.Coap.EmseCoapStats? stats = null)
         {
+            _stats = stats;
             _source = source;
             _crypto = crypto;
             _store = store;
@@ -301,11 +319,118 @@ namespace E2m.Server.Emse.Keys
                     return new ContextEntry(key, kidHex, ContextState.Unavailable, null, now, "", now + UnavailableRetry);
                 }
 
-                return new ContextEntry(key, kidHex, ContextState.Ready, context, k.Expires, k.DeviceId, DateTimeOffset.MaxValue);
+                return new ContextEntry(key, kidHex, ContextState.Ready, context, k.Expires, k.DeviceId, DateTimeOffset.MaxValue)
+                {
+                    RevalidateAtTicks = RevalidateAt(now),
+                    FullKid = (byte[])k.Kid.Clone(),
+                };
             }
             finally
             {
                 Array.Clear(k.E2mKey); // the context holds the derived keys only
+            }
+        }
+
+        private long RevalidateAt(DateTimeOffset now) =>
+            _options.KeyRevalidateInterval > TimeSpan.Zero ? (now + _options.KeyRevalidateInterval).UtcTicks : long.MaxValue;
+
+        /// <summary>How soon an unreachable EMKS is asked again by a revalidation (the key stays in use meanwhile).</summary>
+        private static readonly TimeSpan RevalidateRetry = TimeSpan.FromMinutes(1);
+
+        /// <summary>
+        /// Asks the EMKS again for a ready entry's key, in the background (<see cref="EmseOptions.KeyRevalidateInterval"/>;
+        /// DESIGN.md §5: e2m_key only while the subscription allows this EMSE). The same key and device id: used for
+        /// another interval. No key (404 / 403, expired, another key): <see cref="ContextEntry.Revoked"/>. Another device
+        /// id: <see cref="ContextEntry.Stale"/>. EMKS unreachable: asked again after <see cref="RevalidateRetry"/>. Only
+        /// flags are set here; the owner shard acts on them on its own thread. At most one revalidation per entry at a time.
+        /// </summary>
+        public void Revalidate(ContextEntry entry)
+        {
+            if (Interlocked.CompareExchange(ref entry.Revalidating, 1, 0) != 0)
+            {
+                return;
+            }
+
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await RevalidateCoreAsync(entry).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    Volatile.Write(ref entry.RevalidateAtTicks, (_time.GetUtcNow() + RevalidateRetry).UtcTicks);
+                    if (e is not OperationCanceledException)
+                    {
+                        _log.LogWarning("revalidation of kid {Kid} failed: {Error}", entry.KidHex, e.GetType().Name + ": " + e.Message);
+                    }
+                }
+                finally
+                {
+                    Volatile.Write(ref entry.Revalidating, 0);
+                    if (_stats != null)
+                    {
+                        Interlocked.Increment(ref _stats.Revalidations); // after the outcome is set (tests wait for it)
+                    }
+                }
+            });
+        }
+
+        private async Task RevalidateCoreAsync(ContextEntry entry)
+        {
+            byte[] kid = KidKey.Unpack(entry.Key);
+            EmksKeyLookup lookup;
+            await _pullSlots.WaitAsync(_stopping.Token).ConfigureAwait(false);
+            try
+            {
+                lookup = await _source.GetKeyAsync(kid, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                lookup = EmksKeyLookup.Unavailable(e.GetType().Name);
+            }
+            finally
+            {
+                _pullSlots.Release();
+            }
+
+            DateTimeOffset now = _time.GetUtcNow();
+            EmksKey? k = lookup.Key;
+            try
+            {
+                if (lookup.Status == EmksLookupStatus.Unavailable || (lookup.Status == EmksLookupStatus.Found && k == null))
+                {
+                    _log.LogWarning("EMKS unavailable for the revalidation of kid {Kid}: {Detail}; the key stays in use", entry.KidHex, lookup.Detail);
+                    Volatile.Write(ref entry.RevalidateAtTicks, (now + RevalidateRetry).UtcTicks);
+                    return;
+                }
+
+                // The same key: the same full KID as the first pull named (the KID is derived from e2m_int_key, and e2m_key
+                // from e2m_int_key and this EMSE's id, DESIGN.md §2), still live.
+                bool sameKey = k != null && k.Expires > now && k.Kid.AsSpan().SequenceEqual(entry.FullKid);
+                if (!sameKey)
+                {
+                    _log.LogInformation("EMKS no longer gives the key of kid {Kid} ({Status}): context dropped, the device must re-key",
+                        entry.KidHex, lookup.Status);
+                    entry.Revoked = true;
+                    return;
+                }
+
+                if (!string.Equals(k!.DeviceId, entry.DeviceId, StringComparison.Ordinal))
+                {
+                    _log.LogInformation("device id of kid {Kid} changed at the EMKS: key pulled again on its next request", entry.KidHex);
+                    entry.Stale = true;
+                    return;
+                }
+
+                Volatile.Write(ref entry.RevalidateAtTicks, RevalidateAt(now));
+            }
+            finally
+            {
+                if (k != null)
+                {
+                    Array.Clear(k.E2mKey);
+                }
             }
         }
 
