@@ -248,27 +248,30 @@ namespace E2m.Server.Emse.Keys
             }
         }
 
-        private async Task<ContextEntry> PullCoreAsync(ulong key)
+        /// <summary>One EMKS request within the pull cap (<see cref="EmseOptions.MaxConcurrentPulls"/>); a failure is Unavailable.</summary>
+        private async Task<EmksKeyLookup> LookupAsync(byte[] kid)
         {
-            byte[] kid = KidKey.Unpack(key);
-            string kidHex = Convert.ToHexStringLower(kid);
-            DateTimeOffset now;
-            EmksKeyLookup lookup;
             await _pullSlots.WaitAsync(_stopping.Token).ConfigureAwait(false);
             try
             {
-                lookup = await _source.GetKeyAsync(kid, _stopping.Token).ConfigureAwait(false);
+                return await _source.GetKeyAsync(kid, _stopping.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                lookup = EmksKeyLookup.Unavailable(e.GetType().Name);
+                return EmksKeyLookup.Unavailable(e.GetType().Name);
             }
             finally
             {
                 _pullSlots.Release();
             }
+        }
 
-            now = _time.GetUtcNow();
+        private async Task<ContextEntry> PullCoreAsync(ulong key)
+        {
+            byte[] kid = KidKey.Unpack(key);
+            string kidHex = Convert.ToHexStringLower(kid);
+            EmksKeyLookup lookup = await LookupAsync(kid).ConfigureAwait(false);
+            DateTimeOffset now = _time.GetUtcNow();
             if (lookup.Status == EmksLookupStatus.Unavailable || (lookup.Status == EmksLookupStatus.Found && lookup.Key == null))
             {
                 _log.LogWarning("EMKS unavailable for kid {Kid}: {Detail}", kidHex, lookup.Detail);
@@ -378,21 +381,7 @@ namespace E2m.Server.Emse.Keys
 
         private async Task RevalidateCoreAsync(ContextEntry entry)
         {
-            byte[] kid = KidKey.Unpack(entry.Key);
-            EmksKeyLookup lookup;
-            await _pullSlots.WaitAsync(_stopping.Token).ConfigureAwait(false);
-            try
-            {
-                lookup = await _source.GetKeyAsync(kid, _stopping.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                lookup = EmksKeyLookup.Unavailable(e.GetType().Name);
-            }
-            finally
-            {
-                _pullSlots.Release();
-            }
+            EmksKeyLookup lookup = await LookupAsync(KidKey.Unpack(entry.Key)).ConfigureAwait(false);
 
             DateTimeOffset now = _time.GetUtcNow();
             EmksKey? k = lookup.Key;
