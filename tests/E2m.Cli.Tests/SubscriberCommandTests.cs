@@ -54,6 +54,60 @@ namespace E2m.Cli.Tests
             Assert.Equal(1, Cli.Run("subscriber", "show", "--data-dir", d, "--imsi", "001010000000001").ExitCode);
         }
 
+        /// <summary>
+        /// policy_version in show/list (text and JSON), + 1 per update; an update or delete of an e2m subscriber queues the EMKS
+        /// policy sync and says so in one line; a non-e2m subscriber queues nothing.
+        /// </summary>
+        [Fact]
+        public void PolicyVersionIsShownAndE2mChangesAreQueuedForTheEmks()
+        {
+            string d = NewDir();
+            CliRun add = Cli.Run("subscriber", "add", "--data-dir", d, "--imsi", "001010000000001", "--k", K, "--opc", Opc, "--e2m", "--emse-id", "emse.example.org");
+            Assert.True(add.ExitCode == 0, add.StdErr);
+            Assert.Equal("0", add.Fields()["policy_version"]);
+            Assert.False(add.Fields().ContainsKey("emks policy sync"));
+
+            CliRun upd = Cli.Run("subscriber", "update", "--data-dir", d, "--imsi", "001010000000001", "--clear-emse-ids");
+            Assert.True(upd.ExitCode == 0, upd.StdErr);
+            Assert.Equal("1", upd.Fields()["policy_version"]);
+            Assert.Equal("queued", upd.Fields()["emks policy sync"]);
+            Assert.Single(upd.StdOut.Split('\n'), l => l.StartsWith("emks policy sync:", StringComparison.Ordinal));
+
+            CliRun json = Cli.Run("subscriber", "update", "--data-dir", d, "--imsi", "001010000000001", "--max-messages", "5", "--json");
+            JsonElement j = JsonDocument.Parse(json.StdOut).RootElement;
+            Assert.Equal(2, j.GetProperty("policyVersion").GetInt64());
+            Assert.Equal("queued", j.GetProperty("emksPolicySync").GetString());
+
+            CliRun show = Cli.Run("subscriber", "show", "--data-dir", d, "--imsi", "001010000000001", "--json");
+            j = JsonDocument.Parse(show.StdOut).RootElement;
+            Assert.Equal(2, j.GetProperty("policyVersion").GetInt64());
+            Assert.False(j.TryGetProperty("emksPolicySync", out _));
+            Assert.Equal("2", Cli.Run("subscriber", "show", "--data-dir", d, "--imsi", "001010000000001").Fields()["policy_version"]);
+            Assert.Contains(" policy_version=2", Cli.Run("subscriber", "list", "--data-dir", d).StdOut);
+            Assert.Equal(2, JsonDocument.Parse(Cli.Run("subscriber", "list", "--data-dir", d, "--json").StdOut).RootElement
+                .GetProperty("subscribers")[0].GetProperty("policyVersion").GetInt64());
+
+            CliRun del = Cli.Run("subscriber", "delete", "--data-dir", d, "--imsi", "001010000000001");
+            Assert.True(del.ExitCode == 0, del.StdErr);
+            Assert.Equal("queued", del.Fields()["emks policy sync"]);
+
+            // not an e2m subscriber: nothing to tell the EMKS
+            Cli.Run("subscriber", "add", "--data-dir", d, "--imsi", "001010000000002", "--k", K, "--opc", Opc);
+            CliRun plain = Cli.Run("subscriber", "update", "--data-dir", d, "--imsi", "001010000000002", "--min-gea", "3");
+            Assert.Equal("1", plain.Fields()["policy_version"]);
+            Assert.False(plain.Fields().ContainsKey("emks policy sync"));
+            Assert.DoesNotContain("emks policy sync", Cli.Run("subscriber", "delete", "--data-dir", d, "--imsi", "001010000000002").StdOut);
+
+            // what is queued (the HSS sends it when it runs): one row for the e2m subscription, the revocation at version 3
+            var store = new E2m.Server.Hss.Subscribers.SubscriberStore(
+                E2m.Server.Common.E2mDatabase.Sqlite(Path.Combine(d, "hss.db")),
+                new E2m.Server.Common.AtRestProtector(E2m.Server.Common.AtRestProtector.ReadKekFile(Path.Combine(d, "dev-kek.hex"))));
+            store.EnsureSchema();
+            var row = Assert.Single(new E2m.Server.Hss.Emks.EmksPolicyOutbox(store.Database).All());
+            Assert.Equal(add.Fields()["subscription_id"], row.SubscriptionId);
+            Assert.Equal((3L, false), (row.Policy.PolicyVersion, row.Policy.E2m));
+        }
+
         [Theory]
         [InlineData("bad IMSI", "--imsi", "0010x", 2)]
         [InlineData("short K", "--k", "0011", 2)]

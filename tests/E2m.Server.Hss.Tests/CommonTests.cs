@@ -124,6 +124,24 @@ namespace E2m.Server.Hss.Tests
             Assert.Contains("Hss: Auc:E2mAmfMask", e.Message);
         }
 
+        /// <summary>Hss:Emks:PolicySync is validated at start like the other options; the backoff doubles up to its cap.</summary>
+        [Fact]
+        public void PolicySyncOptionsAreValidatedAtStart()
+        {
+            var o = new E2m.Server.Hss.Emks.EmksPolicySyncOptions { PollIntervalSeconds = 0, InitialBackoffSeconds = 10, MaxBackoffSeconds = 5, BatchSize = 0 };
+            string[] errors = E2m.Server.Hss.Emks.EmksPolicySyncOptions.Validate(o).ToArray();
+            Assert.Equal(new[] { "PollIntervalSeconds", "MaxBackoffSeconds", "BatchSize" }, errors.Select(e => e.Split(':')[0]).ToArray());
+            var d = new E2m.Server.Hss.Emks.EmksPolicySyncOptions();
+            Assert.Empty(E2m.Server.Hss.Emks.EmksPolicySyncOptions.Validate(d));
+            Assert.Equal(new[] { 1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300 }, Enumerable.Range(1, 11).Select(n => (int)d.BackoffAfter(n).TotalSeconds).ToArray());
+            Assert.Equal(TimeSpan.FromMinutes(5), d.BackoffAfter(int.MaxValue));
+
+            string dir = TestDb.NewTempDir();
+            var e = Assert.ThrowsAny<Microsoft.Extensions.Options.OptionsValidationException>(() =>
+                HssApp.Build(new[] { "--Hss:DataDirectory=" + dir, "--Hss:Listen:Port=0", "--Hss:Emks:PolicySync:PollIntervalSeconds=0" }).StartAsync().GetAwaiter().GetResult());
+            Assert.Contains("Hss:Emks:PolicySync: PollIntervalSeconds", e.Message);
+        }
+
         [Fact]
         public void DatabaseProviderSelection()
         {

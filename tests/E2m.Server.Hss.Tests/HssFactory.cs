@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Net.Http;
 using System.Security.Cryptography.X509Certificates;
 using System.Threading;
+using System.Threading.Channels;
 using System.Threading.Tasks;
 using E2m.Server.Common;
 using E2m.Server.Common.Contracts;
@@ -14,6 +15,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 
 namespace E2m.Server.Hss.Tests
 {
@@ -52,6 +55,23 @@ namespace E2m.Server.Hss.Tests
 
         public FakeEmks Emks { get; } = new();
 
+        /// <summary>The EMKS at the HTTP level for the policy sync (<c>PUT /v1/hss/subscriptions/{id}</c>): the primary handler of
+        /// the HSS's "emks" HttpClient (the key push stays on <see cref="Emks"/>).</summary>
+        public FakeEmksHttp EmksHttp { get; } = new();
+
+        /// <summary>Log lines of the HSS (all categories, Debug and up).</summary>
+        public CapturingLoggerProvider Logs { get; } = new();
+
+        /// <summary>The HSS's clock when <see cref="UseFakeClock"/> was called before the host was built; else the system clock.</summary>
+        public FakeTimeProvider? Clock { get; private set; }
+
+        /// <summary>Gives the HSS a fake clock (call before the first client).</summary>
+        public FakeTimeProvider UseFakeClock()
+        {
+            Clock ??= new FakeTimeProvider(new DateTimeOffset(2026, 11, 28, 8, 0, 0, TimeSpan.Zero));
+            return Clock;
+        }
+
         /// <summary>Extra configuration (e.g. "Hss:Sqn:Delta"), applied when the host is built (set before the first client).</summary>
         public Dictionary<string, string> Settings { get; } = new();
 
@@ -75,6 +95,13 @@ namespace E2m.Server.Hss.Tests
             builder.ConfigureTestServices(services =>
             {
                 services.AddSingleton<IEmksPushClient>(Emks);
+                services.AddHttpClient(EmksPushClient.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => EmksHttp);
+                services.AddSingleton<ILoggerProvider>(Logs);
+                if (Clock != null)
+                {
+                    services.AddSingleton<TimeProvider>(Clock);
+                }
+
                 services.AddSingleton<IStartupFilter>(new ClientCertFilter(this));
             });
         }
@@ -181,6 +208,109 @@ namespace E2m.Server.Hss.Tests
             if (Fail)
             {
                 throw new EmksPushException("EMKS push rejected: HTTP 503 (fake)");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Fake EMKS at the HTTP level: records every request (method, path, body) and answers <see cref="Status"/> (0 = no answer:
+    /// connection error). <see cref="Gate"/> holds requests until released. Never disposed by the HttpClientFactory.
+    /// </summary>
+    public sealed class FakeEmksHttp : HttpMessageHandler
+    {
+        private readonly Channel<Recorded> _arrived = Channel.CreateUnbounded<Recorded>();
+        private readonly List<Recorded> _requests = new();
+
+        public sealed record Recorded(string Method, string Path, string Body);
+
+        /// <summary>HTTP status to answer; 0 = throw HttpRequestException (EMKS down).</summary>
+        public int Status { get; set; } = 204;
+
+        /// <summary>When set, each request waits for it after being recorded (and after <see cref="Arrived"/> saw it).</summary>
+        public Func<Recorded, Task>? Gate { get; set; }
+
+        public IReadOnlyList<Recorded> Requests
+        {
+            get
+            {
+                lock (_requests)
+                {
+                    return _requests.ToArray();
+                }
+            }
+        }
+
+        /// <summary>The next request that arrives (a safety bound, not a timing assumption: it fails the test after 30 s).</summary>
+        public async Task<Recorded> NextAsync()
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            return await _arrived.Reader.ReadAsync(cts.Token);
+        }
+
+        /// <summary>True when no request arrived that <see cref="NextAsync"/> has not returned yet.</summary>
+        public bool NoneWaiting => !_arrived.Reader.TryPeek(out _);
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            string body = request.Content == null ? string.Empty : await request.Content.ReadAsStringAsync(cancellationToken);
+            var r = new Recorded(request.Method.Method, request.RequestUri!.AbsolutePath, body);
+            int status = Status;
+            lock (_requests)
+            {
+                _requests.Add(r);
+            }
+
+            _arrived.Writer.TryWrite(r);
+            if (Gate != null)
+            {
+                await Gate(r);
+                status = Status;
+            }
+
+            if (status == 0)
+            {
+                throw new HttpRequestException("connection refused (fake EMKS down)");
+            }
+
+            return new HttpResponseMessage((System.Net.HttpStatusCode)status) { RequestMessage = request };
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            // shared by every handler chain the factory builds: never disposed
+        }
+    }
+
+    /// <summary>Collects formatted log lines (with level and category) in memory.</summary>
+    public sealed class CapturingLoggerProvider : ILoggerProvider
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<string> Lines { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger : ILogger
+        {
+            private readonly CapturingLoggerProvider _owner;
+            private readonly string _category;
+
+            public Logger(CapturingLoggerProvider owner, string category)
+            {
+                _owner = owner;
+                _category = category;
+            }
+
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Debug;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                _owner.Lines.Enqueue($"{logLevel} {_category}: {formatter(state, exception)}" + (exception is null ? string.Empty : " " + exception));
             }
         }
     }

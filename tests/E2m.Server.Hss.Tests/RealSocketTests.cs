@@ -27,6 +27,7 @@ namespace E2m.Server.Hss.Tests
         private const string Imsi = "001010000000001";
         private readonly string _dir = TestDb.NewTempDir();
         private readonly List<(string? Role, E2mKeyPushRequest Body)> _pushes = new();
+        private readonly List<(string? Role, string SubscriptionId, E2mSubscriptionPolicy Body)> _policies = new();
         private WebApplication? _emks;
         private WebApplication? _hss;
         private E2mTrustAnchor _trust = null!;
@@ -72,6 +73,28 @@ namespace E2m.Server.Hss.Tests
                 Assert.Equal(CertificateIdentity.RoleHss, role); // the HSS presented its client certificate
                 Assert.Equal(2, body.Keys.Count);
                 Assert.Equal(vs[0].GetProperty("rand").GetString(), body.Keys[0].Rand);
+            }
+        }
+
+        /// <summary>The policy sync goes over the key push's mutual TLS: the EMKS sees the HSS certificate, the route and the body.</summary>
+        [Fact]
+        public async Task PolicyChangesArePutToTheEmksOverMutualTls()
+        {
+            HttpClient admin = Client(DevPki.Admin);
+            HttpResponseMessage r = await admin.PatchAsJsonAsync(HssUrl + "/v1/admin/subscribers/" + Imsi, new { emseIds = Array.Empty<string>(), maxMessages = 9 });
+            JsonElement p = JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement;
+            Assert.Equal("done", p.GetProperty("emksPolicySync").GetString());
+            string sid = p.GetProperty("subscriptionId").GetString()!;
+            r = await admin.DeleteAsync(HssUrl + "/v1/admin/subscribers/" + Imsi);
+            Assert.Equal(HttpStatusCode.NoContent, r.StatusCode);
+            Assert.Equal("done", Assert.Single(r.Headers.GetValues("E2m-Emks-Policy-Sync")));
+            lock (_policies)
+            {
+                Assert.Equal(2, _policies.Count);
+                Assert.All(_policies, x => Assert.Equal((CertificateIdentity.RoleHss, sid), (x.Role, x.SubscriptionId)));
+                Assert.Equal((1L, true, 9L), (_policies[0].Body.PolicyVersion, _policies[0].Body.E2m, _policies[0].Body.MaxMessages!.Value));
+                Assert.Empty(_policies[0].Body.AllowedEmseIds);
+                Assert.Equal((2L, false), (_policies[1].Body.PolicyVersion, _policies[1].Body.E2m));
             }
         }
 
@@ -150,6 +173,16 @@ namespace E2m.Server.Hss.Tests
                 lock (_pushes)
                 {
                     _pushes.Add((CertificateIdentity.GetRole(ctx.Connection.ClientCertificate), body!));
+                }
+
+                return Results.NoContent();
+            });
+            app.MapPut(HssEmksContract.SubscriptionPolicyRoute, async (string subscriptionId, HttpContext ctx) =>
+            {
+                E2mSubscriptionPolicy? body = await ctx.Request.ReadFromJsonAsync<E2mSubscriptionPolicy>();
+                lock (_policies)
+                {
+                    _policies.Add((CertificateIdentity.GetRole(ctx.Connection.ClientCertificate), subscriptionId, body!));
                 }
 
                 return Results.NoContent();

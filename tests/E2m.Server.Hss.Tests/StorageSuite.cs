@@ -179,7 +179,7 @@ namespace E2m.Server.Hss.Tests
             store.EnsureSchema();
             using DbConnection c = db.Database.Open();
             object? v = db.Database.Scalar(c, null, "SELECT version FROM e2m_schema_version WHERE component = 'hss'");
-            Assert.Equal(2L, Convert.ToInt64(v));
+            Assert.Equal(3L, Convert.ToInt64(v));
         }
 
         /// <summary>

@@ -65,8 +65,12 @@ namespace E2m.Server.Hss
             services.AddSingleton(sp => sp.GetRequiredService<HssPki>().Trust);
             services.AddSingleton(sp => CreateDatabase(sp.GetRequiredService<IOptions<HssOptions>>().Value));
             services.AddSingleton(sp => CreateProtector(sp.GetRequiredService<IOptions<HssOptions>>().Value, sp.GetRequiredService<HssPki>()));
-            services.AddSingleton(sp => new SubscriberStore(sp.GetRequiredService<E2mDatabase>(), sp.GetRequiredService<AtRestProtector>(),
-                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<HssOptions>>().Value.SqnPolicy));
+            services.AddSingleton(sp =>
+            {
+                HssOptions o = sp.GetRequiredService<IOptions<HssOptions>>().Value;
+                return new SubscriberStore(sp.GetRequiredService<E2mDatabase>(), sp.GetRequiredService<AtRestProtector>(),
+                    sp.GetRequiredService<TimeProvider>(), o.SqnPolicy, emksPolicySync: !string.IsNullOrEmpty(o.Emks.BaseUrl));
+            });
             services.AddSingleton(sp => new AucEngine(sp.GetRequiredService<IOptions<HssOptions>>().Value.ParsedE2mAmfMask));
             services.AddHttpClient(EmksPushClient.HttpClientName, (sp, http) =>
                 {
@@ -77,14 +81,17 @@ namespace E2m.Server.Hss
                     HssPki pki = sp.GetRequiredService<HssPki>();
                     return Mtls.CreateClientHandler(pki.ClientCertificate, pki.Trust);
                 });
-            services.TryAddSingleton<IEmksPushClient>(sp =>
+            services.TryAddSingleton(sp =>
             {
                 string? url = sp.GetRequiredService<IOptions<HssOptions>>().Value.Emks.BaseUrl;
                 return new EmksPushClient(sp.GetRequiredService<IHttpClientFactory>(), string.IsNullOrEmpty(url) ? null : new Uri(url));
             });
+            services.TryAddSingleton<IEmksPushClient>(sp => sp.GetRequiredService<EmksPushClient>());
+            services.TryAddSingleton<IEmksPolicyClient>(sp => sp.GetRequiredService<EmksPushClient>());
             services.AddSingleton<AirService>();
             services.AddE2mHealth();
-            services.AddHostedService<HssStartup>();
+            services.AddHostedService<HssStartup>(); // before the policy dispatcher: creates/migrates the schema
+            services.AddEmksPolicySync();
             return services;
         }
 

@@ -18,7 +18,8 @@ namespace E2m.Cli.Commands
     /// data directory (SQLite DIR/hss.db, or PostgreSQL with --db "Host=..."), with the same store code as the HSS
     /// service. K/OPc are encrypted at rest with the KEK: --kek-file, else DIR/dev-kek.hex (created on first use, dev mode).
     /// Output: `name: value` lines (or --json); list: one line per subscriber. Exit 0 ok, 1 unknown/duplicate
-    /// subscriber, 2 usage (bad IMSI/hex/policy).
+    /// subscriber, 2 usage (bad IMSI/hex/policy). update/delete of an e2m subscriber queue the policy change for the EMKS
+    /// (hss_emks_policy_outbox, in the same transaction) and print `emks policy sync: queued`: the HSS sends it when it runs.
     /// </summary>
     public static class SubscriberCommands
     {
@@ -139,7 +140,9 @@ namespace E2m.Cli.Commands
                 throw new UsageException(e.Message);
             }
 
-            var store = new SubscriberStore(db, new AtRestProtector(kek));
+            // Offline on the database: the CLI cannot know whether the HSS has an EMKS, so changes of e2m subscribers are
+            // queued for the EMKS (hss_emks_policy_outbox); the HSS sends them at start and every poll interval.
+            var store = new SubscriberStore(db, new AtRestProtector(kek), emksPolicySync: true);
             CryptographicOperations.ZeroMemory(kek);
             store.EnsureSchema();
             return store;
@@ -198,7 +201,7 @@ namespace E2m.Cli.Commands
             {
                 o.WriteLine(
                     $"{s.Imsi}: e2m={(s.E2m.Enabled ? "yes" : "no")} emse_ids={string.Join(",", s.E2m.AllowedEmseIds)} seq={s.Seq} " +
-                    $"ind_next={s.IndNext} amf={s.Amf:x4} subscription_id={s.SubscriptionId}");
+                    $"ind_next={s.IndNext} amf={s.Amf:x4} subscription_id={s.SubscriptionId} policy_version={s.PolicyVersion}");
             }
 
             return CliApp.ExitOk;
@@ -244,20 +247,28 @@ namespace E2m.Cli.Commands
             }
 
             SubscriberStore store = OpenStore(parsed);
-            return Show(parsed, Guard(() => store.Update(parsed.GetValue(Imsi)!, u)));
+            SubscriberUpdateResult r = Guard(() => store.UpdateSubscriber(parsed.GetValue(Imsi)!, u));
+            return Show(parsed, r.Subscriber, r.Queued != null);
         }
 
         private static int RunDelete(ParseResult parsed)
         {
             SubscriberStore store = OpenStore(parsed);
             string imsi = parsed.GetValue(Imsi)!;
-            if (!Guard(() => store.Delete(imsi)))
+            SubscriberDeleteResult deleted = Guard(() => store.DeleteSubscriber(imsi)) ?? throw new VerificationFailedException("unknown subscriber " + imsi);
+            var o = new CliOutput().Text("deleted", imsi);
+            if (deleted.Queued != null)
             {
-                throw new VerificationFailedException("unknown subscriber " + imsi);
+                o.Text(PolicySyncName(parsed), PolicySyncQueued);
             }
 
-            return new CliOutput().Text("deleted", imsi).WriteTo(parsed);
+            return o.WriteTo(parsed);
         }
+
+        private const string PolicySyncQueued = "queued";
+
+        // One line "emks policy sync: queued" (text) / member "emksPolicySync" (--json) when an EMKS policy sync was queued.
+        private static string PolicySyncName(ParseResult parsed) => parsed.GetValue(CliApp.Json) ? "emksPolicySync" : "emks policy sync";
 
         private static int RunVectors(ParseResult parsed)
         {
@@ -344,15 +355,17 @@ namespace E2m.Cli.Commands
             return CliApp.ExitOk;
         }
 
-        private static int Show(ParseResult parsed, SubscriberInfo s)
+        private static int Show(ParseResult parsed, SubscriberInfo s, bool policySyncQueued = false)
         {
             if (parsed.GetValue(CliApp.Json))
             {
-                parsed.InvocationConfiguration.Output.WriteLine(JsonSerializer.Serialize(SubscriberDto.From(s)));
+                SubscriberDto dto = SubscriberDto.From(s);
+                dto.EmksPolicySync = policySyncQueued ? PolicySyncQueued : null;
+                parsed.InvocationConfiguration.Output.WriteLine(JsonSerializer.Serialize(dto));
                 return CliApp.ExitOk;
             }
 
-            return new CliOutput()
+            var o = new CliOutput()
                 .Text("imsi", s.Imsi)
                 .Text("subscription_id", s.SubscriptionId)
                 .Number("seq", (ulong)s.Seq)
@@ -365,7 +378,13 @@ namespace E2m.Cli.Commands
                 .Text("access_key_separation", s.E2m.AccessKeySeparation ? "true" : "false")
                 .Text("external_id", s.E2m.ExternalId ?? string.Empty)
                 .Text("max_messages", s.E2m.MaxMessages?.ToString(CultureInfo.InvariantCulture) ?? string.Empty)
-                .WriteTo(parsed);
+                .Number("policy_version", (ulong)s.PolicyVersion);
+            if (policySyncQueued)
+            {
+                o.Text(PolicySyncName(parsed), PolicySyncQueued);
+            }
+
+            return o.WriteTo(parsed);
         }
 
         private static T Guard<T>(Func<T> f)

@@ -6,6 +6,7 @@ using System.Text.Json.Serialization;
 using System.Threading;
 using System.Threading.Tasks;
 using E2m.Server.Common;
+using E2m.Server.Hss.Emks;
 using E2m.Server.Hss.Subscribers;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -64,6 +65,16 @@ namespace E2m.Server.Hss.Api
         [JsonPropertyName("updatedAt")]
         public DateTimeOffset UpdatedAt { get; set; }
 
+        /// <summary>Policy version: 0 at provisioning, + 1 per update; carried in key pushes and EMKS policy syncs.</summary>
+        [JsonPropertyName("policyVersion")]
+        public long PolicyVersion { get; set; }
+
+        /// <summary>Only in the answer of a change (PATCH; CLI update): "done" = the EMKS has it, "pending" = queued and retried,
+        /// "none" = nothing to sync (not an e2m subscriber, or no EMKS configured); the CLI says "queued".</summary>
+        [JsonPropertyName("emksPolicySync")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public string? EmksPolicySync { get; set; }
+
         public static SubscriberDto From(SubscriberInfo s) => new()
         {
             Imsi = s.Imsi,
@@ -81,6 +92,7 @@ namespace E2m.Server.Hss.Api
             MaxMessages = s.E2m.MaxMessages,
             CreatedAt = s.CreatedAt,
             UpdatedAt = s.UpdatedAt,
+            PolicyVersion = s.PolicyVersion,
         };
     }
 
@@ -148,6 +160,11 @@ namespace E2m.Server.Hss.Api
     public static class AdminApi
     {
         public const string Path = "/v1/admin/subscribers";
+
+        /// <summary>Header of the DELETE answer (204): whether the EMKS has the revocation.</summary>
+        public const string PolicySyncHeader = "E2m-Emks-Policy-Sync";
+
+        public const string SyncDone = "done", SyncPending = "pending", SyncNone = "none";
         private const int MaxBodyBytes = 8192;
 
         public static RouteGroupBuilder MapSubscriberAdmin(this IEndpointRouteBuilder endpoints)
@@ -170,17 +187,42 @@ namespace E2m.Server.Hss.Api
             }));
             g.MapPost("/", AddAsync);
             g.MapPatch("/{imsi}", UpdateAsync);
-            g.MapDelete("/{imsi}", (string imsi, SubscriberStore store, ILogger<SubscriberStore> log) => Guard(() =>
-            {
-                if (!store.Delete(imsi))
-                {
-                    return NotFound();
-                }
-
-                log.LogInformation("subscriber {Imsi} deleted", Redact.Imsi(imsi));
-                return Results.NoContent();
-            }));
+            g.MapDelete("/{imsi}", DeleteAsync);
             return g;
+        }
+
+        private static async Task<IResult> DeleteAsync(string imsi, HttpContext http, SubscriberStore store, EmksPolicyDispatcher sync, ILogger<SubscriberStore> log, CancellationToken ct)
+        {
+            SubscriberDeleteResult? deleted;
+            try
+            {
+                deleted = store.DeleteSubscriber(imsi);
+            }
+            catch (SubscriberStoreException e) when (Problem(e) is IResult problem)
+            {
+                return problem;
+            }
+
+            if (deleted == null)
+            {
+                return NotFound();
+            }
+
+            string state = await SyncNowAsync(sync, deleted.Queued, ct).ConfigureAwait(false);
+            log.LogInformation("subscriber {Imsi} deleted (EMKS policy sync {Sync})", Redact.Imsi(imsi), state);
+            http.Response.Headers[PolicySyncHeader] = state;
+            return Results.NoContent();
+        }
+
+        /// <summary>The one immediate attempt after a commit: "done", "pending" (queued, retried) or "none" (nothing queued).</summary>
+        private static async Task<string> SyncNowAsync(EmksPolicyDispatcher sync, QueuedPolicySync? queued, CancellationToken ct)
+        {
+            if (queued == null)
+            {
+                return SyncNone;
+            }
+
+            return await sync.SendNowAsync(queued, ct).ConfigureAwait(false) ? SyncDone : SyncPending;
         }
 
         private static async Task<IResult> AddAsync(HttpContext http, SubscriberStore store, ILogger<SubscriberStore> log, CancellationToken ct)
@@ -246,7 +288,7 @@ namespace E2m.Server.Hss.Api
             }
         }
 
-        private static async Task<IResult> UpdateAsync(string imsi, HttpContext http, SubscriberStore store, ILogger<SubscriberStore> log, CancellationToken ct)
+        private static async Task<IResult> UpdateAsync(string imsi, HttpContext http, SubscriberStore store, EmksPolicyDispatcher sync, ILogger<SubscriberStore> log, CancellationToken ct)
         {
             var body = await JsonBody.ReadAsync<UpdateSubscriberDto>(http.Request, MaxBodyBytes, ct).ConfigureAwait(false);
             if (body.Error != null)
@@ -266,9 +308,10 @@ namespace E2m.Server.Hss.Api
                 amf = a;
             }
 
-            return Guard(() =>
+            SubscriberUpdateResult updated;
+            try
             {
-                SubscriberInfo s = store.Update(imsi, new SubscriberUpdate
+                updated = store.UpdateSubscriber(imsi, new SubscriberUpdate
                 {
                     E2mEnabled = d.E2m,
                     AllowedEmseIds = d.EmseIds,
@@ -279,9 +322,18 @@ namespace E2m.Server.Hss.Api
                     MaxMessages = d.MaxMessages,
                     Amf = amf,
                 });
-                log.LogInformation("subscriber {Imsi} policy updated", Redact.Imsi(imsi));
-                return Results.Json(SubscriberDto.From(s), JsonBody.Options);
-            });
+            }
+            catch (SubscriberStoreException e) when (Problem(e) is IResult problem)
+            {
+                return problem;
+            }
+
+            string state = await SyncNowAsync(sync, updated.Queued, ct).ConfigureAwait(false);
+            log.LogInformation("subscriber {Imsi} policy updated to version {Version} (EMKS policy sync {Sync})",
+                Redact.Imsi(imsi), updated.Subscriber.PolicyVersion, state);
+            SubscriberDto dto = SubscriberDto.From(updated.Subscriber);
+            dto.EmksPolicySync = state;
+            return Results.Json(dto, JsonBody.Options);
         }
 
         public static bool TryParseSqn(string? hex, out ulong sqn)
@@ -305,18 +357,19 @@ namespace E2m.Server.Hss.Api
             {
                 return f();
             }
-            catch (SubscriberValidationException e)
+            catch (SubscriberStoreException e) when (Problem(e) is IResult problem)
             {
-                return AirApi.Bad(e.Message);
-            }
-            catch (DuplicateSubscriberException e)
-            {
-                return Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "subscriber exists", detail: e.Message);
-            }
-            catch (SubscriberNotFoundException)
-            {
-                return NotFound();
+                return problem;
             }
         }
+
+        /// <summary>The answer for a typed store error (null: not one the admin API maps).</summary>
+        private static IResult? Problem(SubscriberStoreException e) => e switch
+        {
+            SubscriberValidationException => AirApi.Bad(e.Message),
+            DuplicateSubscriberException => Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "subscriber exists", detail: e.Message),
+            SubscriberNotFoundException => NotFound(),
+            _ => null,
+        };
     }
 }

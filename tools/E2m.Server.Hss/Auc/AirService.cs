@@ -175,6 +175,7 @@ namespace E2m.Server.Hss.Auc
                 ExternalId = res.E2m.ExternalId,
                 AllowedEmseIds = new List<string>(res.E2m.AllowedEmseIds),
                 MaxMessages = res.E2m.MaxMessages,
+                PolicyVersion = res.PolicyVersion,
             };
             foreach (AuthVector v in vectors)
             {

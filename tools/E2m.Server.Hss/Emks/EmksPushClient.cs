@@ -15,6 +15,25 @@ namespace E2m.Server.Hss.Emks
         Task PushAsync(E2mKeyPushRequest request, CancellationToken ct);
     }
 
+    /// <summary>Sends one subscription policy to the EMKS (<see cref="HssEmksContract.SubscriptionPolicyRoute"/>).</summary>
+    public interface IEmksPolicyClient
+    {
+        bool Configured { get; }
+
+        /// <summary><c>PUT {BaseUrl}/v1/hss/subscriptions/{subscriptionId}</c>. Never throws for a failed delivery: the result says
+        /// what happened (cancellation of <paramref name="ct"/> still throws).</summary>
+        Task<EmksPolicyPutResult> PutPolicyAsync(string subscriptionId, E2mSubscriptionPolicy policy, CancellationToken ct);
+    }
+
+    /// <summary>Outcome of one policy PUT: <see cref="Status"/> = the HTTP status, or null when no answer came (connection or TLS
+    /// error, timeout); <see cref="Failure"/> = a short text for logs ("HTTP 503", "connection error", "timeout"), null on 2xx.</summary>
+    public sealed record EmksPolicyPutResult(int? Status, string? Failure)
+    {
+        public bool Delivered => Failure == null;
+
+        public static EmksPolicyPutResult Ok(int status) => new(status, null);
+    }
+
     public sealed class EmksPushException : Exception
     {
         public EmksPushException(string message, Exception? inner = null)
@@ -28,7 +47,7 @@ namespace E2m.Server.Hss.Emks
     /// pooling; the HttpClient comes from IHttpClientFactory ("emks"). A non-2xx answer, a TLS or socket error or a timeout
     /// is a failure. Messages carry no key material.
     /// </summary>
-    public sealed class EmksPushClient : IEmksPushClient
+    public sealed class EmksPushClient : IEmksPushClient, IEmksPolicyClient
     {
         public const string HttpClientName = "emks";
 
@@ -73,6 +92,32 @@ namespace E2m.Server.Hss.Emks
                 {
                     throw new EmksPushException($"EMKS push rejected: HTTP {(int)resp.StatusCode}");
                 }
+            }
+        }
+
+        /// <summary>Policy sync over the same mTLS client as the key push (the HSS client certificate).</summary>
+        public async Task<EmksPolicyPutResult> PutPolicyAsync(string subscriptionId, E2mSubscriptionPolicy policy, CancellationToken ct)
+        {
+            if (BaseUrl == null)
+            {
+                return new EmksPolicyPutResult(null, "no EMKS configured");
+            }
+
+            HttpClient http = _factory.CreateClient(HttpClientName);
+            var uri = new Uri(BaseUrl, HssEmksContract.SubscriptionPolicyPath(Uri.EscapeDataString(subscriptionId)));
+            try
+            {
+                using HttpResponseMessage resp = await http.PutAsJsonAsync(uri, policy, ct).ConfigureAwait(false);
+                int status = (int)resp.StatusCode;
+                return resp.IsSuccessStatusCode ? EmksPolicyPutResult.Ok(status) : new EmksPolicyPutResult(status, "HTTP " + status);
+            }
+            catch (HttpRequestException)
+            {
+                return new EmksPolicyPutResult(null, "connection error"); // never the message: it may carry the URL
+            }
+            catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+            {
+                return new EmksPolicyPutResult(null, "timeout");
             }
         }
     }

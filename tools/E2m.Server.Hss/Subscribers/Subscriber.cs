@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using E2m.Server.Common.Contracts;
 
 namespace E2m.Server.Hss.Subscribers
 {
@@ -61,6 +62,10 @@ namespace E2m.Server.Hss.Subscribers
 
         public E2mProfile E2m { get; init; } = new();
 
+        /// <summary>Version of the subscription's policy: 0 at provisioning, + 1 with every successful update (carried in
+        /// every key push and every policy sync to the EMKS, which ignores anything older than what it has seen).</summary>
+        public long PolicyVersion { get; init; }
+
         public DateTimeOffset CreatedAt { get; init; }
 
         public DateTimeOffset UpdatedAt { get; init; }
@@ -106,6 +111,53 @@ namespace E2m.Server.Hss.Subscribers
     }
 
     /// <summary>
+    /// A policy change queued for the EMKS (row of <c>hss_emks_policy_outbox</c>, written in the transaction of the change):
+    /// the subscription id and the policy snapshot to <c>PUT</c>. Never the IMSI or key material.
+    /// </summary>
+    public sealed class QueuedPolicySync
+    {
+        public QueuedPolicySync(string subscriptionId, E2mSubscriptionPolicy policy)
+        {
+            SubscriptionId = subscriptionId;
+            Policy = policy;
+        }
+
+        public string SubscriptionId { get; }
+
+        public E2mSubscriptionPolicy Policy { get; }
+    }
+
+    /// <summary>Result of <see cref="SubscriberStore.UpdateSubscriber"/>: the subscriber as now stored, and the EMKS policy sync
+    /// queued with the change (null: not an e2m subscriber before or after, or no EMKS configured).</summary>
+    public sealed class SubscriberUpdateResult
+    {
+        public SubscriberUpdateResult(SubscriberInfo subscriber, QueuedPolicySync? queued)
+        {
+            Subscriber = subscriber;
+            Queued = queued;
+        }
+
+        public SubscriberInfo Subscriber { get; }
+
+        public QueuedPolicySync? Queued { get; }
+    }
+
+    /// <summary>Result of <see cref="SubscriberStore.DeleteSubscriber"/> for a subscriber that existed.</summary>
+    public sealed class SubscriberDeleteResult
+    {
+        public SubscriberDeleteResult(string subscriptionId, QueuedPolicySync? queued)
+        {
+            SubscriptionId = subscriptionId;
+            Queued = queued;
+        }
+
+        public string SubscriptionId { get; }
+
+        /// <summary>The revocation (e2m off, policy version + 1) queued for the EMKS; null when e2m was off or no EMKS is configured.</summary>
+        public QueuedPolicySync? Queued { get; }
+    }
+
+    /// <summary>
     /// SQNs reserved atomically for one AIR, with the decrypted credentials. SQN_i = (FirstSeq + i) || Ind for
     /// i = 0..Count-1 (TS 33.102 Annex C.1.1: SQN = SEQ || IND; C.3.4: a batch shares one IND).
     /// Dispose zeroises K and OPc.
@@ -123,6 +175,9 @@ namespace E2m.Server.Hss.Subscribers
         public ushort Amf { get; init; }
 
         public E2mProfile E2m { get; init; } = new();
+
+        /// <summary>The subscription's policy version the reservation read <see cref="E2m"/> under.</summary>
+        public long PolicyVersion { get; init; }
 
         public long FirstSeq { get; init; }
 

@@ -7,6 +7,8 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Threading;
 using E2m.Server.Common;
+using E2m.Server.Common.Contracts;
+using E2m.Server.Hss.Emks;
 
 namespace E2m.Server.Hss.Subscribers
 {
@@ -48,23 +50,45 @@ namespace E2m.Server.Hss.Subscribers
             // 2: seq_ms = last SEQ_MS known authentically (TS 33.102 Annex C.2.1 Δ check). Existing rows: assumed in sync.
             @"ALTER TABLE hss_subscriber ADD COLUMN seq_ms {bigint} NOT NULL DEFAULT 0;
               UPDATE hss_subscriber SET seq_ms = seq",
+
+            // 3: policy_version (+1 per policy change; carried in key pushes and policy syncs) and the outbox of policy syncs
+            // to the EMKS (Emks/EmksPolicyOutbox.cs). Existing rows: version 0, nothing queued.
+            @"ALTER TABLE hss_subscriber ADD COLUMN policy_version {bigint} NOT NULL DEFAULT 0;
+              CREATE TABLE hss_emks_policy_outbox (
+                subscription_id TEXT PRIMARY KEY,
+                policy_version {bigint} NOT NULL,
+                e2m_enabled INTEGER NOT NULL,
+                external_id TEXT NULL,
+                allowed_emse_ids TEXT NOT NULL,
+                max_messages {bigint} NULL,
+                attempts INTEGER NOT NULL,
+                next_attempt {bigint} NOT NULL,
+                queued_at {bigint} NOT NULL)",
         };
 
         private const string ProfileColumns =
-            "subscription_id, seq, ind_next, amf, e2m_enabled, allowed_emse_ids, key_lifetime_s, min_gea, access_key_separation, external_id, max_messages, created_at, updated_at, seq_ms";
+            "subscription_id, seq, ind_next, amf, e2m_enabled, allowed_emse_ids, key_lifetime_s, min_gea, access_key_separation, external_id, max_messages, created_at, updated_at, seq_ms, policy_version";
 
         private readonly E2mDatabase _db;
         private readonly AtRestProtector _protector;
         private readonly TimeProvider _time;
         private readonly SqnPolicy _sqn;
+        private readonly bool _emksPolicySync;
 
-        public SubscriberStore(E2mDatabase db, AtRestProtector protector, TimeProvider? time = null, SqnPolicy? sqn = null)
+        /// <param name="emksPolicySync">Queue EMKS policy syncs (<see cref="EmksPolicyOutbox"/>) with policy changes and deletions of
+        /// e2m subscribers: the HSS passes whether an EMKS is configured; the offline CLI cannot know and queues (the HSS sends
+        /// the rows once it runs with an EMKS).</param>
+        public SubscriberStore(E2mDatabase db, AtRestProtector protector, TimeProvider? time = null, SqnPolicy? sqn = null, bool emksPolicySync = true)
         {
             _db = db ?? throw new ArgumentNullException(nameof(db));
             _protector = protector ?? throw new ArgumentNullException(nameof(protector));
             _time = time ?? TimeProvider.System;
             _sqn = sqn ?? SqnPolicy.Default;
+            _emksPolicySync = emksPolicySync;
         }
+
+        /// <summary>Whether policy changes of e2m subscribers are queued for the EMKS.</summary>
+        public bool EmksPolicySync => _emksPolicySync;
 
         public E2mDatabase Database => _db;
 
@@ -161,8 +185,8 @@ namespace E2m.Server.Hss.Subscribers
             {
                 _db.Execute(c, t,
                     @"INSERT INTO hss_subscriber (imsi, subscription_id, k_enc, opc_enc, seq, ind_next, amf, e2m_enabled, allowed_emse_ids,
-                        key_lifetime_s, min_gea, access_key_separation, external_id, max_messages, created_at, updated_at, seq_ms)
-                      VALUES (@imsi, @sid, @k, @opc, @seq, @ind, @amf, @e2m, @emse, @life, @gea, @aks, @ext, @maxm, @now, @now, @seq)",
+                        key_lifetime_s, min_gea, access_key_separation, external_id, max_messages, created_at, updated_at, seq_ms, policy_version)
+                      VALUES (@imsi, @sid, @k, @opc, @seq, @ind, @amf, @e2m, @emse, @life, @gea, @aks, @ext, @maxm, @now, @now, @seq, 0)",
                     ("imsi", s.Imsi), ("sid", subscriptionId), ("k", kEnc), ("opc", opcEnc),
                     // The provisioned SQN is the USIM's SQN_MS as personalised: SEQ_HE = SEQ_MS = its SEQ (Annex C.2.1 baseline).
                     ("seq", _sqn.Seq(s.Sqn)), ("ind", (_sqn.Ind(s.Sqn) + 1) % _sqn.IndCount), ("amf", (int)s.Amf),
@@ -202,13 +226,20 @@ namespace E2m.Server.Hss.Subscribers
         }
 
         /// <summary>Applies a policy update; throws <see cref="SubscriberNotFoundException"/>.</summary>
-        public SubscriberInfo Update(string imsi, SubscriberUpdate u)
+        public SubscriberInfo Update(string imsi, SubscriberUpdate u) => UpdateSubscriber(imsi, u).Subscriber;
+
+        /// <summary>
+        /// Applies a policy update in one write transaction: the policy version + 1, and for a subscriber whose e2m was enabled
+        /// before or after the change (and <see cref="EmksPolicySync"/>) the new policy queued for the EMKS
+        /// (<see cref="EmksPolicyOutbox"/>, same transaction). Throws <see cref="SubscriberNotFoundException"/>.
+        /// </summary>
+        public SubscriberUpdateResult UpdateSubscriber(string imsi, SubscriberUpdate u)
         {
             ValidateImsi(imsi);
             using DbConnection c = _db.Open();
             using DbTransaction t = _db.BeginWrite(c);
             SubscriberInfo current;
-            using (DbCommand cmd = _db.Command(c, t, $"SELECT imsi, {ProfileColumns} FROM hss_subscriber WHERE imsi = @imsi", ("imsi", imsi)))
+            using (DbCommand cmd = _db.Command(c, t, $"SELECT imsi, {ProfileColumns} FROM hss_subscriber WHERE imsi = @imsi{ForUpdate}", ("imsi", imsi)))
             using (DbDataReader r = cmd.ExecuteReader())
             {
                 if (!r.Read())
@@ -258,27 +289,73 @@ namespace E2m.Server.Hss.Subscribers
             p = Normalise(p);
             ValidateProfile(p);
             ushort amf = u.Amf ?? current.Amf;
+            long version = current.PolicyVersion + 1; // the row is locked (BEGIN IMMEDIATE / FOR UPDATE): no concurrent change
+            DateTimeOffset now = _time.GetUtcNow();
             _db.Execute(c, t,
                 @"UPDATE hss_subscriber SET amf = @amf, e2m_enabled = @e2m, allowed_emse_ids = @emse, key_lifetime_s = @life,
-                    min_gea = @gea, access_key_separation = @aks, external_id = @ext, max_messages = @maxm, updated_at = @now
+                    min_gea = @gea, access_key_separation = @aks, external_id = @ext, max_messages = @maxm, updated_at = @now,
+                    policy_version = @v
                   WHERE imsi = @imsi",
                 ("amf", (int)amf), ("e2m", p.Enabled ? 1 : 0), ("emse", JsonSerializer.Serialize(p.AllowedEmseIds)),
                 ("life", p.KeyLifetimeSeconds), ("gea", p.MinGea), ("aks", p.AccessKeySeparation ? 1 : 0), ("ext", p.ExternalId),
-                ("maxm", p.MaxMessages), ("now", _time.GetUtcNow().ToUnixTimeSeconds()), ("imsi", imsi));
+                ("maxm", p.MaxMessages), ("now", now.ToUnixTimeSeconds()), ("v", version), ("imsi", imsi));
+            QueuedPolicySync? queued = null;
+            if (_emksPolicySync && (current.E2m.Enabled || p.Enabled))
+            {
+                queued = new QueuedPolicySync(current.SubscriptionId, new E2mSubscriptionPolicy
+                {
+                    PolicyVersion = version,
+                    E2m = p.Enabled,
+                    ExternalId = p.ExternalId,
+                    AllowedEmseIds = new List<string>(p.AllowedEmseIds),
+                    MaxMessages = p.MaxMessages,
+                });
+                EmksPolicyOutbox.Upsert(_db, c, t, queued, now.ToUnixTimeMilliseconds());
+            }
+
             t.Commit();
-            return Get(imsi)!;
+            return new SubscriberUpdateResult(Get(imsi)!, queued);
         }
 
         /// <summary>Deletes a subscriber; false when unknown.</summary>
-        public bool Delete(string imsi)
+        public bool Delete(string imsi) => DeleteSubscriber(imsi) != null;
+
+        /// <summary>
+        /// Deletes a subscriber in one write transaction; for an e2m subscriber (and <see cref="EmksPolicySync"/>) the revocation
+        /// — e2m off, policy version + 1 — is queued for the EMKS in the same transaction (the outbox row holds the snapshot: the
+        /// subscriber row is gone). Null when unknown.
+        /// </summary>
+        public SubscriberDeleteResult? DeleteSubscriber(string imsi)
         {
             ValidateImsi(imsi);
             using DbConnection c = _db.Open();
             using DbTransaction t = _db.BeginWrite(c);
-            int n = _db.Execute(c, t, "DELETE FROM hss_subscriber WHERE imsi = @imsi", ("imsi", imsi));
+            SubscriberInfo current;
+            using (DbCommand cmd = _db.Command(c, t, $"SELECT imsi, {ProfileColumns} FROM hss_subscriber WHERE imsi = @imsi{ForUpdate}", ("imsi", imsi)))
+            using (DbDataReader r = cmd.ExecuteReader())
+            {
+                if (!r.Read())
+                {
+                    return null;
+                }
+
+                current = ReadInfo(r);
+            }
+
+            _db.Execute(c, t, "DELETE FROM hss_subscriber WHERE imsi = @imsi", ("imsi", imsi));
+            QueuedPolicySync? queued = null;
+            if (_emksPolicySync && current.E2m.Enabled)
+            {
+                queued = new QueuedPolicySync(current.SubscriptionId, new E2mSubscriptionPolicy { PolicyVersion = current.PolicyVersion + 1, E2m = false });
+                EmksPolicyOutbox.Upsert(_db, c, t, queued, _time.GetUtcNow().ToUnixTimeMilliseconds());
+            }
+
             t.Commit();
-            return n > 0;
+            return new SubscriberDeleteResult(current.SubscriptionId, queued);
         }
+
+        // Row lock for read-modify-write on PostgreSQL (READ COMMITTED); SQLite's BEGIN IMMEDIATE already serialises writers.
+        private string ForUpdate => _db.Dialect == DbDialect.Postgres ? " FOR UPDATE" : string.Empty;
 
         // ---- AuC operations
 
@@ -372,7 +449,7 @@ namespace E2m.Server.Hss.Subscribers
                 $@"UPDATE hss_subscriber SET seq = {baseSeq} + @n, ind_next = (ind_next % @a + 1) % @a, updated_at = @now{setSeqMs}
                    WHERE imsi = @imsi AND {baseSeq} + @n <= @ceiling AND {baseSeq} + @n - {window} <= @delta
                    RETURNING seq, ind_next, k_enc, opc_enc, amf, subscription_id, e2m_enabled, allowed_emse_ids, key_lifetime_s,
-                             min_gea, access_key_separation, external_id, max_messages";
+                             min_gea, access_key_separation, external_id, max_messages, policy_version";
         }
 
         private SqnReservation ReserveLocked(string sql, string imsi, int count, long? seqMs)
@@ -395,6 +472,7 @@ namespace E2m.Server.Hss.Subscribers
             ushort amf;
             string sid;
             E2mProfile profile;
+            long policyVersion;
             using (DbCommand cmd = _db.Command(c, t, sql, ps.ToArray()))
             using (DbDataReader r = cmd.ExecuteReader())
             {
@@ -411,6 +489,7 @@ namespace E2m.Server.Hss.Subscribers
                 amf = (ushort)Convert.ToInt32(r.GetValue(4), CultureInfo.InvariantCulture);
                 sid = r.GetString(5);
                 profile = ReadProfile(r, 6);
+                policyVersion = r.GetInt64(13);
             }
 
             t.Commit();
@@ -422,6 +501,7 @@ namespace E2m.Server.Hss.Subscribers
                 Opc = _protector.Unprotect(opcEnc, Ad(imsi, "opc")),
                 Amf = amf,
                 E2m = profile,
+                PolicyVersion = policyVersion,
                 FirstSeq = seqNew - count + 1,
                 Ind = (indNew + _sqn.IndCount - 1) % _sqn.IndCount,
                 Count = count,
@@ -490,6 +570,7 @@ namespace E2m.Server.Hss.Subscribers
             CreatedAt = DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(12)),
             UpdatedAt = DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(13)),
             SeqMs = r.GetInt64(14),
+            PolicyVersion = r.GetInt64(15),
         };
 
         // Columns from 'first': e2m_enabled, allowed_emse_ids, key_lifetime_s, min_gea, access_key_separation, external_id, max_messages.
