@@ -239,12 +239,16 @@ namespace E2m.Server.Emse.Tests
             }
 
             var v = new KeyPushOptionsValidator();
-            ValidateOptionsResult bad = v.Validate(null, new EmseOptions { PushDeviceIds = new[] { "meter-1", "meter-1", " x" }, PushCallbackUrl = "http://e/" });
+            ValidateOptionsResult bad = v.Validate(null, new EmseOptions
+            {
+                PushDeviceIds = new[] { "meter-1", "meter-1", " x" }, PushCallbackUrl = "http://e/", PushRegistrationRetry = TimeSpan.Zero,
+            });
             Assert.True(bad.Failed);
             string all = string.Join("\n", bad.Failures!);
             Assert.Contains("PushEnabled", all, StringComparison.Ordinal);
             Assert.Contains("EmksBaseUrl", all, StringComparison.Ordinal);
             Assert.Contains("PushCallbackUrl", all, StringComparison.Ordinal);
+            Assert.Contains("PushRegistrationRetry", all, StringComparison.Ordinal);
             Assert.True(v.Validate(null, new EmseOptions { PushEnabled = true, EmksBaseUrl = "https://e:1", PushDeviceIds = new[] { "meter-1" } }).Succeeded);
         }
 

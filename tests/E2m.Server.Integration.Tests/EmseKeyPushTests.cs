@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.IO;
 using System.Net;
 using System.Net.Http;
@@ -55,7 +56,8 @@ namespace E2m.Server.Integration.Tests
             _emse = EmseApp.Build(new EmseOptions
             {
                 EmseId = EmseId, DataDir = _dataDir, UdpPort = 0, UdpBindAddress = "127.0.0.1", EmksBaseUrl = emksUrl, HttpUrls = "https://127.0.0.1:0",
-                PushEnabled = true, PushDeviceIds = new[] { "meter-push-1" },
+                PushEnabled = true, PushDeviceIds = new[] { "meter-push-1", "meter-push-unknown" },
+                PushRegistrationRetry = TimeSpan.FromMilliseconds(200), // refused ids are tried again (10 min by default)
             }, Quiet);
             await _hss.StartAsync();
             await _emks.StartAsync();
@@ -91,8 +93,8 @@ namespace E2m.Server.Integration.Tests
             EmksPushRegistration registration = _emse!.Services.GetRequiredService<EmksPushRegistration>();
             PushedKeyStore pushed = _emse.Services.GetRequiredService<PushedKeyStore>();
 
-            // The registration at start is refused (403: the EMKS knows no device "meter-push-1" yet) and the EMSE keeps running.
-            await WaitFor(() => registration.LastStatus == 403, "start-up registration refused");
+            // The registration at start is refused (403: the EMKS knows neither device id yet) and the EMSE keeps running.
+            await WaitFor(() => registration.LastStatus == 403 && registration.PendingDeviceIds.Count == 2, "start-up registration refused");
 
             using (HttpClient admin = Client("admin"))
             {
@@ -104,7 +106,9 @@ namespace E2m.Server.Integration.Tests
             }
 
             await Air(imsi);                                                        // first key: the EMKS learns the device id
-            Assert.Equal(204, await registration.RegisterAsync(new[] { "meter-push-1" }, CancellationToken.None));
+            // the EMSE tries the refused ids again: the batch is refused (one id is still unknown), one by one the known
+            // id is registered and the unknown one stays pending
+            await WaitFor(() => registration.PendingDeviceIds.SequenceEqual(new[] { "meter-push-unknown" }), "meter-push-1 registered on a retry");
 
             var (ck, ik) = await Air(imsi);                                         // new key → EMKS outbox → POST to the EMSE
             await WaitFor(() => pushed.Count >= 1, "key pushed to the EMSE callback");

@@ -143,6 +143,12 @@ namespace E2m.Server.Emse
         /// <summary>Callback URL registered with the EMKS; empty = the first https:// listener address + /v1/keys.</summary>
         public string PushCallbackUrl { get; set; } = "";
 
+        /// <summary>
+        /// How often device ids the EMKS refused to register for push (403: not known for this EMSE yet, e.g. before the
+        /// device's first AIR) are tried again; also the retry period after 4 failed attempts of an unreachable EMKS.
+        /// </summary>
+        public TimeSpan PushRegistrationRetry { get; set; } = TimeSpan.FromMinutes(10);
+
         internal int EffectiveWorkers => Workers > 0 ? Workers : Math.Max(1, Environment.ProcessorCount);
     }
 

@@ -21,8 +21,14 @@ namespace E2m.Server.Emse.Keys
     /// <c>{"callback_url","device_ids"}</c> (Common/Contracts EmseCallbackRegistration) over mTLS with the EMSE's client
     /// certificate, for <see cref="EmseOptions.PushDeviceIds"/>, once the HTTPS listener is up. The callback URL is
     /// <see cref="EmseOptions.PushCallbackUrl"/>, else the first https:// address Kestrel listens on + <c>/v1/keys</c>.
-    /// Failure is logged, never fatal: 4xx (e.g. 403 for a device id the EMKS does not know for this EMSE) is not retried,
-    /// network errors and 5xx are retried 4 times (2, 4, 8, 16 s); the EMSE pulls meanwhile.
+    /// Failure is logged, never fatal (the EMSE pulls meanwhile), and the registration is tried until it holds:
+    /// <list type="bullet">
+    /// <item>403 (the EMKS registers all ids or none, and refuses ids it does not know for this EMSE: typically devices whose
+    /// first AIR has not happened yet) → each id is registered on its own, so the ids the EMKS knows are registered now;
+    /// the refused ones are tried again every <see cref="EmseOptions.PushRegistrationRetry"/> (10 min).</item>
+    /// <item>Network errors and 5xx → retried after 2, 4, 8, 16 s, then every <see cref="EmseOptions.PushRegistrationRetry"/>.</item>
+    /// <item>Other 4xx (400, 413: a configuration the EMKS will never accept) → logged as an error, not retried.</item>
+    /// </list>
     /// </summary>
     public sealed class EmksPushRegistration : BackgroundService
     {
@@ -62,28 +68,65 @@ namespace E2m.Server.Emse.Keys
                 await started.Task.WaitAsync(stoppingToken).ConfigureAwait(false);
             }
 
-            for (int attempt = 1; attempt <= Attempts; attempt++)
+            var pending = new List<string>(_options.PushDeviceIds);
+            int transient = 0;
+            while (true)
             {
-                int status = await RegisterAsync(_options.PushDeviceIds, stoppingToken).ConfigureAwait(false);
-                if (status is >= 200 and < 300 || status is >= 400 and < 500 || status == -1)
+                int status = await TryRegisterAsync(pending, LogLevel.Warning, stoppingToken).ConfigureAwait(false);
+                if (status == 403 && pending.Count > 1)
                 {
-                    return; // done, refused (logged) or no callback URL (logged)
+                    // all or nothing at the EMKS: one id at a time registers those it knows now
+                    var refused = new List<string>();
+                    foreach (string id in pending)
+                    {
+                        if (await TryRegisterAsync(new[] { id }, LogLevel.Debug, stoppingToken).ConfigureAwait(false) is < 200 or >= 300)
+                        {
+                            refused.Add(id);
+                        }
+                    }
+
+                    _log.LogInformation("EMKS push registration: {Registered} of {Count} device ids registered one by one, {Refused} to be tried again in {Retry}",
+                        pending.Count - refused.Count, pending.Count, refused.Count, _options.PushRegistrationRetry);
+                    pending = refused;
+                    status = refused.Count == 0 ? 204 : 403;
                 }
 
-                if (attempt < Attempts)
+                Volatile.Write(ref _pending, pending.ToArray());
+                if (status is >= 200 and < 300 || status == -1)
                 {
-                    await Task.Delay(TimeSpan.FromSeconds(1 << attempt), _time, stoppingToken).ConfigureAwait(false);
+                    return; // registered, or no callback URL (logged)
                 }
+
+                if (status is >= 400 and < 500 && status != 403)
+                {
+                    _log.LogError("EMKS push registration refused with HTTP {Status}: not tried again (check Emse:PushDeviceIds and the callback URL)", status);
+                    return;
+                }
+
+                TimeSpan wait = status != 403 && transient < Attempts - 1
+                    ? TimeSpan.FromSeconds(1 << ++transient) // 2, 4, 8, 16 s for network errors and 5xx
+                    : _options.PushRegistrationRetry;
+                if (status == 403)
+                {
+                    transient = 0;
+                }
+
+                await Task.Delay(wait, _time, stoppingToken).ConfigureAwait(false);
             }
-
-            _log.LogWarning("EMKS push registration given up after {Attempts} attempts; keys are pulled", Attempts);
         }
+
+        private string[] _pending = Array.Empty<string>();
+
+        /// <summary>Device ids not registered yet (tried again every <see cref="EmseOptions.PushRegistrationRetry"/>); empty once all are.</summary>
+        public IReadOnlyList<string> PendingDeviceIds => Volatile.Read(ref _pending);
 
         /// <summary>
         /// One registration attempt for <paramref name="deviceIds"/>: the HTTP status (204 registered), 0 on a network error,
         /// -1 when no callback URL is known. Logged; never throws for EMKS-side failures.
         /// </summary>
-        public async Task<int> RegisterAsync(IReadOnlyList<string> deviceIds, CancellationToken ct)
+        public Task<int> RegisterAsync(IReadOnlyList<string> deviceIds, CancellationToken ct) => TryRegisterAsync(deviceIds, LogLevel.Warning, ct);
+
+        private async Task<int> TryRegisterAsync(IReadOnlyList<string> deviceIds, LogLevel refusedLevel, CancellationToken ct)
         {
             string? callback = CallbackUrl();
             if (callback == null)
@@ -115,7 +158,7 @@ namespace E2m.Server.Emse.Keys
             }
             else
             {
-                _log.LogWarning("EMKS refused the push registration of {Count} device ids: HTTP {Status}; keys are pulled", deviceIds.Count, status);
+                _log.Log(refusedLevel, "EMKS refused the push registration of {Count} device ids: HTTP {Status}; keys are pulled", deviceIds.Count, status);
             }
 
             return status;
@@ -202,6 +245,11 @@ namespace E2m.Server.Emse.Keys
                         break;
                     }
                 }
+            }
+
+            if (o.PushRegistrationRetry <= TimeSpan.Zero)
+            {
+                errors.Add("Emse:PushRegistrationRetry must be positive.");
             }
 
             if (!string.IsNullOrEmpty(o.PushCallbackUrl)
