@@ -280,38 +280,4 @@ namespace E2m.Server.Hss.Tests
             // shared by every handler chain the factory builds: never disposed
         }
     }
-
-    /// <summary>Collects formatted log lines (with level and category) in memory.</summary>
-    public sealed class CapturingLoggerProvider : ILoggerProvider
-    {
-        public System.Collections.Concurrent.ConcurrentQueue<string> Lines { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger : ILogger
-        {
-            private readonly CapturingLoggerProvider _owner;
-            private readonly string _category;
-
-            public Logger(CapturingLoggerProvider owner, string category)
-            {
-                _owner = owner;
-                _category = category;
-            }
-
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Debug;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                _owner.Lines.Enqueue($"{logLevel} {_category}: {formatter(state, exception)}" + (exception is null ? string.Empty : " " + exception));
-            }
-        }
-    }
 }
