@@ -5,6 +5,8 @@ using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
 using E2m.Coap;
+using E2m.Server.Emse.Keys;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace E2m.Server.Emse.Tests
@@ -143,6 +145,44 @@ namespace E2m.Server.Emse.Tests
                 Assert.Equal(CoapCode.Unauthorized, Coap.Decode(again).Code);
                 Assert.Equal(3, _host.Store.CountReadings());
             }
+        }
+
+        /// <summary>Gives each key once, then answers 404, like an EMSE with keys only by push; nothing to ask again.</summary>
+        private sealed class OnceOnlySource : IEmksKeySource
+        {
+            private readonly FakeEmks _keys;
+
+            public OnceOnlySource(FakeEmks keys) => _keys = keys;
+
+            public int Calls;
+
+            public bool CanRevalidate => false;
+
+            public Task<EmksKeyLookup> GetKeyAsync(byte[] kid, CancellationToken cancellationToken) =>
+                Interlocked.Increment(ref Calls) == 1 ? _keys.GetKeyAsync(kid, cancellationToken) : Task.FromResult(EmksKeyLookup.NotFound());
+        }
+
+        [Fact]
+        public void A_key_source_that_cannot_be_asked_again_is_never_revalidated()
+        {
+            Assert.False(((IEmksKeySource)new NoEmksKeySource()).CanRevalidate); // no EMKS: keys only by push
+            Assert.False(((IEmksKeySource)new PushedKeySource(new PushedKeyStore(TimeProvider.System), new NoEmksKeySource())).CanRevalidate);
+            Assert.True(((IEmksKeySource)new PushedKeySource(new PushedKeyStore(TimeProvider.System), _emks)).CanRevalidate);
+
+            using var dir = new TempDir();
+            var keys = new FakeEmks();
+            var source = new OnceOnlySource(keys);
+            var time = new ManualTimeProvider(T0);
+            using var host = new EmseHost(dir.Path, keys, time, services: s => s.AddSingleton<IEmksKeySource>(source));
+            var (kid, key) = TestDevice.NewKey(new Random(5));
+            keys.Add(kid, key, T0.AddDays(30), "meter-5");
+            using var dev = new TestDevice(host.CoapEndPoint, kid, key, 5);
+            Assert.Equal(CoapCode.Changed, Send(dev, 1));
+            time.Advance(TimeSpan.FromHours(2));
+            Assert.Equal(CoapCode.Changed, Send(dev, 2));
+            Assert.Equal(CoapCode.Changed, Send(dev, 3));
+            Assert.Equal(1, source.Calls);
+            Assert.Equal(0, Interlocked.Read(ref host.Server.Stats.Revoked));
         }
 
         [Fact]

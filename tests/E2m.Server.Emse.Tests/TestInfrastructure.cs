@@ -82,7 +82,7 @@ namespace E2m.Server.Emse.Tests
         private readonly WebApplicationFactory<Program> _factory;
 
         public EmseHost(string dataDir, FakeEmks emks, ManualTimeProvider time, string database = "", int workers = 2,
-            Action<IDictionary<string, string?>>? settings = null)
+            Action<IDictionary<string, string?>>? settings = null, Action<IServiceCollection>? services = null)
         {
             DataDir = dataDir;
             TestPki.CopyTo(dataDir);
@@ -105,12 +105,13 @@ namespace E2m.Server.Emse.Tests
                     b.UseSetting(kv.Key, kv.Value);
                 }
 
-                b.ConfigureTestServices(services =>
+                b.ConfigureTestServices(testServices =>
                 {
-                    services.AddLogging(l => l.AddProvider(new FileLoggerProvider(LogPath(dataDir))));
-                    services.AddSingleton<IEmksKeySource>(emks);
-                    services.AddSingleton<TimeProvider>(time);
-                    services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter>(new TestPki.ClientCertificateFilter(dataDir));
+                    testServices.AddLogging(l => l.AddProvider(new FileLoggerProvider(LogPath(dataDir))));
+                    testServices.AddSingleton<IEmksKeySource>(emks);
+                    testServices.AddSingleton<TimeProvider>(time);
+                    testServices.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter>(new TestPki.ClientCertificateFilter(dataDir));
+                    services?.Invoke(testServices); // last: replaces the registrations above
                 });
             });
             Http = HttpAs(DevPki.Reader); // starts the host (and the UDP server)

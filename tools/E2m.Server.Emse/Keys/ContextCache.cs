@@ -335,7 +335,7 @@ namespace E2m.Server.Emse.Keys
         }
 
         private long RevalidateAt(DateTimeOffset now) =>
-            _options.KeyRevalidateInterval > TimeSpan.Zero ? (now + _options.KeyRevalidateInterval).UtcTicks : long.MaxValue;
+            _options.KeyRevalidateInterval > TimeSpan.Zero && _source.CanRevalidate ? (now + _options.KeyRevalidateInterval).UtcTicks : long.MaxValue;
 
         /// <summary>How soon an unreachable EMKS is asked again by a revalidation (the key stays in use meanwhile).</summary>
         private static readonly TimeSpan RevalidateRetry = TimeSpan.FromMinutes(1);

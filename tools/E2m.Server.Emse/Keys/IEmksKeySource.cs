@@ -71,11 +71,20 @@ namespace E2m.Server.Emse.Keys
     public interface IEmksKeySource
     {
         Task<EmksKeyLookup> GetKeyAsync(byte[] kid, CancellationToken cancellationToken);
+
+        /// <summary>
+        /// True when asking again can tell that the EMKS no longer gives a key (Emse:KeyRevalidateInterval): a real EMKS or
+        /// a stand-in of one. False when there is nothing to ask (<see cref="NoEmksKeySource"/>: keys only by push), so
+        /// contexts are never revalidated.
+        /// </summary>
+        bool CanRevalidate => true;
     }
 
     /// <summary>Used when no EMKS is configured: every kid is unknown (4.01).</summary>
     public sealed class NoEmksKeySource : IEmksKeySource
     {
+        public bool CanRevalidate => false;
+
         public Task<EmksKeyLookup> GetKeyAsync(byte[] kid, CancellationToken cancellationToken) =>
             Task.FromResult(EmksKeyLookup.NotFound("no EMKS configured (Emse:EmksBaseUrl)"));
     }

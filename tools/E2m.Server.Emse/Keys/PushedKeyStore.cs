@@ -249,5 +249,8 @@ namespace E2m.Server.Emse.Keys
 
         public Task<EmksKeyLookup> GetKeyAsync(byte[] kid, CancellationToken cancellationToken) =>
             _pushed.TryTake(kid, out EmksKey? key) ? Task.FromResult(EmksKeyLookup.Found(key!)) : _inner.GetKeyAsync(kid, cancellationToken);
+
+        /// <summary>A revalidation asks the EMKS behind the pushed keys (a pushed key is taken once).</summary>
+        public bool CanRevalidate => _inner.CanRevalidate;
     }
 }
