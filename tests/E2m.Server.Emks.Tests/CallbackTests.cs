@@ -35,6 +35,9 @@ namespace E2m.Server.Emks.Tests
 
         public ConcurrentQueue<(string? ClientRole, E2mKeyPullResponse Body, int Status, DateTimeOffset At)> Received { get; } = new();
 
+        /// <summary>Revocations received: <c>DELETE /keys/{kid}</c> (policy sync).</summary>
+        public ConcurrentQueue<(string? ClientRole, string Kid, int Status)> Revoked { get; } = new();
+
         public string Url { get; private set; } = string.Empty;
 
         /// <summary>Answer the next requests with these status codes (e.g. 503, 503), then 204.</summary>
@@ -58,6 +61,12 @@ namespace E2m.Server.Emks.Tests
                 E2mKeyPullResponse body = (await ctx.Request.ReadFromJsonAsync<E2mKeyPullResponse>())!;
                 int status = e._script.TryDequeue(out int s) ? s : 204;
                 e.Received.Enqueue((CertificateIdentity.GetRole(ctx.Connection.ClientCertificate), body, status, clock.GetUtcNow()));
+                return Results.StatusCode(status);
+            });
+            e._app.MapDelete("/keys/{kid}", (HttpContext ctx, string kid) =>
+            {
+                int status = e._script.TryDequeue(out int s) ? s : 204;
+                e.Revoked.Enqueue((CertificateIdentity.GetRole(ctx.Connection.ClientCertificate), kid, status));
                 return Results.StatusCode(status);
             });
             await e._app.StartAsync();
@@ -202,6 +211,53 @@ namespace E2m.Server.Emks.Tests
             _host.Clock.Advance(TimeSpan.FromMinutes(1));
             await Task.Delay(200);
             Assert.Empty(_emse.Received);
+        }
+
+        [Fact]
+        public async Task Policy_sync_removing_a_registered_emse_sends_it_a_revocation_of_each_key()
+        {
+            using JsonDocument doc = Vectors.Load("e2m-kdf.json");
+            JsonElement c0 = Case(doc, 0), c2 = Case(doc, 2);
+            string kid0 = c0.GetProperty("kid").GetString()!, kid2 = c2.GetProperty("kid").GetString()!;
+            await _host.PushAsync(EmksTestHost.Push(c0.GetProperty("e2m_int_key").GetString()!, kid0, _host.Now + 3600, "sub-1", "meter-1", Emse, Other));
+            await using FakeEmseEndpoint otherEndpoint = await FakeEmseEndpoint.StartAsync(_host);
+            Assert.Equal(HttpStatusCode.NoContent, await RegisterAsync(_host, Other, otherEndpoint.Url, "meter-1"));
+            Assert.Equal(HttpStatusCode.NoContent, await RegisterAsync(_host, Emse, _emse.Url, "meter-1"));
+            await _host.PushAsync(EmksTestHost.Push(c2.GetProperty("e2m_int_key").GetString()!, kid2, _host.Now + 3600, "sub-1", "meter-1", Emse, Other));
+            await AdvanceUntilAsync(_host.Clock, () => Dispatcher.Delivered == 2);
+
+            // the HSS removes other.example: it is told to drop both keys (the first attempt fails and is retried)
+            otherEndpoint.FailNext(503);
+            using (HttpClient hss = _host.HssClient())
+            using (HttpResponseMessage r = await hss.PutAsJsonAsync(HssEmksContract.SubscriptionPolicyPath("sub-1"),
+                new E2mSubscriptionPolicy { PolicyVersion = 1, E2m = true, ExternalId = "meter-1", AllowedEmseIds = new List<string> { Emse } }))
+            {
+                Assert.Equal(HttpStatusCode.NoContent, r.StatusCode);
+            }
+
+            await AdvanceUntilAsync(_host.Clock, () => Dispatcher.Revocations == 2);
+            var revoked = otherEndpoint.Revoked.ToArray();
+            Assert.Equal(3, revoked.Length);
+            Assert.All(revoked, g => Assert.Equal(CertificateIdentity.RoleEmks, g.ClientRole));
+            Assert.Equal(new[] { kid0, kid2 }.OrderBy(k => k), revoked.Where(g => g.Status == 204).Select(g => g.Kid).OrderBy(k => k));
+            Assert.Empty(_emse.Revoked);                                                   // still allowed: nothing revoked
+            Assert.Null(await _host.Store.FindPushRegistrationAsync(Other, "sub-1"));
+            Assert.NotNull(await _host.Store.FindPushRegistrationAsync(Emse, "sub-1"));
+            Assert.Equal(0, await _host.Store.CountOutboxAsync());
+
+            // then e2m off: the remaining registered EMSE is told too
+            using (HttpClient hss = _host.HssClient())
+            using (HttpResponseMessage r = await hss.PutAsJsonAsync(HssEmksContract.SubscriptionPolicyPath("sub-1"),
+                new E2mSubscriptionPolicy { PolicyVersion = 2, E2m = false }))
+            {
+                Assert.Equal(HttpStatusCode.NoContent, r.StatusCode);
+            }
+
+            await AdvanceUntilAsync(_host.Clock, () => Dispatcher.Revocations == 4);
+            Assert.Equal(new[] { kid0, kid2 }.OrderBy(k => k), _emse.Revoked.Select(g => g.Kid).OrderBy(k => k));
+            Assert.Equal(0, await _host.Store.CountOutboxAsync());
+            string logs = string.Join("\n", _host.Logs.Lines);
+            Assert.DoesNotContain(c0.GetProperty("e2m_int_key").GetString()!, logs, StringComparison.OrdinalIgnoreCase);
         }
 
         [Fact]

@@ -247,8 +247,13 @@ namespace E2m.Server.Emks.Tests
             Assert.NotNull(await Store.FindPushRegistrationAsync("a.example", "sub-p"));
             Assert.Null(await Store.FindPushRegistrationAsync("b.example", "sub-p"));
             Assert.NotNull(await Store.FindPushRegistrationAsync("b.example", "sub-q"));
-            OutboxItem left = Assert.Single(await Store.DueOutboxAsync(long.MaxValue, 10));
+            IReadOnlyList<OutboxItem> rows = await Store.DueOutboxAsync(long.MaxValue, 10);
+            OutboxItem left = Assert.Single(rows, o => o.RevokeUrl == null);
             Assert.Equal("a.example", left.EmseId);
+            // b.example was registered: one revocation per key of the subscription, to its callback
+            var revocations = rows.Where(o => o.RevokeUrl != null).ToList();
+            Assert.All(revocations, o => Assert.Equal(("b.example", "https://b.example/keys", "sub-p"), (o.EmseId, o.RevokeUrl!, o.SubscriptionId)));
+            Assert.Equal(new[] { 1, 2, 4 }, revocations.Select(o => (int)o.Kid[7]).OrderBy(x => x));
             SubscriptionPolicy known = (await Store.FindSubscriptionPolicyAsync("sub-p"))!;
             Assert.Equal((1L, true, "meter-9", 500L), (known.PolicyVersion, known.E2m, known.ExternalId, known.MaxMessages!.Value));
             Assert.Equal(new[] { "A.example" }, known.AllowedEmseIds);
@@ -270,14 +275,17 @@ namespace E2m.Server.Emks.Tests
             Assert.Equal(500, stored.MaxMessages);
             Assert.Null(await Store.FindSubscriptionOfDeviceAsync("b.example", "dev-sub-p-b.example"));
             Assert.Equal("sub-p", await Store.FindSubscriptionOfDeviceAsync("a.example", "meter-9"));
-            Assert.Equal(2, await Store.CountOutboxAsync()); // only a.example's delivery of the late key
+            Assert.Equal(5, await Store.CountOutboxAsync()); // a.example's delivery of the late key, nothing for b.example
 
             // a push with a newer version (the sync of version 2 not arrived yet) sets the policy of every key, and drops
             // a.example's registration and queued deliveries
             KeyRecord newer = SubKey(6, "sub-p", 2, "b.example");
-            Assert.Equal(0, await Store.UpsertKeysAsync(new[] { newer }, Index("sub-p", "b.example")));
+            Assert.Equal(4, await Store.UpsertKeysAsync(new[] { newer }, Index("sub-p", "b.example"))); // a.example's revocations
             Assert.Null(await Store.FindPushRegistrationAsync("a.example", "sub-p"));
-            Assert.Equal(0, await Store.CountOutboxAsync());
+            rows = await Store.DueOutboxAsync(long.MaxValue, 10);
+            Assert.Equal(4, rows.Count); // b.example allowed again: its revocations dropped; a.example's deliveries dropped
+            Assert.All(rows, o => Assert.Equal(("a.example", "https://a.example/keys"), (o.EmseId, o.RevokeUrl!)));
+            Assert.Equal(new[] { 1, 2, 4, 5 }, rows.Select(o => (int)o.Kid[7]).OrderBy(x => x));
             Assert.Equal("sub-p", await Store.FindSubscriptionOfDeviceAsync("b.example", "dev-sub-p-b.example"));
             foreach (byte fill in new byte[] { 1, 2, 4, 5, 6 })
             {
@@ -315,7 +323,11 @@ namespace E2m.Server.Emks.Tests
             Assert.Equal("sub-s", await Store.FindSubscriptionOfDeviceAsync("a.example", "dev-sub-s-a.example"));
             Assert.Null(await Store.FindPushRegistrationAsync("a.example", "sub-r"));
             Assert.NotNull(await Store.FindPushRegistrationAsync("a.example", "sub-s"));
-            Assert.Equal("a.example", Assert.Single(await Store.DueOutboxAsync(long.MaxValue, 10)).EmseId); // sub-s's
+            IReadOnlyList<OutboxItem> due = await Store.DueOutboxAsync(long.MaxValue, 10);
+            Assert.Equal("sub-s", Assert.Single(due, o => o.RevokeUrl == null).SubscriptionId); // sub-s's delivery stays
+            var revocations = due.Where(o => o.RevokeUrl != null).ToList();
+            Assert.All(revocations, o => Assert.Equal(("a.example", "https://a.example/keys", "sub-r"), (o.EmseId, o.RevokeUrl!, o.SubscriptionId)));
+            Assert.Equal(new[] { 1, 2, 4 }, revocations.Select(o => (int)o.Kid[7]).OrderBy(x => x));
             Assert.NotNull(await Store.FindKeyAsync(SubKey(3, "sub-s", 0).Kid));
 
             // pushes of the revoked or an older version: refused, nothing stored

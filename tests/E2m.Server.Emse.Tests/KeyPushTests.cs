@@ -1,4 +1,5 @@
 using System;
+using System.Threading;
 using System.Collections.Generic;
 using System.Linq;
 using System.Net;
@@ -104,6 +105,49 @@ namespace E2m.Server.Emse.Tests
             HttpResponseMessage c2 = await Push(Body(kid3, otherKey, T0.AddDays(1)));        // pending, other key → 409
             Assert.Equal(HttpStatusCode.Conflict, c2.StatusCode);
             Assert.Equal("conflict", await ErrorCode(c2));
+        }
+
+        private Task<HttpResponseMessage> Revoke(string kidHex, string? role = DevPki.Emks) =>
+            _host.HttpAs(role).DeleteAsync(KeyPushApi.Path + "/" + kidHex);
+
+        [Fact]
+        public async Task Revocation_by_the_emks_drops_the_context_in_use_and_a_pending_key()
+        {
+            // a key in use: the kid's next request is refused (4.01 "Security context not found"), the device re-keys
+            var (kid, key) = TestDevice.NewKey(new Random(75));
+            Assert.Equal(HttpStatusCode.NoContent, (await Push(Body(kid, key, T0.AddDays(1)))).StatusCode);
+            using var dev = new TestDevice(_host.CoapEndPoint, kid, key, 75);
+            Protected p = dev.Build(new long[] { 1 });
+            Assert.Equal(CoapCode.Changed, dev.Verify(p, dev.Exchange(p)));
+            Assert.Equal(HttpStatusCode.NoContent, (await Revoke(Convert.ToHexStringLower(kid))).StatusCode);
+            CoapMessage refused = Coap.Decode(dev.Exchange(dev.Build(new long[] { 2 })));
+            Assert.Equal(CoapCode.Unauthorized, refused.Code);
+            Assert.Equal(1, Interlocked.Read(ref _host.Server.Stats.Revoked));
+            Assert.Equal(1, _host.Store.CountReadings());
+
+            // a pending key (pushed, not used yet; revoked by its 7-octet kid): not used, the kid is pulled (the fake EMKS
+            // answers 5.03), and a late re-delivery of the same key is not taken either
+            var (kid2, key2) = TestDevice.NewKey(new Random(76));
+            Assert.Equal(HttpStatusCode.NoContent, (await Push(Body(kid2, key2, T0.AddDays(1)))).StatusCode);
+            Assert.Equal(HttpStatusCode.NoContent, (await Revoke(Convert.ToHexStringLower(kid2, 0, 7))).StatusCode);
+            Assert.Equal(HttpStatusCode.NoContent, (await Push(Body(kid2, key2, T0.AddDays(1)))).StatusCode);
+            using var dev2 = new TestDevice(_host.CoapEndPoint, kid2, key2, 76);
+            Assert.Equal(CoapCode.ServiceUnavailable, Coap.Decode(dev2.Exchange(dev2.Build(new long[] { 1 }))).Code);
+            Assert.Equal(1, _emks.Calls);
+
+            // idempotent, typed errors, roles
+            Assert.Equal(HttpStatusCode.NoContent, (await Revoke(Convert.ToHexStringLower(kid))).StatusCode);
+            Assert.Equal(HttpStatusCode.NoContent, (await Revoke("00112233445566")).StatusCode);
+            foreach (string bad in new[] { "0011", "001122334455667", "zz112233445566", new string('0', 40) })
+            {
+                HttpResponseMessage r = await Revoke(bad);
+                Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+                Assert.Equal("malformed", await ErrorCode(r));
+            }
+
+            Assert.Equal(HttpStatusCode.Forbidden, (await Revoke("00112233445566", DevPki.Hss)).StatusCode);
+            Assert.Equal(HttpStatusCode.Forbidden, (await Revoke("00112233445566", DevPki.Reader)).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await Revoke("00112233445566", null)).StatusCode);
         }
 
         [Fact]
@@ -236,6 +280,9 @@ namespace E2m.Server.Emse.Tests
                 HttpResponseMessage r = await off.HttpAs(DevPki.Emks).PostAsJsonAsync(KeyPushApi.Path, Body(kid, key, T0.AddDays(1)));
                 Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
                 Assert.Equal("disabled", await ErrorCode(r));
+                HttpResponseMessage d = await off.HttpAs(DevPki.Emks).DeleteAsync(KeyPushApi.Path + "/" + Convert.ToHexStringLower(kid));
+                Assert.Equal(HttpStatusCode.NotFound, d.StatusCode);
+                Assert.Equal("disabled", await ErrorCode(d));
             }
 
             var v = new KeyPushOptionsValidator();

@@ -120,6 +120,22 @@ namespace E2m.Server.Integration.Tests
             device.UnprotectResponse(response, 0, response.Length, exchange, new byte[response.Length], 0, inner);
             Assert.Equal(CoapCode.Changed, inner.Code);
             Assert.Equal(1, pushed.Served);                                         // the context came from the pushed key, not a pull
+
+            // the operator removes this EMSE from the subscription: HSS policy sync → the EMKS revokes the keys at the
+            // registered EMSE (DELETE {callback}/{kid}) → the next request is refused at once (no hour-long revalidation)
+            using (HttpClient admin = Client("admin"))
+            {
+                HttpResponseMessage patch = await admin.PatchAsJsonAsync(_hssUrl + "/v1/admin/subscribers/" + imsi, new { emseIds = new[] { "other.example.org" } });
+                Assert.Equal(HttpStatusCode.OK, patch.StatusCode);
+            }
+
+            Emks.Callbacks.PushDispatcher dispatcher = _emks!.Services.GetRequiredService<Emks.Callbacks.PushDispatcher>();
+            await WaitFor(() => dispatcher.Revocations >= 2, "both keys revoked at the EMSE");
+            (response, _) = Post(device, EmseApp.GetCoapEndPoint(_emse), 78, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+            var outer = new CoapMessage();
+            CoapCodec.Decode(response, 0, response.Length, outer);
+            Assert.Equal(CoapCode.Unauthorized, outer.Code);
+            Assert.Equal(1, Interlocked.Read(ref _emse.Services.GetRequiredService<E2m.Server.Emse.Coap.EmseCoapServer>().Stats.Revoked));
         }
 
         private static async Task WaitFor(Func<bool> condition, string what)

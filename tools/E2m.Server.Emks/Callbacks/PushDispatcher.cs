@@ -78,6 +78,7 @@ namespace E2m.Server.Emks.Callbacks
         private readonly ILogger<PushDispatcher> _log;
         private readonly SemaphoreSlim _signal = new(0, 1);
         private int _delivered;
+        private int _revocations;
         private int _failed;
         private int _abandoned;
 
@@ -91,6 +92,9 @@ namespace E2m.Server.Emks.Callbacks
 
         /// <summary>Successful deliveries (tests).</summary>
         public int Delivered => Volatile.Read(ref _delivered);
+
+        /// <summary>Revocations (DELETE {callback}/{kid}) the EMSEs acknowledged.</summary>
+        public int Revocations => Volatile.Read(ref _revocations);
 
         /// <summary>Failed attempts (tests).</summary>
         public int FailedAttempts => Volatile.Read(ref _failed);
@@ -188,27 +192,13 @@ namespace E2m.Server.Emks.Callbacks
             string? error;
             try
             {
-                PushRegistration? reg = await store.FindPushRegistrationAsync(item.EmseId, item.SubscriptionId, ct).ConfigureAwait(false);
-                E2mKeyPullResponse? body = reg is null ? null : await BuildBodyAsync(store, item, ct).ConfigureAwait(false);
-                if (reg is null || body is null)
+                error = item.RevokeUrl != null
+                    ? await RevokeAsync(store, item, kid, ct).ConfigureAwait(false)
+                    : await DeliverAsync(store, item, kid, ct).ConfigureAwait(false);
+                if (error == null)
                 {
-                    await store.DeleteOutboxAsync(item.Id, ct).ConfigureAwait(false);
-                    _log.LogDebug("push of kid {Kid} to {EmseId} dropped: key gone, expired or no longer allowed, or registration withdrawn", kid, item.EmseId);
                     return;
                 }
-
-                HttpClient http = _services.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName);
-                using HttpResponseMessage r = await http.PostAsJsonAsync(reg.Url, body, ct).ConfigureAwait(false);
-                if (r.IsSuccessStatusCode)
-                {
-                    await store.DeleteOutboxAsync(item.Id, ct).ConfigureAwait(false);
-                    await store.MarkUsedAsync(item.Kid, ct).ConfigureAwait(false);
-                    Interlocked.Increment(ref _delivered);
-                    _log.LogInformation("pushed kid {Kid} to {EmseId} (attempt {Attempt})", kid, item.EmseId, item.Attempts);
-                    return;
-                }
-
-                error = "HTTP " + (int)r.StatusCode;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -224,8 +214,17 @@ namespace E2m.Server.Emks.Callbacks
             {
                 await store.DeleteOutboxAsync(item.Id, ct).ConfigureAwait(false);
                 Interlocked.Increment(ref _abandoned);
-                _log.LogWarning("gave up pushing kid {Kid} to {EmseId} after {Attempts} attempts (last: {Error}); the EMSE can still pull it",
-                    kid, item.EmseId, item.Attempts, error);
+                if (item.RevokeUrl != null)
+                {
+                    _log.LogWarning("gave up revoking kid {Kid} at {EmseId} after {Attempts} attempts (last: {Error}); the EMSE drops it at its next revalidation",
+                        kid, item.EmseId, item.Attempts, error);
+                }
+                else
+                {
+                    _log.LogWarning("gave up pushing kid {Kid} to {EmseId} after {Attempts} attempts (last: {Error}); the EMSE can still pull it",
+                        kid, item.EmseId, item.Attempts, error);
+                }
+
                 return;
             }
 
@@ -233,6 +232,51 @@ namespace E2m.Server.Emks.Callbacks
             await store.RescheduleOutboxAsync(item.Id, _time.GetUtcNow().ToUnixTimeMilliseconds() + (long)backoff.TotalMilliseconds, ct).ConfigureAwait(false);
             _log.LogInformation("push of kid {Kid} to {EmseId} failed ({Error}), attempt {Attempt}/{Max}, next in {Backoff}",
                 kid, item.EmseId, error, item.Attempts, _options.MaxAttempts, backoff);
+        }
+
+        /// <summary>Delivers a key to the EMSE's registration; null when done (or dropped: key gone, not allowed, registration withdrawn), else the error.</summary>
+        private async Task<string?> DeliverAsync(IEmksStore store, OutboxItem item, string kid, CancellationToken ct)
+        {
+            PushRegistration? reg = await store.FindPushRegistrationAsync(item.EmseId, item.SubscriptionId, ct).ConfigureAwait(false);
+            E2mKeyPullResponse? body = reg is null ? null : await BuildBodyAsync(store, item, ct).ConfigureAwait(false);
+            if (reg is null || body is null)
+            {
+                await store.DeleteOutboxAsync(item.Id, ct).ConfigureAwait(false);
+                _log.LogDebug("push of kid {Kid} to {EmseId} dropped: key gone, expired or no longer allowed, or registration withdrawn", kid, item.EmseId);
+                return null;
+            }
+
+            HttpClient http = _services.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName);
+            using HttpResponseMessage r = await http.PostAsJsonAsync(reg.Url, body, ct).ConfigureAwait(false);
+            if (!r.IsSuccessStatusCode)
+            {
+                return "HTTP " + (int)r.StatusCode;
+            }
+
+            await store.DeleteOutboxAsync(item.Id, ct).ConfigureAwait(false);
+            await store.MarkUsedAsync(item.Kid, ct).ConfigureAwait(false);
+            Interlocked.Increment(ref _delivered);
+            _log.LogInformation("pushed kid {Kid} to {EmseId} (attempt {Attempt})", kid, item.EmseId, item.Attempts);
+            return null;
+        }
+
+        /// <summary>
+        /// A revocation (policy sync): <c>DELETE {callback}/{kid}</c> to the callback the EMSE had registered. Null when done
+        /// (2xx, or 404: the EMSE holds no such key), else the error.
+        /// </summary>
+        private async Task<string?> RevokeAsync(IEmksStore store, OutboxItem item, string kid, CancellationToken ct)
+        {
+            HttpClient http = _services.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName);
+            using HttpResponseMessage r = await http.DeleteAsync(item.RevokeUrl!.TrimEnd('/') + "/" + kid, ct).ConfigureAwait(false);
+            if (!r.IsSuccessStatusCode && r.StatusCode != System.Net.HttpStatusCode.NotFound)
+            {
+                return "HTTP " + (int)r.StatusCode;
+            }
+
+            await store.DeleteOutboxAsync(item.Id, ct).ConfigureAwait(false);
+            Interlocked.Increment(ref _revocations);
+            _log.LogInformation("revoked kid {Kid} at {EmseId} (attempt {Attempt})", kid, item.EmseId, item.Attempts);
+            return null;
         }
 
         private async Task<E2mKeyPullResponse?> BuildBodyAsync(IEmksStore store, OutboxItem item, CancellationToken ct)

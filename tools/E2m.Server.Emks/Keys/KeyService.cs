@@ -206,6 +206,7 @@ namespace E2m.Server.Emks.Keys
             }
 
             PolicyApplyResult result = await _store.ApplySubscriptionPolicyAsync(policy, devices, _time.GetUtcNow(), ct).ConfigureAwait(false);
+            _callbacks.OutboxWritten(result.RevocationsQueued); // registered EMSEs that lost the subscription are told at once
             if (!result.Applied)
             {
                 _log.LogInformation("policy of subscription {SubscriptionId} version {Version}: already applied (same or newer version known)",
@@ -213,13 +214,13 @@ namespace E2m.Server.Emks.Keys
             }
             else if (policy.E2m)
             {
-                _log.LogInformation("policy of subscription {SubscriptionId} version {Version} applied to {Keys} key(s), {EmseCount} EMSE(s) allowed",
-                    subscriptionId, policy.PolicyVersion, result.KeysUpdated, policy.AllowedEmseIds.Count);
+                _log.LogInformation("policy of subscription {SubscriptionId} version {Version} applied to {Keys} key(s), {EmseCount} EMSE(s) allowed, {Revocations} revocation(s) queued",
+                    subscriptionId, policy.PolicyVersion, result.KeysUpdated, policy.AllowedEmseIds.Count, result.RevocationsQueued);
             }
             else
             {
-                _log.LogInformation("subscription {SubscriptionId} revoked at policy version {Version}: {Keys} key(s) deleted",
-                    subscriptionId, policy.PolicyVersion, result.KeysRevoked);
+                _log.LogInformation("subscription {SubscriptionId} revoked at policy version {Version}: {Keys} key(s) deleted, {Revocations} revocation(s) queued",
+                    subscriptionId, policy.PolicyVersion, result.KeysRevoked, result.RevocationsQueued);
             }
 
             return result;

@@ -113,7 +113,9 @@ namespace E2m.Server.Emks.Storage
     /// One pending delivery of the push variant (durable outbox, written in the transaction that stores the key): no key
     /// material, only which KID goes to which EMSE registration. Times are unix milliseconds.
     /// </summary>
-    public sealed record OutboxItem(long Id, byte[] Kid, string EmseId, string SubscriptionId, int Attempts, long NextAttemptMs);
+    /// <param name="RevokeUrl">Null: deliver the key to the EMSE's registration. Set: a revocation (policy sync) to send as
+    /// <c>DELETE {RevokeUrl}/{kid}</c> to the callback the EMSE had registered.</param>
+    public sealed record OutboxItem(long Id, byte[] Kid, string EmseId, string SubscriptionId, int Attempts, long NextAttemptMs, string? RevokeUrl = null);
 
     /// <summary>
     /// A subscription's e2m policy as the HSS last sent it (DESIGN.md §5; <c>emks_subscription</c>): from a policy sync
@@ -136,7 +138,8 @@ namespace E2m.Server.Emks.Storage
     }
 
     /// <summary>What a policy sync did (<see cref="IEmksStore.ApplySubscriptionPolicyAsync"/>).</summary>
-    public readonly record struct PolicyApplyResult(bool Applied, int KeysUpdated, int KeysRevoked);
+    /// <param name="RevocationsQueued">Revocation rows written for push-registered EMSEs that lost the subscription (one per key).</param>
+    public readonly record struct PolicyApplyResult(bool Applied, int KeysUpdated, int KeysRevoked, int RevocationsQueued);
 
     /// <summary>
     /// A key push whose <c>policy_version</c> is older than a policy with e2m off that the EMKS already has (the HSS

@@ -99,6 +99,11 @@ namespace E2m.Server.Emks.Storage
             CREATE INDEX emks_device_subscription ON emks_device (subscription_id);
             CREATE INDEX emks_outbox_subscription ON emks_outbox (subscription_id)
             """,
+            // 3 -> 4: revocations pushed to registered EMSEs (policy sync): an outbox row with the callback URL to send
+            // DELETE {url}/{kid} to (the registration itself is deleted with the policy change).
+            """
+            ALTER TABLE emks_outbox ADD COLUMN revoke_url TEXT
+            """,
         };
 
         /// <summary>
@@ -180,7 +185,7 @@ namespace E2m.Server.Emks.Storage
                         if (pushed.PolicyVersion > stored.PolicyVersion)
                         {
                             await UpdateKeysPolicyAsync(c, t, pushed, ct).ConfigureAwait(false);
-                            await DropDisallowedAsync(c, t, pushed, ct).ConfigureAwait(false);
+                            outbox += await DropDisallowedAsync(c, t, pushed, key.Created.ToUnixTimeMilliseconds(), ct).ConfigureAwait(false);
                         }
                     }
                 }
@@ -268,14 +273,14 @@ namespace E2m.Server.Emks.Storage
         public async Task<PolicyApplyResult> ApplySubscriptionPolicyAsync(SubscriptionPolicy policy, IReadOnlyList<DeviceIndexEntry> devices,
             DateTimeOffset now, CancellationToken ct = default)
         {
-            int updated = 0, revoked = 0;
+            int updated = 0, revoked = 0, revocations = 0;
             await using DbConnection c = await _db.OpenAsync(ct).ConfigureAwait(false);
             await using (DbTransaction t = _db.BeginWrite(c))
             {
                 (SubscriptionPolicy stored, bool inserted) = await ReadOrInsertPolicyAsync(c, t, policy, Unix(now), ct).ConfigureAwait(false);
                 if (!inserted && stored.PolicyVersion >= policy.PolicyVersion)
                 {
-                    return new PolicyApplyResult(false, 0, 0); // this version or a newer one is applied already
+                    return new PolicyApplyResult(false, 0, 0, 0); // this version or a newer one is applied already
                 }
 
                 if (!inserted)
@@ -286,15 +291,16 @@ namespace E2m.Server.Emks.Storage
                 var subscription = new HashSet<string>(StringComparer.Ordinal) { policy.SubscriptionId };
                 if (!policy.E2m)
                 {
-                    // Revoked (e2m off or subscriber deleted): the keys, the EMSEs' ways to the subscription and queued deliveries.
+                    // Revoked (e2m off or subscriber deleted): registered EMSEs are told (revocation rows), then the keys,
+                    // the EMSEs' ways to the subscription and queued deliveries go.
+                    revocations = await DropDisallowedAsync(c, t, policy, now.ToUnixTimeMilliseconds(), ct).ConfigureAwait(false);
                     await using (DbCommand del = _db.Command(c, t, "DELETE FROM emks_key WHERE subscription_id = @s", ("s", policy.SubscriptionId)))
                     {
                         revoked = await del.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                     }
 
-                    foreach (string table in new[] { "emks_device", "emks_push_registration", "emks_outbox" })
+                    await using (DbCommand del = _db.Command(c, t, "DELETE FROM emks_device WHERE subscription_id = @s", ("s", policy.SubscriptionId)))
                     {
-                        await using DbCommand del = _db.Command(c, t, $"DELETE FROM {table} WHERE subscription_id = @s", ("s", policy.SubscriptionId));
                         await del.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                     }
                 }
@@ -302,14 +308,14 @@ namespace E2m.Server.Emks.Storage
                 {
                     updated = await UpdateKeysPolicyAsync(c, t, policy, ct).ConfigureAwait(false);
                     await ReplaceDeviceIndexAsync(c, t, subscription, devices, Unix(now), ct).ConfigureAwait(false);
-                    await DropDisallowedAsync(c, t, policy, ct).ConfigureAwait(false);
+                    revocations = await DropDisallowedAsync(c, t, policy, now.ToUnixTimeMilliseconds(), ct).ConfigureAwait(false);
                 }
 
                 await t.CommitAsync(ct).ConfigureAwait(false);
             }
 
             _cache?.Clear(); // rare: the pull path re-reads the subscription's keys with their new policy
-            return new PolicyApplyResult(true, updated, revoked);
+            return new PolicyApplyResult(true, updated, revoked, revocations);
         }
 
         public async Task<SubscriptionPolicy?> FindSubscriptionPolicyAsync(string subscriptionId, CancellationToken ct = default)
@@ -369,35 +375,48 @@ namespace E2m.Server.Emks.Storage
             ("a", JsonSerializer.Serialize(policy.AllowedEmseIds)), ("m", policy.MaxMessages), ("u", updated),
         };
 
-        /// <summary>Push registrations and queued deliveries of EMSEs that <paramref name="policy"/> no longer allows are dropped.</summary>
-        private async Task DropDisallowedAsync(DbConnection c, DbTransaction t, SubscriptionPolicy policy, CancellationToken ct)
+        /// <summary>
+        /// Push registrations and queued deliveries of EMSEs that <paramref name="policy"/> no longer allows (all of them when
+        /// it has e2m off) are dropped, and each such registered EMSE gets one revocation row per key of the subscription:
+        /// the dispatcher sends <c>DELETE {callback}/{kid}</c>, so a push EMSE drops the key at once instead of at its next
+        /// revalidation. Pending revocations of an EMSE the policy allows again are dropped. Call before the keys are
+        /// deleted. Returns the revocation rows written.
+        /// </summary>
+        private async Task<int> DropDisallowedAsync(DbConnection c, DbTransaction t, SubscriptionPolicy policy, long nowMs, CancellationToken ct)
         {
-            var drop = new List<string>();
-            await using (DbCommand q = _db.Command(c, t, "SELECT emse_id FROM emks_push_registration WHERE subscription_id = @s", ("s", policy.SubscriptionId)))
+            int queued = 0;
+            var drop = new List<(string Emse, string Url)>();
+            await using (DbCommand q = _db.Command(c, t, "SELECT emse_id, url FROM emks_push_registration WHERE subscription_id = @s", ("s", policy.SubscriptionId)))
             await using (DbDataReader r = await q.ExecuteReaderAsync(ct).ConfigureAwait(false))
             {
                 while (await r.ReadAsync(ct).ConfigureAwait(false))
                 {
                     string emse = r.GetString(0);
-                    if (!policy.Allows(emse)) drop.Add(emse);
+                    if (!policy.E2m || !policy.Allows(emse)) drop.Add((emse, r.GetString(1)));
                 }
             }
 
+            // Deliveries to EMSEs no longer allowed go; revocations stay unless the EMSE is allowed again.
             var dropOutbox = new List<long>();
-            await using (DbCommand q = _db.Command(c, t, "SELECT id, emse_id FROM emks_outbox WHERE subscription_id = @s", ("s", policy.SubscriptionId)))
+            await using (DbCommand q = _db.Command(c, t, "SELECT id, emse_id, revoke_url FROM emks_outbox WHERE subscription_id = @s", ("s", policy.SubscriptionId)))
             await using (DbDataReader r = await q.ExecuteReaderAsync(ct).ConfigureAwait(false))
             {
                 while (await r.ReadAsync(ct).ConfigureAwait(false))
                 {
-                    if (!policy.Allows(r.GetString(1))) dropOutbox.Add(r.GetInt64(0));
+                    bool allowed = policy.E2m && policy.Allows(r.GetString(1));
+                    if (r.IsDBNull(2) ? !allowed : allowed) dropOutbox.Add(r.GetInt64(0));
                 }
             }
 
-            foreach (string emse in drop)
+            var kids = new List<byte[]>();
+            if (drop.Count > 0)
             {
-                await using DbCommand del = _db.Command(c, t, "DELETE FROM emks_push_registration WHERE subscription_id = @s AND emse_id = @e",
-                    ("s", policy.SubscriptionId), ("e", emse));
-                await del.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                await using DbCommand q = _db.Command(c, t, "SELECT kid FROM emks_key WHERE subscription_id = @s", ("s", policy.SubscriptionId));
+                await using DbDataReader r = await q.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    kids.Add(E2mDatabase.GetBytes(r, 0));
+                }
             }
 
             foreach (long id in dropOutbox)
@@ -405,6 +424,25 @@ namespace E2m.Server.Emks.Storage
                 await using DbCommand del = _db.Command(c, t, "DELETE FROM emks_outbox WHERE id = @i", ("i", id));
                 await del.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
+
+            foreach ((string emse, string url) in drop)
+            {
+                await using (DbCommand del = _db.Command(c, t, "DELETE FROM emks_push_registration WHERE subscription_id = @s AND emse_id = @e",
+                    ("s", policy.SubscriptionId), ("e", emse)))
+                {
+                    await del.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                foreach (byte[] kid in kids)
+                {
+                    await using DbCommand ins = _db.Command(c, t,
+                        "INSERT INTO emks_outbox (kid, emse_id, subscription_id, attempts, next_attempt, created, revoke_url) VALUES (@k, @e, @s, 0, @n, @n, @u)",
+                        ("k", kid), ("e", emse), ("s", policy.SubscriptionId), ("n", nowMs), ("u", url));
+                    queued += await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+            }
+
+            return queued;
         }
 
         /// <summary>The subscription's keys take the policy's allowed EMSEs, external id and message limit. Returns the keys changed.</summary>
@@ -650,13 +688,14 @@ namespace E2m.Server.Emks.Storage
             var result = new List<OutboxItem>();
             await using DbConnection c = await _db.OpenAsync(ct).ConfigureAwait(false);
             await using DbCommand cmd = _db.Command(c, null,
-                "SELECT id, kid, emse_id, subscription_id, attempts, next_attempt FROM emks_outbox WHERE next_attempt <= @n ORDER BY next_attempt, id LIMIT @m",
+                "SELECT id, kid, emse_id, subscription_id, attempts, next_attempt, revoke_url FROM emks_outbox WHERE next_attempt <= @n ORDER BY next_attempt, id LIMIT @m",
                 ("n", nowMs), ("m", max));
             await using DbDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
                 result.Add(new OutboxItem(r.GetInt64(0), E2mDatabase.GetBytes(r, 1), r.GetString(2), r.GetString(3),
-                    Convert.ToInt32(r.GetValue(4), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(5)));
+                    Convert.ToInt32(r.GetValue(4), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(5),
+                    r.IsDBNull(6) ? null : r.GetString(6)));
             }
 
             return result;

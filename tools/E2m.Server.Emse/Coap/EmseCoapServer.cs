@@ -201,6 +201,24 @@ namespace E2m.Server.Emse.Coap
             return Task.CompletedTask;
         }
 
+        /// <summary>
+        /// The EMKS revoked this key (<c>DELETE /v1/keys/{kid}</c>, push variant): a ready context of the kid is flagged, so
+        /// its owner shard drops it at the kid's next request (4.01, the device re-keys), as after a revalidation that found
+        /// the key gone. True when a context was flagged. <paramref name="kid"/>: the 8-octet KID or the 7-octet wire kid.
+        /// </summary>
+        public bool RevokeKid(byte[] kid)
+        {
+            if (_cache == null || kid.Length < OscoreConstants.MaxIdLength
+                || !KidKey.TryPack(kid, 0, OscoreConstants.MaxIdLength, out ulong key)
+                || !_cache.TryGet(key, out ContextEntry entry) || entry.State != ContextState.Ready)
+            {
+                return false;
+            }
+
+            entry.Revoked = true;
+            return true;
+        }
+
         public async Task StopAsync(CancellationToken cancellationToken)
         {
             // Once: the host may stop this service more than once (and concurrently, from Dispose).

@@ -88,10 +88,11 @@ namespace E2m.Server.Emse.Http
             return services;
         }
 
-        /// <summary>Maps <c>POST /v1/keys</c> (answers 404 unless Emse:PushEnabled).</summary>
+        /// <summary>Maps <c>POST /v1/keys</c> and <c>DELETE /v1/keys/{kid}</c> (both answer 404 unless Emse:PushEnabled).</summary>
         public static IEndpointRouteBuilder MapEmseKeyPush(this IEndpointRouteBuilder app)
         {
             app.MapPost(Path, AcceptAsync).RequireClientRole(CertificateIdentity.RoleEmks).WithName("EmseKeyPush");
+            app.MapDelete(Path + "/{kid}", Revoke).RequireClientRole(CertificateIdentity.RoleEmks).WithName("EmseKeyRevoke");
             return app;
         }
 
@@ -112,6 +113,45 @@ namespace E2m.Server.Emse.Http
             KeyPushError.Disabled => "disabled",
             _ => "none",
         };
+
+        /// <summary>
+        /// <c>DELETE /v1/keys/{kid}</c> (role <c>emks</c>): the EMKS revoked the key (the HSS removed this EMSE from the
+        /// subscription or revoked it; EMKS policy sync). A pending pushed key is zeroised and a context of the kid is dropped
+        /// at its next request (4.01). 204 whether or not this EMSE held the key (idempotent); 400 when kid is not 14 or 16
+        /// hex digits; 404 push not enabled.
+        /// </summary>
+        internal static IResult Revoke(string kid, IOptions<EmseOptions> options, PushedKeyStore store, EmseCoapServer server, ILogger<PushedKeyStore> log)
+        {
+            if (!options.Value.PushEnabled)
+            {
+                return Problem(StatusCodes.Status404NotFound, KeyPushError.Disabled, "key push not enabled on this EMSE");
+            }
+
+            if (kid.Length is not (14 or 16) || !IsHex(kid))
+            {
+                return Problem(StatusCodes.Status400BadRequest, KeyPushError.Malformed, "kid: 14 or 16 hex digits");
+            }
+
+            byte[] bytes = Convert.FromHexString(kid);
+            bool pending = store.Revoke(bytes);
+            bool context = server.RevokeKid(bytes);
+            log.LogInformation("kid {Kid} revoked by the EMKS (pending key dropped: {Pending}, context flagged: {Context})",
+                Convert.ToHexStringLower(bytes), pending, context);
+            return Results.NoContent();
+        }
+
+        private static bool IsHex(string s)
+        {
+            foreach (char c in s)
+            {
+                if (!Uri.IsHexDigit(c))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
 
         internal static async Task<IResult> AcceptAsync(HttpContext http, IOptions<EmseOptions> options, PushedKeyStore store,
             TimeProvider time, ILogger<PushedKeyStore> log, CancellationToken ct)

@@ -173,6 +173,32 @@ namespace E2m.Server.Emse.Keys
             return true;
         }
 
+        /// <summary>
+        /// The EMKS revoked this key (policy sync, <c>DELETE /v1/keys/{kid}</c>): a pending key is zeroised; the entry stays
+        /// without key material until expiry, so a late re-delivery of the same key is not taken again. True when a key
+        /// was pending. <paramref name="kid"/>: the 8-octet KID or the 7-octet wire kid.
+        /// </summary>
+        public bool Revoke(byte[] kid)
+        {
+            if (kid.Length < OscoreConstants.MaxIdLength)
+            {
+                return false;
+            }
+
+            string hex = Convert.ToHexStringLower(kid, 0, OscoreConstants.MaxIdLength);
+            lock (_sync)
+            {
+                if (!_entries.TryGetValue(hex, out Entry? e) || e.Key == null)
+                {
+                    return false;
+                }
+
+                System.Security.Cryptography.CryptographicOperations.ZeroMemory(e.Key);
+                e.Key = null;
+                return true;
+            }
+        }
+
         /// <summary>Drops (and zeroises) entries past their expiry; returns how many.</summary>
         public int PurgeExpired()
         {
