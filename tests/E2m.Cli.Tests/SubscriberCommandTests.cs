@@ -190,6 +190,19 @@ namespace E2m.Cli.Tests
             Assert.Equal("3", again.Fields()["written"]); // only the new EMSE
             Assert.Equal(caBefore, File.ReadAllText(Path.Combine(d, "pki", "ca.crt")));
             Assert.Equal(2, Cli.Run("pki", "init", "--data-dir", d, "--emse-id", "bad id").ExitCode);
+
+            // named readers of the readings API (Emse:ReaderDevices): reader-NAME, CN = NAME, OU = reader, same CA
+            CliRun readers = Cli.Run("pki", "init", "--data-dir", d, "--reader", "acme", "--reader", "grid-ops");
+            Assert.True(readers.ExitCode == 0, readers.StdErr);
+            Assert.Equal("6", readers.Fields()["written"]);
+            using (var cert = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(Path.Combine(d, "pki", "reader-acme.crt")))
+            {
+                Assert.Equal("CN=acme, OU=reader, O=e2m development PKI", cert.Subject);
+                using var ca = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(Path.Combine(d, "pki", "ca.crt"));
+                Assert.Equal(ca.Subject, cert.Issuer);
+            }
+
+            Assert.Equal(2, Cli.Run("pki", "init", "--data-dir", d, "--reader", "Not_A_Name").ExitCode);
         }
     }
 }

@@ -38,6 +38,25 @@ namespace E2m.Server.Common
 
         public static bool HasRole(X509Certificate2? cert, string role) => string.Equals(GetRole(cert), role, StringComparison.Ordinal);
 
+        /// <summary>The subject's CN (e.g. a reader's name), or null.</summary>
+        public static string? GetCommonName(X509Certificate2? cert)
+        {
+            if (cert == null)
+            {
+                return null;
+            }
+
+            foreach (X500RelativeDistinguishedName rdn in cert.SubjectName.EnumerateRelativeDistinguishedNames())
+            {
+                if (rdn.GetSingleElementType().Value == "2.5.4.3") // id-at-commonName (X.520)
+                {
+                    return rdn.GetSingleElementValue();
+                }
+            }
+
+            return null;
+        }
+
         public static bool IsHss(X509Certificate2? cert) => HasRole(cert, RoleHss);
 
         public static bool IsEmks(X509Certificate2? cert) => HasRole(cert, RoleEmks);

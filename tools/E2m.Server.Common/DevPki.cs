@@ -56,7 +56,14 @@ namespace E2m.Server.Common
         /// Creates what is missing: dev KEK, CA, the fixed leaves and one leaf per EMSE_Id. An existing CA is reused, so
         /// re-running with a new <c>--emse-id</c> adds that EMSE without invalidating the others. Returns the files written.
         /// </summary>
-        public static IReadOnlyList<string> Init(string dataDir, IEnumerable<string> emseIds)
+        public static IReadOnlyList<string> Init(string dataDir, IEnumerable<string> emseIds) => Init(dataDir, emseIds, Array.Empty<string>());
+
+        /// <summary>
+        /// As <see cref="Init(string, IEnumerable{string})"/>, plus one named reader per <paramref name="readerNames"/>
+        /// (<see cref="IssueReader"/>, file <c>reader-NAME</c>): readings-API clients an EMSE can limit to some devices
+        /// (Emse:ReaderDevices).
+        /// </summary>
+        public static IReadOnlyList<string> Init(string dataDir, IEnumerable<string> emseIds, IEnumerable<string> readerNames)
         {
             var written = new List<string>();
             Directory.CreateDirectory(PkiDirectory(dataDir));
@@ -93,6 +100,15 @@ namespace E2m.Server.Common
                 if (!File.Exists(PfxPath(dataDir, EmseName(id))))
                 {
                     names.Add((EmseName(id), IssueEmse(ca, id)));
+                }
+            }
+
+            foreach (string reader in readerNames)
+            {
+                ValidateReaderName(reader);
+                if (!File.Exists(PfxPath(dataDir, ReaderFileName(reader))))
+                {
+                    names.Add((ReaderFileName(reader), IssueReader(ca, reader)));
                 }
             }
 
@@ -163,6 +179,33 @@ namespace E2m.Server.Common
             Localhost => Issue(ca, Localhost, Localhost, server: true, client: false, dnsNames: new[] { Localhost }),
             _ => throw new ArgumentException($"unknown dev PKI leaf '{name}'", nameof(name)),
         };
+
+        /// <summary>File name (without extension) of a named reader's certificate in the PKI directory.</summary>
+        public static string ReaderFileName(string readerName) => Reader + "-" + readerName;
+
+        /// <summary>A reader name: 1..63 characters of a-z, 0-9 and '-', not starting or ending with '-' (one DNS label).</summary>
+        public static void ValidateReaderName(string name)
+        {
+            if (string.IsNullOrEmpty(name) || name.Length > 63 || name[0] == '-' || name[^1] == '-')
+            {
+                throw new ArgumentException($"reader name '{name}': 1..63 characters of a-z, 0-9 and '-', not starting or ending with '-'");
+            }
+
+            foreach (char c in name)
+            {
+                if (!(c is >= 'a' and <= 'z' || c is >= '0' and <= '9' || c == '-'))
+                {
+                    throw new ArgumentException($"reader name '{name}': 1..63 characters of a-z, 0-9 and '-', not starting or ending with '-'");
+                }
+            }
+        }
+
+        /// <summary>Client certificate of a named reader of the readings API: CN = name, OU = reader, single DNS SAN = name.</summary>
+        public static X509Certificate2 IssueReader(X509Certificate2 ca, string readerName)
+        {
+            ValidateReaderName(readerName);
+            return Issue(ca, readerName, Reader, server: false, client: true, dnsNames: new[] { readerName }, ipSans: false);
+        }
 
         /// <summary>Client certificate of one EMSE: CN = EMSE_Id, OU = emse, single DNS SAN = EMSE_Id.</summary>
         public static X509Certificate2 IssueEmse(X509Certificate2 ca, string emseId)

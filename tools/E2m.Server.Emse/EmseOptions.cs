@@ -134,6 +134,14 @@ namespace E2m.Server.Emse
         /// <summary>Largest number of readings one HTTP query returns.</summary>
         public int MaxReadingsPerQuery { get; set; } = 10000;
 
+        /// <summary>
+        /// Readings API per reader (several applications on one EMSE): reader name (its certificate's CN, e2m pki init
+        /// --reader NAME) → the device ids it may see (exact, or a prefix ending in '*'). Empty (default): every reader
+        /// sees every device. Not empty: a reader not named here gets 403, another reader's device is a 404 like an
+        /// unknown one; admin certificates see every device. E.g. --Emse:ReaderDevices:acme:0=acme-*.
+        /// </summary>
+        public Dictionary<string, string[]> ReaderDevices { get; set; } = new(StringComparer.Ordinal);
+
         /// <summary>Push variant (README "Key push from the EMKS"): accept keys the EMKS POSTs to /v1/keys (role emks only).</summary>
         public bool PushEnabled { get; set; }
 
@@ -196,6 +204,14 @@ namespace E2m.Server.Emse
             if (o.JournalIdleFold < TimeSpan.Zero || o.JournalIdleFold > TimeSpan.FromHours(1))
             {
                 errors.Add("Emse:JournalIdleFold must be 00:00:00 (off) .. 01:00:00.");
+            }
+
+            foreach (KeyValuePair<string, string[]> r in o.ReaderDevices ?? new Dictionary<string, string[]>())
+            {
+                if (r.Value == null || r.Value.Length == 0 || Array.Exists(r.Value, p => string.IsNullOrEmpty(p) || p.IndexOf('*') is >= 0 and var i && i != p.Length - 1))
+                {
+                    errors.Add("Emse:ReaderDevices:" + r.Key + ": one or more device ids, '*' only at the end (a prefix).");
+                }
             }
 
             if (o.KeyRevalidateInterval < TimeSpan.Zero)

@@ -24,11 +24,22 @@ namespace E2m.Server.Emse.Http
             // Mutual TLS (dev PKI): 401 without a client certificate, 403 for another role or a certificate that does
             // not chain to Emse:CaCertificatePath. The readings are the operator's application data: reader or admin only.
             RouteGroupBuilder api = app.MapGroup("/v1/devices").RequireClientRole(CertificateIdentity.RoleReader, CertificateIdentity.RoleAdmin);
-            api.MapGet("", (EmseStore store) =>
+            api.MapGet("", (HttpContext http, EmseStore store, IOptions<EmseOptions> options) =>
             {
+                ReaderScope? scope = ReaderScope.Of(http, options.Value);
+                if (scope == null)
+                {
+                    return NotAuthorised();
+                }
+
                 var list = new List<object>();
                 foreach (DeviceSummary d in store.ListDevices())
                 {
+                    if (!scope.Allows(d.DeviceId))
+                    {
+                        continue;
+                    }
+
                     list.Add(new
                     {
                         deviceId = d.DeviceId,
@@ -41,8 +52,14 @@ namespace E2m.Server.Emse.Http
                 return Results.Ok(new { devices = list });
             });
 
-            api.MapGet("/{deviceId}/readings", (string deviceId, string? from, string? to, int? limit, EmseStore store, IOptions<EmseOptions> options) =>
+            api.MapGet("/{deviceId}/readings", (HttpContext http, string deviceId, string? from, string? to, int? limit, EmseStore store, IOptions<EmseOptions> options) =>
             {
+                ReaderScope? scope = ReaderScope.Of(http, options.Value);
+                if (scope == null)
+                {
+                    return NotAuthorised();
+                }
+
                 if (!TryParseTime(from, long.MinValue, out long fromMs) || !TryParseTime(to, long.MaxValue, out long toMs))
                 {
                     return Results.Problem("from/to must be ISO 8601 date-times or Unix seconds", statusCode: StatusCodes.Status400BadRequest);
@@ -54,7 +71,7 @@ namespace E2m.Server.Emse.Http
                     return Results.Problem("limit must be 1.." + max.ToString(CultureInfo.InvariantCulture), statusCode: StatusCodes.Status400BadRequest);
                 }
 
-                if (!store.DeviceExists(deviceId))
+                if (!scope.Allows(deviceId) || !store.DeviceExists(deviceId)) // another reader's device: the same 404 as an unknown one
                 {
                     return Results.Problem("unknown device", statusCode: StatusCodes.Status404NotFound);
                 }
@@ -91,6 +108,9 @@ namespace E2m.Server.Emse.Http
             return app;
         }
 
+        private static IResult NotAuthorised() =>
+            Results.Problem("this reader is given no device (Emse:ReaderDevices)", statusCode: StatusCodes.Status403Forbidden);
+
         private static string Iso(long ms)
         {
             ms = Math.Clamp(ms, -62135596800000L, 253402300799999L);
@@ -116,6 +136,49 @@ namespace E2m.Server.Emse.Http
             {
                 ms = t.ToUnixTimeMilliseconds();
                 return true;
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Which devices a readings-API client may see (<see cref="EmseOptions.ReaderDevices"/>): an <c>admin</c> every device;
+    /// a <c>reader</c> every device while no reader is configured (one application per EMSE), else the device ids its
+    /// certificate's name (CN) is given (exact ids, or prefixes ending in <c>*</c>); null (403) for a reader not named there.
+    /// </summary>
+    internal sealed class ReaderScope
+    {
+        private static readonly ReaderScope All = new(null);
+        private readonly string[]? _patterns;
+
+        private ReaderScope(string[]? patterns) => _patterns = patterns;
+
+        public static ReaderScope? Of(HttpContext http, EmseOptions options)
+        {
+            E2mClientIdentity? client = http.GetE2mClient();
+            if (client?.Role == CertificateIdentity.RoleAdmin || options.ReaderDevices.Count == 0)
+            {
+                return All;
+            }
+
+            string? name = CertificateIdentity.GetCommonName(client?.Certificate);
+            return name != null && options.ReaderDevices.TryGetValue(name, out string[]? patterns) ? new ReaderScope(patterns) : null;
+        }
+
+        public bool Allows(string deviceId)
+        {
+            if (_patterns == null)
+            {
+                return true;
+            }
+
+            foreach (string p in _patterns)
+            {
+                if (p.EndsWith('*') ? deviceId.StartsWith(p.AsSpan(0, p.Length - 1), StringComparison.Ordinal) : string.Equals(p, deviceId, StringComparison.Ordinal))
+                {
+                    return true;
+                }
             }
 
             return false;
