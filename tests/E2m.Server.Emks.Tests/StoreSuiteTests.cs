@@ -297,6 +297,37 @@ namespace E2m.Server.Emks.Tests
         }
 
         [SkippableFact]
+        public async Task Concurrent_pushes_and_syncs_end_with_every_key_under_the_newest_policy()
+        {
+            // 16 pushes that read version 0 race 8 syncs (versions 1..8, each allowing only "v{n}.example"); whatever the
+            // interleaving, every stored key ends under version 8's policy and the subscription row says 8.
+            var tasks = new List<Task>();
+            for (int i = 0; i < 16; i++)
+            {
+                byte fill = (byte)(100 + i);
+                tasks.Add(Task.Run(() => Store.UpsertKeysAsync(new[] { SubKey(fill, "sub-c", 0, "a.example") }, Index("sub-c", "a.example"))));
+                if (i % 2 == 0)
+                {
+                    long v = i / 2 + 1;
+                    string emse = "v" + v + ".example";
+                    tasks.Add(Task.Run(() => Store.ApplySubscriptionPolicyAsync(
+                        new SubscriptionPolicy("sub-c", v, true, null, new[] { emse }, null), Index("sub-c", emse), T0.AddMinutes(v))));
+                }
+            }
+
+            await Task.WhenAll(tasks);
+            Assert.Equal(8, (await Store.FindSubscriptionPolicyAsync("sub-c"))!.PolicyVersion);
+            for (int i = 0; i < 16; i++)
+            {
+                KeyRecord k = (await Store.FindKeyAsync(SubKey((byte)(100 + i), "sub-c", 0).Kid))!;
+                Assert.Equal(new[] { "v8.example" }, k.AllowedEmseIds);
+            }
+
+            Assert.Equal("sub-c", await Store.FindSubscriptionOfDeviceAsync("v8.example", "dev-sub-c-v8.example"));
+            Assert.Null(await Store.FindSubscriptionOfDeviceAsync("a.example", "dev-sub-c-a.example"));
+        }
+
+        [SkippableFact]
         public async Task Revocation_deletes_the_subscription_and_refuses_older_pushes_until_a_newer_version_and_its_tombstone_is_purged()
         {
             await Store.UpsertKeysAsync(new[] { SubKey(1, "sub-r", 3, "a.example"), SubKey(2, "sub-r", 3, "a.example") }, Index("sub-r", "a.example"));
