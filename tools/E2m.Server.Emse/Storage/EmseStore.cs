@@ -203,14 +203,21 @@ namespace E2m.Server.Emse.Storage
 
         /// <summary>
         /// fsync(2) of the main database's write-ahead log (DATA/emse.db-wal), opened afresh each time so it is always
-        /// the file SQLite writes. Everything committed before the call is durable when it returns (WAL frames are
-        /// appended in commit order; an fsync covers the whole file). No log file: everything was checkpointed into
+        /// the file SQLite writes (Linux: fdatasync(2), as SQLite syncs its own files there, <see cref="LinuxFileSync"/>;
+        /// elsewhere FileStream.Flush(true)). Everything committed before the call is durable when it returns (WAL frames
+        /// are appended in commit order; a sync covers the whole file). No log file: everything was checkpointed into
         /// the database file, which a checkpoint syncs itself. Throws <see cref="IOException"/> when the disk fails.
         /// </summary>
         internal void SyncWal()
         {
             BeforeWalSync?.Invoke();
             string wal = _walPath ??= new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(Database.ConnectionString).DataSource + "-wal";
+            if (LinuxFileSync.IsSupported)
+            {
+                LinuxFileSync.DataSync(wal); // open + fdatasync + close: no FileStream, no advisory lock
+                return;
+            }
+
             FileStream f;
             try
             {
