@@ -140,7 +140,7 @@ namespace E2m.Server.Emse
         /// sees every device. Not empty: a reader not named here gets 403, another reader's device is a 404 like an
         /// unknown one; admin certificates see every device. E.g. --Emse:ReaderDevices:acme:0=acme-*.
         /// </summary>
-        public Dictionary<string, string[]> ReaderDevices { get; set; } = new(StringComparer.Ordinal);
+        public Dictionary<string, string[]> ReaderDevices { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
         /// <summary>Push variant (README "Key push from the EMKS"): accept keys the EMKS POSTs to /v1/keys (role emks only).</summary>
         public bool PushEnabled { get; set; }
