@@ -301,16 +301,17 @@ namespace E2m.Server.Emks.Tests
         {
             // 16 pushes that read version 0 race 8 syncs (versions 1..8, each allowing only "v{n}.example"); whatever the
             // interleaving, every stored key ends under version 8's policy and the subscription row says 8.
+            SqlEmksStore store = Store; // created (and its schema) once, before the tasks: the lazy property is not thread-safe
             var tasks = new List<Task>();
             for (int i = 0; i < 16; i++)
             {
                 byte fill = (byte)(100 + i);
-                tasks.Add(Task.Run(() => Store.UpsertKeysAsync(new[] { SubKey(fill, "sub-c", 0, "a.example") }, Index("sub-c", "a.example"))));
+                tasks.Add(Task.Run(() => store.UpsertKeysAsync(new[] { SubKey(fill, "sub-c", 0, "a.example") }, Index("sub-c", "a.example"))));
                 if (i % 2 == 0)
                 {
                     long v = i / 2 + 1;
                     string emse = "v" + v + ".example";
-                    tasks.Add(Task.Run(() => Store.ApplySubscriptionPolicyAsync(
+                    tasks.Add(Task.Run(() => store.ApplySubscriptionPolicyAsync(
                         new SubscriptionPolicy("sub-c", v, true, null, new[] { emse }, null), Index("sub-c", emse), T0.AddMinutes(v))));
                 }
             }
