@@ -127,30 +127,18 @@ namespace E2m.Server.Emse.Http
                 return Problem(StatusCodes.Status404NotFound, KeyPushError.Disabled, "key push not enabled on this EMSE");
             }
 
-            if (kid.Length is not (14 or 16) || !IsHex(kid))
+            Span<byte> parsed = stackalloc byte[8];
+            if (kid.Length is not (14 or 16) || Convert.FromHexString(kid, parsed, out _, out int written) != OperationStatus.Done)
             {
                 return Problem(StatusCodes.Status400BadRequest, KeyPushError.Malformed, "kid: 14 or 16 hex digits");
             }
 
-            byte[] bytes = Convert.FromHexString(kid);
+            byte[] bytes = parsed.Slice(0, written).ToArray();
             bool pending = store.Revoke(bytes);
             bool context = server.RevokeKid(bytes);
             log.LogInformation("kid {Kid} revoked by the EMKS (pending key dropped: {Pending}, context flagged: {Context})",
                 Convert.ToHexStringLower(bytes), pending, context);
             return Results.NoContent();
-        }
-
-        private static bool IsHex(string s)
-        {
-            foreach (char c in s)
-            {
-                if (!Uri.IsHexDigit(c))
-                {
-                    return false;
-                }
-            }
-
-            return true;
         }
 
         internal static async Task<IResult> AcceptAsync(HttpContext http, IOptions<EmseOptions> options, PushedKeyStore store,
