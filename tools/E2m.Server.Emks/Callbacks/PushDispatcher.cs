@@ -5,6 +5,7 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Threading;
 using System.Threading.Tasks;
+using E2m.Server.Common;
 using E2m.Server.Common.Contracts;
 using E2m.Server.Emks.Keys;
 using E2m.Server.Emks.Storage;
@@ -45,11 +46,7 @@ namespace E2m.Server.Emks.Callbacks
         }
 
         /// <summary>Wait after <paramref name="failedAttempts"/> failures: InitialBackoff · 2^(n−1), at most MaxBackoff.</summary>
-        public TimeSpan BackoffAfter(int failedAttempts)
-        {
-            double ms = InitialBackoff.TotalMilliseconds * Math.Pow(2, Math.Max(0, failedAttempts - 1));
-            return ms >= MaxBackoff.TotalMilliseconds ? MaxBackoff : TimeSpan.FromMilliseconds(ms);
-        }
+        public TimeSpan BackoffAfter(int failedAttempts) => Backoff.After(failedAttempts, InitialBackoff, MaxBackoff);
     }
 
     /// <summary>Told when a push wrote outbox rows, so the dispatcher does not wait for its next poll.</summary>

@@ -55,11 +55,8 @@ namespace E2m.Server.Hss.Emks
         }
 
         /// <summary>Wait after <paramref name="failedAttempts"/> failures: InitialBackoff · 2^(n−1), at most MaxBackoff (1 s, 2 s, 4 s … 5 min).</summary>
-        public TimeSpan BackoffAfter(int failedAttempts)
-        {
-            double s = InitialBackoffSeconds * Math.Pow(2, Math.Max(0, failedAttempts - 1));
-            return s >= MaxBackoffSeconds ? TimeSpan.FromSeconds(MaxBackoffSeconds) : TimeSpan.FromSeconds(s);
-        }
+        public TimeSpan BackoffAfter(int failedAttempts) =>
+            Backoff.After(failedAttempts, TimeSpan.FromSeconds(InitialBackoffSeconds), TimeSpan.FromSeconds(MaxBackoffSeconds));
     }
 
     /// <summary>
