@@ -101,6 +101,21 @@ namespace E2m.Server.Emks.Tests
         }
 
         [Fact]
+        public async Task A_newer_push_narrows_the_cached_keys_of_the_subscription_at_once()
+        {
+            using System.Text.Json.JsonDocument doc = E2m.TestSupport.Vectors.Load("e2m-kdf.json");
+            System.Text.Json.JsonElement c2 = doc.RootElement.GetProperty("cases")[2];
+            (string intKey, string kid) = PushPullApiTests.Case0();
+            Assert.Equal(HttpStatusCode.NoContent, await PushAsync(intKey, kid, 0, A, B));
+            Assert.Equal(HttpStatusCode.OK, (await PullAsync(B, kid)).Status); // cached now (TTL 10 min)
+
+            // the next AIR's key carries version 1 (B removed) before the sync of version 1 arrives
+            Assert.Equal(HttpStatusCode.NoContent, await PushAsync(c2.GetProperty("e2m_int_key").GetString()!, c2.GetProperty("kid").GetString()!, 1, A));
+            Assert.Equal(HttpStatusCode.NotFound, (await PullAsync(B, kid)).Status);
+            Assert.Equal(HttpStatusCode.OK, (await PullAsync(A, kid)).Status);
+        }
+
+        [Fact]
         public async Task Only_the_hss_may_sync_a_policy()
         {
             foreach (string cert in new[] { DevPki.EmseName(A), DevPki.ServingNode, DevPki.Admin, DevPki.Emks })

@@ -153,17 +153,18 @@ namespace E2m.Server.Emks.Storage
             }
 
             int outbox = 0;
+            bool otherKeysChanged = false;
             await using DbConnection c = await _db.OpenAsync(ct).ConfigureAwait(false);
             await using (DbTransaction t = _db.BeginWrite(c))
             {
                 // Policy versions (DESIGN.md §5 policy sync): per subscription the newer of the pushed and the known policy
                 // wins. An older push (an AIR that read the policy before a change) is stored under the known policy, and
                 // refused when that policy revoked the subscription; a newer push updates the subscription's other keys.
-                HashSet<string> newerKnown = new(StringComparer.Ordinal);
-                Dictionary<string, SubscriptionPolicy>? known = null;
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                var newerKnown = new Dictionary<string, SubscriptionPolicy>(StringComparer.Ordinal); // the known policy where it is newer
                 foreach (KeyRecord key in keys)
                 {
-                    if ((known ??= new(StringComparer.Ordinal)).ContainsKey(key.SubscriptionId)) continue;
+                    if (!seen.Add(key.SubscriptionId)) continue;
                     var pushed = new SubscriptionPolicy(key.SubscriptionId, key.PolicyVersion, true, key.ExternalId, key.AllowedEmseIds, key.MaxMessages);
                     (SubscriptionPolicy stored, bool inserted) = await ReadOrInsertPolicyAsync(c, t, pushed, Unix(key.Created), ct).ConfigureAwait(false);
                     if (!stored.E2m && stored.PolicyVersion >= pushed.PolicyVersion)
@@ -173,18 +174,16 @@ namespace E2m.Server.Emks.Storage
 
                     if (stored.PolicyVersion > pushed.PolicyVersion)
                     {
-                        known[key.SubscriptionId] = stored;
-                        newerKnown.Add(key.SubscriptionId);
+                        newerKnown[key.SubscriptionId] = stored;
                         continue;
                     }
 
-                    known[key.SubscriptionId] = pushed;
                     if (!inserted)
                     {
                         await WritePolicyAsync(c, t, pushed, Unix(key.Created), ct).ConfigureAwait(false);
                         if (pushed.PolicyVersion > stored.PolicyVersion)
                         {
-                            await UpdateKeysPolicyAsync(c, t, pushed, ct).ConfigureAwait(false);
+                            otherKeysChanged |= await UpdateKeysPolicyAsync(c, t, pushed, ct).ConfigureAwait(false) > 0;
                             outbox += await DropDisallowedAsync(c, t, pushed, key.Created.ToUnixTimeMilliseconds(), ct).ConfigureAwait(false);
                         }
                     }
@@ -195,7 +194,7 @@ namespace E2m.Server.Emks.Storage
                     var replaced = new KeyRecord[keys.Count];
                     for (int i = 0; i < keys.Count; i++)
                     {
-                        replaced[i] = newerKnown.Contains(keys[i].SubscriptionId) ? keys[i].WithPolicy(known![keys[i].SubscriptionId]) : keys[i];
+                        replaced[i] = newerKnown.TryGetValue(keys[i].SubscriptionId, out SubscriptionPolicy? policy) ? keys[i].WithPolicy(policy) : keys[i];
                     }
 
                     keys = replaced;
@@ -225,7 +224,7 @@ namespace E2m.Server.Emks.Storage
                     var subscriptions = new HashSet<string>(StringComparer.Ordinal);
                     foreach (KeyRecord key in keys)
                     {
-                        if (!newerKnown.Contains(key.SubscriptionId)) subscriptions.Add(key.SubscriptionId);
+                        if (!newerKnown.ContainsKey(key.SubscriptionId)) subscriptions.Add(key.SubscriptionId);
                     }
 
                     var entries = new List<DeviceIndexEntry>(devices.Count);
@@ -266,7 +265,9 @@ namespace E2m.Server.Emks.Storage
                 await t.CommitAsync(ct).ConfigureAwait(false);
             }
 
-            foreach (KeyRecord key in keys) _cache?.Invalidate(key.Kid);
+            // After the commit (a load between an invalidation and the commit would cache the old rows again).
+            if (otherKeysChanged) _cache?.Clear();
+            else foreach (KeyRecord key in keys) _cache?.Invalidate(key.Kid);
             return outbox;
         }
 
@@ -451,9 +452,7 @@ namespace E2m.Server.Emks.Storage
             await using DbCommand cmd = _db.Command(c, t,
                 "UPDATE emks_key SET external_id = @x, allowed_emse = @a, max_messages = @m WHERE subscription_id = @s",
                 ("x", policy.ExternalId), ("a", JsonSerializer.Serialize(policy.AllowedEmseIds)), ("m", policy.MaxMessages), ("s", policy.SubscriptionId));
-            int n = await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            if (n > 0) _cache?.Clear();
-            return n;
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false); // the caller clears the key cache after its commit
         }
 
         /// <summary>
