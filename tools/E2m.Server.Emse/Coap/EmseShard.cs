@@ -614,21 +614,17 @@ namespace E2m.Server.Emse.Coap
                 return;
             }
 
-            if (entry.Expires <= now)
+            // DESIGN.md §5: the EMSE rejects expired keys, and keys the EMKS no longer gives this EMSE (ContextCache.Revalidate,
+            // or the EMKS's revocation: the HSS removed this EMSE from the subscription or revoked it); the device re-keys on 4.01.
+            bool expired = entry.Expires <= now;
+            if (expired || entry.Revoked)
             {
-                // DESIGN.md §5: the EMSE rejects expired keys; the device re-keys on 4.01.
                 Interlocked.Increment(ref _stats.UnknownKid);
-                _cache.MarkExpired(entry);
-                SendError(d, CoapCode.Unauthorized, DiagExpired);
-                return;
-            }
+                if (!expired)
+                {
+                    Interlocked.Increment(ref _stats.Revoked);
+                }
 
-            if (entry.Revoked)
-            {
-                // The EMKS no longer gives this EMSE the key (ContextCache.Revalidate: the HSS removed this EMSE from the
-                // subscription or revoked it): as if expired, 4.01 and the device re-keys.
-                Interlocked.Increment(ref _stats.UnknownKid);
-                Interlocked.Increment(ref _stats.Revoked);
                 _cache.MarkExpired(entry);
                 SendError(d, CoapCode.Unauthorized, DiagExpired);
                 return;
