@@ -64,6 +64,12 @@ namespace E2m.Bench
 
             string postgres = StringArg(args, "--postgres", "");
             bool inProcess = Array.IndexOf(args, "--in-process") >= 0;
+            bool durableEcho = Array.IndexOf(args, "--durable-echo") >= 0;
+            if (durableEcho && (inProcess || Array.IndexOf(args, "--slices") >= 0))
+            {
+                Console.Error.WriteLine("--durable-echo runs in the rounds mode with servers in processes of their own (no --in-process, no --slices)");
+                return 2;
+            }
             int slices = Math.Max(0, IntArg(args, "--slices", 0));
             if (slices > 0 && inProcess)
             {
@@ -98,6 +104,8 @@ namespace E2m.Bench
             // them), so JIT tiering is done after the first round as it was in-process.
             using ServerProcess? echoProcess = inProcess ? null : ServerProcess.Start("echo");
             using ServerProcess? emseProcess = inProcess ? null : ServerProcess.Start("emse", "--devices", devices.ToString(CultureInfo.InvariantCulture));
+            using ServerProcess? durableEchoProcess = durableEcho ? ServerProcess.Start("durable-echo") : null;
+            var durableRatios = new List<double>();
             // Warm-up rounds (not counted), as BenchmarkDotNet runs warm-up iterations: the server processes are new, and
             // the JIT of the EMSE process keeps re-compiling hot methods (tiered compilation, dynamic PGO) for a few
             // hundred thousand requests; measured, that took 300-900 ms of CPU inside the first rounds' timed windows.
@@ -118,6 +126,16 @@ namespace E2m.Bench
 
                     var (echoRate, echoRetx) = inProcess ? RunEcho(devices, messages) : RunEchoProcess(echoProcess!, devices, messages);
                     Console.WriteLine($"{name}: udp-echo: {echoRate:F0} msg/s (retransmissions {echoRetx})");
+                    if (durableEchoProcess != null)
+                    {
+                        var (durableRate, durableRetx) = RunEchoProcess(durableEchoProcess, devices, messages);
+                        Console.WriteLine($"{name}: udp-echo+fdatasync: {durableRate:F0} msg/s (retransmissions {durableRetx}) = {100 * durableRate / echoRate:F1}% of udp-echo");
+                        if (round > 0)
+                        {
+                            durableRatios.Add(durableRate / echoRate);
+                        }
+                    }
+
                     var (rate, retx, stored, expected) = inProcess
                         ? RunEmse(devices, messages, workers, mode, postgres)
                         : RunEmseProcess(emseProcess!, devices, messages, workers, mode, postgres);
@@ -134,6 +152,12 @@ namespace E2m.Bench
                         ratios[mode].Add(rate / echoRate);
                     }
                 }
+            }
+
+            if (durableRatios.Count > 0)
+            {
+                durableRatios.Sort();
+                Console.WriteLine($"udp-echo+fdatasync vs udp-echo over {durableRatios.Count} rounds: median {100 * durableRatios[durableRatios.Count / 2]:F1}% (min {100 * durableRatios[0]:F1}%, max {100 * durableRatios[^1]:F1}%)");
             }
 
             foreach (string mode in modes)
@@ -392,9 +416,9 @@ namespace E2m.Bench
         public static int Serve(string[] args)
         {
             string kind = StringArg(args, "--serve", "");
-            if (kind != "echo" && kind != "emse")
+            if (kind != "echo" && kind != "emse" && kind != "durable-echo")
             {
-                Console.Error.WriteLine("--serve echo|emse");
+                Console.Error.WriteLine("--serve echo|durable-echo|emse");
                 return 2;
             }
 
@@ -404,7 +428,7 @@ namespace E2m.Bench
                 BuildKeys(IntArg(args, "--devices", 64), out keys);
             }
 
-            EchoServer? echo = null;
+            IDisposable? echo = null;
             EmseServer? emse = null;
             Dictionary<string, (string Name, long Ticks, long Switches)> mark = ThreadCpu();
             (long Allocated, int Gen0, int Gen1, int Gen2, TimeSpan Pause) gcMark = GcCounters();
@@ -418,15 +442,22 @@ namespace E2m.Bench
                     {
                         case "begin":
                             IPEndPoint endPoint;
-                            if (keys == null)
+                            if (kind == "echo")
                             {
-                                echo = new EchoServer();
-                                endPoint = echo.EndPoint;
+                                var bare = new EchoServer();
+                                echo = bare;
+                                endPoint = bare.EndPoint;
+                            }
+                            else if (kind == "durable-echo")
+                            {
+                                var durable = new DurableEchoServer();
+                                echo = durable;
+                                endPoint = durable.EndPoint;
                             }
                             else
                             {
                                 // begin WORKERS SYNC IDLEFOLD [POSTGRES]; IDLEFOLD "noidlefold" (--slices) or "idlefold"
-                                emse = new EmseServer(keys, int.Parse(words[1], CultureInfo.InvariantCulture), words[2], words.Length > 4 ? words[4] : "",
+                                emse = new EmseServer(keys!, int.Parse(words[1], CultureInfo.InvariantCulture), words[2], words.Length > 4 ? words[4] : "",
                                     idleFold: words.Length <= 3 || words[3] != "noidlefold");
                                 endPoint = emse.EndPoint;
                             }
@@ -446,6 +477,11 @@ namespace E2m.Bench
                             Console.WriteLine("end");
                             break;
                         case "end":
+                            if (echo is DurableEchoServer d)
+                            {
+                                Console.WriteLine(d.Stats);
+                            }
+
                             if (emse != null)
                             {
                                 Console.WriteLine(emse.Stats);
@@ -506,6 +542,130 @@ namespace E2m.Bench
             public IPEndPoint EndPoint { get; }
 
             public void Dispose() => _server.Close();
+        }
+
+        /// <summary>
+        /// <c>--durable-echo</c>: the bare echo plus the one thing the EMSE must do before its 2.04 (DESIGN.md §4: the
+        /// response acknowledges a stored batch): the datagrams reach the disk first. A receive thread queues each
+        /// datagram; a sync thread takes everything queued, writes it to a file in ONE write, makes the file durable with
+        /// ONE fdatasync (as the EMSE's responder: <see cref="E2m.Server.Emse.Storage.LinuxFileSync"/>) and sends them
+        /// back. No CoAP, OSCORE, SenML or database: the physical limit of a durably acknowledging UDP server here,
+        /// so the gap between the bare echo and the EMSE splits into what durability costs and what the EMSE adds.
+        /// </summary>
+        private sealed class DurableEchoServer : IDisposable
+        {
+            private const long FileSize = 64L << 20; // written round and round, allocated once: no size change to journal
+
+            private readonly Socket _server = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            private readonly string _dir = Path.Combine(Path.GetTempPath(), "e2m-durable-echo-" + Guid.NewGuid().ToString("N"));
+            private readonly string _path;
+            private readonly Microsoft.Win32.SafeHandles.SafeFileHandle _file;
+            // the EMSE's hand-off between its threads (GroupCommitWriter): an unbounded channel, one reader
+            private readonly System.Threading.Channels.Channel<(byte[] Data, int Length, SocketAddress From)> _queue =
+                System.Threading.Channels.Channel.CreateUnbounded<(byte[] Data, int Length, SocketAddress From)>(
+                    new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
+            private long _syncs, _datagrams;
+
+            public DurableEchoServer()
+            {
+                Directory.CreateDirectory(_dir);
+                _path = Path.Combine(_dir, "log");
+                _file = File.OpenHandle(_path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None, FileSize);
+                RandomAccess.Write(_file, new byte[FileSize], 0); // real blocks, not unwritten extents
+                RandomAccess.FlushToDisk(_file);
+                _server.ReceiveBufferSize = 8 << 20;
+                _server.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                EndPoint = (IPEndPoint)_server.LocalEndPoint!;
+                new Thread(Receive) { IsBackground = true, Name = "durable-echo-recv" }.Start();
+                new Thread(SyncAndSend) { IsBackground = true, Name = "durable-echo-sync" }.Start();
+            }
+
+            public IPEndPoint EndPoint { get; }
+
+            public string Stats => FormattableString.Invariant($"durable-echo: {_datagrams} datagrams, {_syncs} fdatasyncs");
+
+            private void Receive()
+            {
+                while (true)
+                {
+                    try
+                    {
+                        var buf = new byte[2048];
+                        var from = new SocketAddress(AddressFamily.InterNetwork);
+                        int n = _server.ReceiveFrom(buf, SocketFlags.None, from);
+                        _queue.Writer.TryWrite((buf, n, from));
+                    }
+                    catch (Exception)
+                    {
+                        _queue.Writer.TryComplete();
+                        return;
+                    }
+                }
+            }
+
+            private void SyncAndSend()
+            {
+                var reader = _queue.Reader;
+                var batch = new List<(byte[] Data, int Length, SocketAddress From)>();
+                var log = new byte[1 << 20];
+                long offset = 0;
+                while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+                {
+                    int length = 0;
+                    while (length <= log.Length - 2048 && reader.TryRead(out var d))
+                    {
+                        batch.Add(d);
+                        d.Data.AsSpan(0, d.Length).CopyTo(log.AsSpan(length));
+                        length += d.Length;
+                    }
+
+                    try
+                    {
+                        if (offset + length > FileSize)
+                        {
+                            offset = 0;
+                        }
+
+                        RandomAccess.Write(_file, log.AsSpan(0, length), offset); // one write per batch, as one commit
+                        offset += length;
+                        if (E2m.Server.Emse.Storage.LinuxFileSync.IsSupported)
+                        {
+                            E2m.Server.Emse.Storage.LinuxFileSync.DataSync(_path);
+                        }
+                        else
+                        {
+                            RandomAccess.FlushToDisk(_file);
+                        }
+
+                        _syncs++;
+                        foreach (var d in batch)
+                        {
+                            _server.SendTo(d.Data.AsSpan(0, d.Length), SocketFlags.None, d.From);
+                        }
+
+                        _datagrams += batch.Count;
+                    }
+                    catch (Exception)
+                    {
+                        return;
+                    }
+
+                    batch.Clear();
+                }
+            }
+
+            public void Dispose()
+            {
+                _server.Close();
+                _file.Dispose();
+                try
+                {
+                    Directory.Delete(_dir, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+            }
         }
 
         /// <summary>
