@@ -20,8 +20,8 @@ using Microsoft.Extensions.Logging;
 namespace E2m.Bench
 {
     /// <summary>
-    /// <c>dotnet run -c Release --project tools/E2m.Bench -- --emse-load [--devices 64] [--messages 1000] [--rounds 3] [--warmup-rounds 1]
-    /// [--workers 0] [--sync FULL|NORMAL|both] [--postgres CONNSTRING] [--in-process] [--slices K]</c>
+    /// <c>dotnet run -c Release --project tools/E2m.Bench -- --emse-load [--devices 64,256,1024,4096] [--messages 409600/D] [--rounds 3] [--warmup-rounds 1]
+    /// [--workers 0] [--sync FULL|NORMAL|both] [--postgres CONNSTRING] [--in-process] [--slices K] [--no-durable-echo]</c>
     /// <para>
     /// Issue 6 point 6: EMSE protected messages/s end to end over UDP on loopback, compared in the same run with a bare
     /// UDP echo server (one receive thread that sends every datagram back: the physical limit of this machine's UDP
@@ -32,6 +32,12 @@ namespace E2m.Bench
     /// echo, then the EMSE, and the median ratio of the rounds is reported (after --warmup-rounds uncounted rounds);
     /// every EMSE response is checked (ACK, same Message ID, outer 2.04) and, after the timed phase, the readings in the
     /// database are counted (each exactly once).
+    /// </para>
+    /// <para>
+    /// Each round also runs a durable echo (<see cref="DurableEchoServer"/>: the echo plus one write and one fdatasync
+    /// per batch before the answers, unless <c>--no-durable-echo</c>): what any server that acknowledges only stored data
+    /// can reach on this machine at that concurrency. <c>--devices</c> takes a list; by default the load runs at 64, 256,
+    /// 1024 and 4096 devices in flight, 409 600 requests per run, and a summary table closes the output.
     /// </para>
     /// <para>
     /// The echo and the EMSE each run in a process of their own (<see cref="ServerProcess"/>: this program with
@@ -49,13 +55,26 @@ namespace E2m.Bench
     {
         public static int Run(string[] args)
         {
-            int devices = IntArg(args, "--devices", 64);
-            int messages = IntArg(args, "--messages", 1000);
+            // --devices 64 or a list (64,256,1024,4096, the default): one measurement per count, then one summary
+            var deviceCounts = new List<int>();
+            foreach (string d in StringArg(args, "--devices", "64,256,1024,4096").Split(','))
+            {
+                if (!int.TryParse(d, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < 1 || n > 65536)
+                {
+                    Console.Error.WriteLine("--devices must be a count or a comma-separated list of counts (1..65536)");
+                    return 2;
+                }
+
+                deviceCounts.Add(n);
+            }
+
+            // messages per device: by default 409 600 requests per run whatever the device count (the first quarter untimed)
+            int messagesArg = IntArg(args, "--messages", 0);
             int workers = IntArg(args, "--workers", 0);
             int rounds = Math.Max(1, IntArg(args, "--rounds", 3));
             int warmupRounds = Math.Max(0, IntArg(args, "--warmup-rounds", 1));
             // FULL, NORMAL or both, any case: the server maps the value to PRAGMA synchronous, so it must be one of these
-            string sync = StringArg(args, "--sync", "both").ToUpperInvariant();
+            string sync = StringArg(args, "--sync", "FULL").ToUpperInvariant();
             if (sync != "FULL" && sync != "NORMAL" && sync != "BOTH")
             {
                 Console.Error.WriteLine("--sync must be FULL, NORMAL or both");
@@ -64,19 +83,15 @@ namespace E2m.Bench
 
             string postgres = StringArg(args, "--postgres", "");
             bool inProcess = Array.IndexOf(args, "--in-process") >= 0;
-            bool durableEcho = Array.IndexOf(args, "--durable-echo") >= 0;
-            if (durableEcho && (inProcess || Array.IndexOf(args, "--slices") >= 0))
-            {
-                Console.Error.WriteLine("--durable-echo runs in the rounds mode with servers in processes of their own (no --in-process, no --slices)");
-                return 2;
-            }
             int slices = Math.Max(0, IntArg(args, "--slices", 0));
             if (slices > 0 && inProcess)
             {
                 Console.Error.WriteLine("--slices needs the servers in processes of their own (no --in-process)");
                 return 2;
             }
-            Console.WriteLine($"emse-load: devices={devices} messages/device={messages} rounds={rounds} workers={(workers == 0 ? Environment.ProcessorCount : workers)} cores={Environment.ProcessorCount} servers={(inProcess ? "in this process" : "own processes (" + ServerProcess.Describe() + ")")}");
+
+            // the durable echo runs in the rounds mode with the servers in processes of their own
+            bool durableEcho = !inProcess && slices == 0 && Array.IndexOf(args, "--no-durable-echo") < 0;
             var modes = new List<string>();
             if (postgres.Length > 0)
             {
@@ -92,25 +107,83 @@ namespace E2m.Bench
                 modes.Add(sync);
             }
 
+            var summary = new List<SummaryRow>();
+            foreach (int devices in deviceCounts)
+            {
+                int messages = messagesArg > 0 ? messagesArg : Math.Max(100, 409600 / devices);
+                int rc = RunDevices(devices, messages, workers, rounds, warmupRounds, modes, postgres, inProcess, slices, durableEcho, summary);
+                if (rc != 0)
+                {
+                    return rc;
+                }
+            }
+
+            PrintSummary(summary, slices > 0);
+            return 0;
+        }
+
+        /// <summary>One device count's result per storage mode, medians over the counted rounds (or slice pairs).</summary>
+        private sealed record SummaryRow(int Devices, int Messages, string Label, int Samples, double Echo, double Durable, double Emse, double Ratio, double RatioMin, double RatioMax, int Above, double DurableRatio, double EmseVsDurable);
+
+        private static double Median(List<double> values)
+        {
+            if (values.Count == 0)
+            {
+                return double.NaN;
+            }
+
+            var v = new List<double>(values);
+            v.Sort();
+            return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
+        }
+
+        private static void PrintSummary(List<SummaryRow> rows, bool sliced)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"summary (medians over the counted {(sliced ? "slice pairs" : "rounds")}; goal, issue 6: emse >= 50% of udp-echo):");
+            Console.WriteLine("  devices x messages | storage | udp-echo msg/s | udp-echo+fdatasync msg/s (% of echo) | emse msg/s | emse % of udp-echo (min-max, above 50%) | emse % of udp-echo+fdatasync");
+            foreach (SummaryRow r in rows)
+            {
+                string durable = double.IsNaN(r.Durable) ? "-" : FormattableString.Invariant($"{r.Durable:F0} ({100 * r.DurableRatio:F1}%)");
+                string vsDurable = double.IsNaN(r.EmseVsDurable) ? "-" : FormattableString.Invariant($"{100 * r.EmseVsDurable:F1}%");
+                string Rate(double x) => double.IsNaN(x) ? "-" : x.ToString("F0", CultureInfo.InvariantCulture);
+                Console.WriteLine(FormattableString.Invariant(
+                    $"  {r.Devices} x {r.Messages} | {r.Label} | {Rate(r.Echo)} | {durable} | {Rate(r.Emse)} | {100 * r.Ratio:F1}% ({100 * r.RatioMin:F1}-{100 * r.RatioMax:F1}%, {r.Above} of {r.Samples}) | {vsDurable}"));
+            }
+        }
+
+        private static int RunDevices(int devices, int messages, int workers, int rounds, int warmupRounds, List<string> modes, string postgres, bool inProcess, int slices, bool durableEcho, List<SummaryRow> summary)
+        {
+            Console.WriteLine($"emse-load: devices={devices} messages/device={messages} rounds={rounds} workers={(workers == 0 ? Environment.ProcessorCount : workers)} cores={Environment.ProcessorCount} servers={(inProcess ? "in this process" : "own processes (" + ServerProcess.Describe() + ")")}{(durableEcho ? " durable-echo" : "")}");
+
             // The host is shared and its speed drifts between runs (the echo alone varies by ±20 % here): each round
             // runs the echo and then the EMSE back to back, and the ratio reported is the median of the rounds' ratios.
             var ratios = new Dictionary<string, List<double>>();
+            var emseRates = new Dictionary<string, List<double>>();
+            var vsDurable = new Dictionary<string, List<double>>();
             foreach (string mode in modes)
             {
                 ratios[mode] = new List<double>();
+                emseRates[mode] = new List<double>();
+                vsDurable[mode] = new List<double>();
             }
+
+            var echoRates = new List<double>();
+            var durableRates = new List<double>();
+            var durableRatios = new List<double>();
 
             // Out of process: one echo and one EMSE process for all rounds (a fresh server and database per run inside
             // them), so JIT tiering is done after the first round as it was in-process.
             using ServerProcess? echoProcess = inProcess ? null : ServerProcess.Start("echo");
             using ServerProcess? emseProcess = inProcess ? null : ServerProcess.Start("emse", "--devices", devices.ToString(CultureInfo.InvariantCulture));
             using ServerProcess? durableEchoProcess = durableEcho ? ServerProcess.Start("durable-echo") : null;
-            var durableRatios = new List<double>();
             // Warm-up rounds (not counted), as BenchmarkDotNet runs warm-up iterations: the server processes are new, and
             // the JIT of the EMSE process keeps re-compiling hot methods (tiered compilation, dynamic PGO) for a few
             // hundred thousand requests; measured, that took 300-900 ms of CPU inside the first rounds' timed windows.
             for (int round = 1 - warmupRounds; round <= rounds; round++)
             {
+                double echoRate = 0, durableRate = double.NaN;
+                bool echoDone = false;
                 foreach (string mode in modes)
                 {
                     string name = round <= 0 ? "warm-up " + (round + warmupRounds).ToString(CultureInfo.InvariantCulture) : "round " + round.ToString(CultureInfo.InvariantCulture);
@@ -124,23 +197,36 @@ namespace E2m.Bench
                         continue;
                     }
 
-                    var (echoRate, echoRetx) = inProcess ? RunEcho(devices, messages) : RunEchoProcess(echoProcess!, devices, messages);
-                    Console.WriteLine($"{name}: udp-echo: {echoRate:F0} msg/s (retransmissions {echoRetx})");
-                    if (durableEchoProcess != null)
+                    if (!echoDone || modes.Count > 1)
                     {
-                        var (durableRate, durableRetx) = RunEchoProcess(durableEchoProcess, devices, messages);
-                        Console.WriteLine($"{name}: udp-echo+fdatasync: {durableRate:F0} msg/s (retransmissions {durableRetx}) = {100 * durableRate / echoRate:F1}% of udp-echo");
+                        long echoRetx;
+                        (echoRate, echoRetx) = inProcess ? RunEcho(devices, messages) : RunEchoProcess(echoProcess!, devices, messages);
+                        Console.WriteLine($"{name}: udp-echo: {echoRate:F0} msg/s (retransmissions {echoRetx})");
+                        if (durableEchoProcess != null)
+                        {
+                            var (rateD, retxD) = RunEchoProcess(durableEchoProcess, devices, messages);
+                            durableRate = rateD;
+                            Console.WriteLine($"{name}: udp-echo+fdatasync: {durableRate:F0} msg/s (retransmissions {retxD}) = {100 * durableRate / echoRate:F1}% of udp-echo");
+                        }
+
                         if (round > 0)
                         {
-                            durableRatios.Add(durableRate / echoRate);
+                            echoRates.Add(echoRate);
+                            if (!double.IsNaN(durableRate))
+                            {
+                                durableRates.Add(durableRate);
+                                durableRatios.Add(durableRate / echoRate);
+                            }
                         }
+
+                        echoDone = true;
                     }
 
                     var (rate, retx, stored, expected) = inProcess
                         ? RunEmse(devices, messages, workers, mode, postgres)
                         : RunEmseProcess(emseProcess!, devices, messages, workers, mode, postgres);
                     string label = mode == "postgres" ? "postgres" : "sqlite synchronous=" + mode;
-                    Console.WriteLine($"{name}: emse ({label}): {rate:F0} msg/s (retransmissions {retx}, readings stored {stored}/{expected}) = {100 * rate / echoRate:F1}% of udp-echo");
+                    Console.WriteLine($"{name}: emse ({label}): {rate:F0} msg/s (retransmissions {retx}, readings stored {stored}/{expected}) = {100 * rate / echoRate:F1}% of udp-echo{(double.IsNaN(durableRate) ? "" : FormattableString.Invariant($", {100 * rate / durableRate:F1}% of udp-echo+fdatasync"))}");
                     if (stored != expected)
                     {
                         Console.WriteLine("emse: ERROR readings stored != messages sent");
@@ -150,6 +236,11 @@ namespace E2m.Bench
                     if (round > 0)
                     {
                         ratios[mode].Add(rate / echoRate);
+                        emseRates[mode].Add(rate);
+                        if (!double.IsNaN(durableRate))
+                        {
+                            vsDurable[mode].Add(rate / durableRate);
+                        }
                     }
                 }
             }
@@ -157,17 +248,19 @@ namespace E2m.Bench
             if (durableRatios.Count > 0)
             {
                 durableRatios.Sort();
-                Console.WriteLine($"udp-echo+fdatasync vs udp-echo over {durableRatios.Count} rounds: median {100 * durableRatios[durableRatios.Count / 2]:F1}% (min {100 * durableRatios[0]:F1}%, max {100 * durableRatios[^1]:F1}%)");
+                Console.WriteLine($"udp-echo+fdatasync vs udp-echo over {durableRatios.Count} rounds: median {100 * Median(durableRatios):F1}% (min {100 * durableRatios[0]:F1}%, max {100 * durableRatios[^1]:F1}%)");
             }
 
             foreach (string mode in modes)
             {
                 List<double> r = ratios[mode];
                 r.Sort();
-                double median = r.Count % 2 == 1 ? r[r.Count / 2] : (r[r.Count / 2 - 1] + r[r.Count / 2]) / 2;
+                double median = Median(r);
                 string label = mode == "postgres" ? "postgres" : "sqlite synchronous=" + mode;
                 int above = r.FindAll(x => x > 0.5).Count;
                 Console.WriteLine($"emse ({label}) vs udp-echo over {r.Count} {(slices > 0 ? "slice pairs" : "rounds")}: median {100 * median:F1}% (min {100 * r[0]:F1}%, max {100 * r[^1]:F1}%; {above} of {r.Count} above 50%)");
+                summary.Add(new SummaryRow(devices, messages, label, r.Count, Median(echoRates), Median(durableRates), Median(emseRates[mode]), median, r[0], r[^1], above,
+                    Median(durableRatios), Median(vsDurable[mode])));
             }
 
             return 0;
