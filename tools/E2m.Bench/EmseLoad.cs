@@ -72,7 +72,10 @@ namespace E2m.Bench
             int messagesArg = IntArg(args, "--messages", 0);
             int workers = IntArg(args, "--workers", 0);
             int rounds = Math.Max(1, IntArg(args, "--rounds", 3));
-            int warmupRounds = Math.Max(0, IntArg(args, "--warmup-rounds", 1));
+            // 3: the EMSE process's JIT re-compiles methods called a few times per run (per fold, per journal apply) once
+            // their call counts pass the tiering threshold, in the second and third run: 260-590 ms of compiler CPU
+            // inside a 1024-device window (session 9), none from the fourth run on
+            int warmupRounds = Math.Max(0, IntArg(args, "--warmup-rounds", 3));
             // FULL, NORMAL or both, any case: the server maps the value to PRAGMA synchronous, so it must be one of these
             string sync = StringArg(args, "--sync", "FULL").ToUpperInvariant();
             if (sync != "FULL" && sync != "NORMAL" && sync != "BOTH")
@@ -180,6 +183,7 @@ namespace E2m.Bench
             // Warm-up rounds (not counted), as BenchmarkDotNet runs warm-up iterations: the server processes are new, and
             // the JIT of the EMSE process keeps re-compiling hot methods (tiered compilation, dynamic PGO) for a few
             // hundred thousand requests; measured, that took 300-900 ms of CPU inside the first rounds' timed windows.
+            // The echo servers' few methods are warm after one run: later warm-up rounds run the EMSE alone.
             for (int round = 1 - warmupRounds; round <= rounds; round++)
             {
                 double echoRate = 0, durableRate = double.NaN;
@@ -197,7 +201,8 @@ namespace E2m.Bench
                         continue;
                     }
 
-                    if (!echoDone || modes.Count > 1)
+                    bool echoWarm = round <= 0 && round > 1 - warmupRounds; // a warm-up round after the first
+                    if (!echoWarm && (!echoDone || modes.Count > 1))
                     {
                         long echoRetx;
                         (echoRate, echoRetx) = inProcess ? RunEcho(devices, messages) : RunEchoProcess(echoProcess!, devices, messages);
@@ -226,7 +231,8 @@ namespace E2m.Bench
                         ? RunEmse(devices, messages, workers, mode, postgres)
                         : RunEmseProcess(emseProcess!, devices, messages, workers, mode, postgres);
                     string label = mode == "postgres" ? "postgres" : "sqlite synchronous=" + mode;
-                    Console.WriteLine($"{name}: emse ({label}): {rate:F0} msg/s (retransmissions {retx}, readings stored {stored}/{expected}) = {100 * rate / echoRate:F1}% of udp-echo{(double.IsNaN(durableRate) ? "" : FormattableString.Invariant($", {100 * rate / durableRate:F1}% of udp-echo+fdatasync"))}");
+                    string versus = echoWarm ? "" : $" = {100 * rate / echoRate:F1}% of udp-echo{(double.IsNaN(durableRate) ? "" : FormattableString.Invariant($", {100 * rate / durableRate:F1}% of udp-echo+fdatasync"))}";
+                    Console.WriteLine($"{name}: emse ({label}): {rate:F0} msg/s (retransmissions {retx}, readings stored {stored}/{expected}){versus}");
                     if (stored != expected)
                     {
                         Console.WriteLine("emse: ERROR readings stored != messages sent");
