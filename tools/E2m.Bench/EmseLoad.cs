@@ -20,7 +20,7 @@ using Microsoft.Extensions.Logging;
 namespace E2m.Bench
 {
     /// <summary>
-    /// <c>dotnet run -c Release --project tools/E2m.Bench -- --emse-load [--devices 64,256,1024,4096] [--messages 409600/D] [--rounds 3] [--warmup-rounds 1]
+    /// <c>dotnet run -c Release --project tools/E2m.Bench -- --emse-load [--devices 64,256,1024,4096] [--messages 409600/D] [--rounds 3] [--warmup-rounds 3]
     /// [--workers 0] [--sync FULL|NORMAL|both] [--postgres CONNSTRING] [--in-process] [--slices K] [--no-durable-echo]</c>
     /// <para>
     /// Issue 6 point 6: EMSE protected messages/s end to end over UDP on loopback, compared in the same run with a bare
