@@ -73,7 +73,7 @@ namespace E2m.Server.Emks.Callbacks
         private readonly PushOptions _options;
         private readonly TimeProvider _time;
         private readonly ILogger<PushDispatcher> _log;
-        private readonly SemaphoreSlim _signal = new(0, 1);
+        private readonly OutboxWake _wake;
         private int _delivered;
         private int _revocations;
         private int _failed;
@@ -85,6 +85,7 @@ namespace E2m.Server.Emks.Callbacks
             _options = options;
             _time = time;
             _log = log;
+            _wake = new OutboxWake(time);
         }
 
         /// <summary>Successful deliveries (tests).</summary>
@@ -102,19 +103,7 @@ namespace E2m.Server.Emks.Callbacks
         public void OutboxWritten(int rows)
         {
             if (rows <= 0) return;
-            Wake();
-        }
-
-        private void Wake()
-        {
-            try
-            {
-                _signal.Release();
-            }
-            catch (SemaphoreFullException)
-            {
-                // already signalled
-            }
+            _wake.Wake();
         }
 
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -144,27 +133,7 @@ namespace E2m.Server.Emks.Callbacks
                 }
 
                 if (wait <= TimeSpan.Zero) continue;
-                using var cts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                Task delay = Task.Delay(wait, _time, cts.Token);
-                Task signalled = _signal.WaitAsync(cts.Token);
-                try
-                {
-                    await Task.WhenAny(delay, signalled).ConfigureAwait(false);
-                }
-                finally
-                {
-                    cts.Cancel();
-                }
-
-                try
-                {
-                    await Task.WhenAll(delay, signalled).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    // the other one was cancelled
-                }
-
+                await _wake.WaitUntilAsync(_time.GetUtcNow() + wait, stoppingToken).ConfigureAwait(false);
             }
         }
 
@@ -293,7 +262,7 @@ namespace E2m.Server.Emks.Callbacks
 
         public override void Dispose()
         {
-            _signal.Dispose();
+            _wake.Dispose();
             base.Dispose();
         }
     }

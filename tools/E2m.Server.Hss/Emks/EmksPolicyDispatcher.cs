@@ -70,14 +70,12 @@ namespace E2m.Server.Hss.Emks
     /// </summary>
     public sealed class EmksPolicyDispatcher : BackgroundService
     {
-        private static readonly TimeSpan ClockSlack = TimeSpan.FromMilliseconds(1);
-
         private readonly EmksPolicyOutbox _outbox;
         private readonly IEmksPolicyClient _client;
         private readonly EmksPolicySyncOptions _options;
         private readonly TimeProvider _time;
         private readonly ILogger<EmksPolicyDispatcher> _log;
-        private readonly SemaphoreSlim _signal = new(0, 1);
+        private readonly OutboxWake _wake;
         private readonly Dictionary<string, int> _inFlight = new(StringComparer.Ordinal);
         private int _delivered;
         private int _failed;
@@ -89,6 +87,7 @@ namespace E2m.Server.Hss.Emks
             _options = options.Value;
             _time = time;
             _log = log;
+            _wake = new OutboxWake(time);
         }
 
         /// <summary>Policies the EMKS accepted (tests, monitoring).</summary>
@@ -123,17 +122,7 @@ namespace E2m.Server.Hss.Emks
         }
 
         /// <summary>Makes the loop look at the outbox now (e.g. after a row was rescheduled).</summary>
-        public void Wake()
-        {
-            try
-            {
-                _signal.Release();
-            }
-            catch (SemaphoreFullException)
-            {
-                // already signalled
-            }
-        }
+        public void Wake() => _wake.Wake();
 
         /// <summary>One pass over the rows due now (in-flight ones skipped); returns how many were attempted.</summary>
         public Task<int> DispatchDueAsync(CancellationToken ct) => DispatchDueAsync(_time.GetUtcNow(), ct);
@@ -204,60 +193,14 @@ namespace E2m.Server.Hss.Emks
                     _log.LogWarning("EMKS policy outbox: {Error}; next look in {Poll} s", e.GetType().Name, _options.PollIntervalSeconds);
                 }
 
-                try
-                {
-                    await WaitUntilAsync(target, stoppingToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-                {
-                    return;
-                }
+                await _wake.WaitUntilAsync(target, stoppingToken).ConfigureAwait(false);
             }
         }
 
-        /// <summary>
-        /// Waits until <paramref name="target"/> on the injected clock, or a <see cref="Wake"/>. The timer is relative to the time
-        /// read just before it is created; if the clock moved by <see cref="ClockSlack"/> or more in between (a test's fake clock
-        /// advanced), it is created again, so a wake-up is never late by more than that.
-        /// </summary>
-        private async Task WaitUntilAsync(DateTimeOffset target, CancellationToken ct)
+        public override void Dispose()
         {
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            Task signalled = _signal.WaitAsync(cts.Token);
-            try
-            {
-                while (true)
-                {
-                    DateTimeOffset before = _time.GetUtcNow();
-                    TimeSpan until = target - before;
-                    if (until <= TimeSpan.Zero)
-                    {
-                        return;
-                    }
-
-                    using var timer = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
-                    Task delay = Task.Delay(until, _time, timer.Token);
-                    if (_time.GetUtcNow() - before < ClockSlack)
-                    {
-                        await Task.WhenAny(delay, signalled).ConfigureAwait(false);
-                        return;
-                    }
-
-                    timer.Cancel(); // the clock moved while the timer was being set: set it again from the new time
-                }
-            }
-            finally
-            {
-                cts.Cancel();
-                try
-                {
-                    await signalled.ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    // not signalled (the caller's loop sees a stop request itself)
-                }
-            }
+            _wake.Dispose();
+            base.Dispose();
         }
 
         private async Task<bool> AttemptAsync(string subscriptionId, E2mSubscriptionPolicy policy, int failedBefore, CancellationToken ct)
