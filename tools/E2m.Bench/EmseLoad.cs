@@ -187,7 +187,7 @@ namespace E2m.Bench
             for (int round = 1 - warmupRounds; round <= rounds; round++)
             {
                 double echoRate = 0, durableRate = double.NaN;
-                bool echoDone = false;
+                bool echoWarm = round <= 0 && round > 1 - warmupRounds; // a warm-up round after the first
                 foreach (string mode in modes)
                 {
                     string name = round <= 0 ? "warm-up " + (round + warmupRounds).ToString(CultureInfo.InvariantCulture) : "round " + round.ToString(CultureInfo.InvariantCulture);
@@ -201,16 +201,15 @@ namespace E2m.Bench
                         continue;
                     }
 
-                    bool echoWarm = round <= 0 && round > 1 - warmupRounds; // a warm-up round after the first
-                    if (!echoWarm && (!echoDone || modes.Count > 1))
+                    if (!echoWarm) // each mode (--sync both) gets an echo of its own just before it
                     {
                         long echoRetx;
                         (echoRate, echoRetx) = inProcess ? RunEcho(devices, messages) : RunEchoProcess(echoProcess!, devices, messages);
                         Console.WriteLine($"{name}: udp-echo: {echoRate:F0} msg/s (retransmissions {echoRetx})");
                         if (durableEchoProcess != null)
                         {
-                            var (rateD, retxD) = RunEchoProcess(durableEchoProcess, devices, messages);
-                            durableRate = rateD;
+                            long retxD;
+                            (durableRate, retxD) = RunEchoProcess(durableEchoProcess, devices, messages);
                             Console.WriteLine($"{name}: udp-echo+fdatasync: {durableRate:F0} msg/s (retransmissions {retxD}) = {100 * durableRate / echoRate:F1}% of udp-echo");
                         }
 
@@ -223,8 +222,6 @@ namespace E2m.Bench
                                 durableRatios.Add(durableRate / echoRate);
                             }
                         }
-
-                        echoDone = true;
                     }
 
                     var (rate, retx, stored, expected) = inProcess
