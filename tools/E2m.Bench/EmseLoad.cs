@@ -319,7 +319,7 @@ namespace E2m.Bench
 
                 pairs.Sort();
                 Console.WriteLine(FormattableString.Invariant(
-                    $"{name}: udp-echo {echoTotal / echoSeconds:F0} msg/s, emse {emseTotal / emseSeconds:F0} msg/s over {slices} slices each, slice pairs median {100 * pairs[pairs.Count / 2]:F1}% (min {100 * pairs[0]:F1}%, max {100 * pairs[^1]:F1}%)"));
+                    $"{name}: udp-echo {echoTotal / echoSeconds:F0} msg/s, emse {emseTotal / emseSeconds:F0} msg/s over {slices} slices each, slice pairs median {100 * Median(pairs):F1}% (min {100 * pairs[0]:F1}%, max {100 * pairs[^1]:F1}%)"));
             }
 
             echo.End();
