@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
+using System.Linq;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading;
@@ -152,6 +153,22 @@ namespace E2m.Bench
                 string Rate(double x) => double.IsNaN(x) ? "-" : x.ToString("F0", CultureInfo.InvariantCulture);
                 Console.WriteLine(FormattableString.Invariant(
                     $"  {r.Devices} x {r.Messages} | {r.Label} | {Rate(r.Echo)} | {durable} | {Rate(r.Emse)} | {100 * r.Ratio:F1}% ({100 * r.RatioMin:F1}-{100 * r.RatioMax:F1}%, {r.Above} of {r.Samples}) | {vsDurable}"));
+            }
+
+            // Peak against peak: each server's best median rate over the device counts swept (its capacity on this
+            // machine, whatever concurrency it needs to reach it), per storage mode.
+            foreach (string label in rows.Select(r => r.Label).Distinct())
+            {
+                var mode = rows.Where(r => r.Label == label && !double.IsNaN(r.Echo) && !double.IsNaN(r.Emse)).ToList();
+                if (mode.Count < 2)
+                {
+                    continue;
+                }
+
+                SummaryRow echoPeak = mode.MaxBy(r => r.Echo)!;
+                SummaryRow emsePeak = mode.MaxBy(r => r.Emse)!;
+                Console.WriteLine(FormattableString.Invariant(
+                    $"  peak {label}: udp-echo {echoPeak.Echo:F0} msg/s ({echoPeak.Devices} devices), emse {emsePeak.Emse:F0} msg/s ({emsePeak.Devices} devices) = {100 * emsePeak.Emse / echoPeak.Echo:F1}% of the echo's peak"));
             }
         }
 
