@@ -18,28 +18,15 @@ namespace E2m.Server.Common
         public const string RoleEmse = "emse";
 
         /// <summary>The OU of the subject, or null.</summary>
-        public static string? GetRole(X509Certificate2? cert)
-        {
-            if (cert == null)
-            {
-                return null;
-            }
-
-            foreach (X500RelativeDistinguishedName rdn in cert.SubjectName.EnumerateRelativeDistinguishedNames())
-            {
-                if (rdn.GetSingleElementType().Value == "2.5.4.11") // id-at-organizationalUnitName (X.520)
-                {
-                    return rdn.GetSingleElementValue();
-                }
-            }
-
-            return null;
-        }
+        public static string? GetRole(X509Certificate2? cert) => SubjectAttribute(cert, "2.5.4.11"); // id-at-organizationalUnitName (X.520)
 
         public static bool HasRole(X509Certificate2? cert, string role) => string.Equals(GetRole(cert), role, StringComparison.Ordinal);
 
         /// <summary>The subject's CN (e.g. a reader's name), or null.</summary>
-        public static string? GetCommonName(X509Certificate2? cert)
+        public static string? GetCommonName(X509Certificate2? cert) => SubjectAttribute(cert, "2.5.4.3"); // id-at-commonName (X.520)
+
+        /// <summary>The value of the first single-valued RDN of the subject with attribute type <paramref name="oid"/>, or null.</summary>
+        private static string? SubjectAttribute(X509Certificate2? cert, string oid)
         {
             if (cert == null)
             {
@@ -48,7 +35,7 @@ namespace E2m.Server.Common
 
             foreach (X500RelativeDistinguishedName rdn in cert.SubjectName.EnumerateRelativeDistinguishedNames())
             {
-                if (rdn.GetSingleElementType().Value == "2.5.4.3") // id-at-commonName (X.520)
+                if (rdn.GetSingleElementType().Value == oid)
                 {
                     return rdn.GetSingleElementValue();
                 }
