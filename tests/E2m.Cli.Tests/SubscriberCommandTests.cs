@@ -204,5 +204,54 @@ namespace E2m.Cli.Tests
 
             Assert.Equal(2, Cli.Run("pki", "init", "--data-dir", d, "--reader", "Not_A_Name").ExitCode);
         }
+
+        [Fact]
+        public void PkiRevokeWritesTheCaRevocationListAndInitIssuesANewCertificate()
+        {
+            string d = NewDir();
+            Assert.Equal(0, Cli.Run("pki", "init", "--data-dir", d, "--emse-id", "emse.example.org", "--reader", "acme").ExitCode);
+            string serial;
+            using (var sn = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(Path.Combine(d, "pki", "serving-node.crt")))
+            {
+                serial = sn.SerialNumber.ToLowerInvariant();
+            }
+
+            CliRun r = Cli.Run("pki", "revoke", "--data-dir", d, "--name", "serving-node", "--reason", "key-compromise");
+            Assert.True(r.ExitCode == 0, r.StdErr);
+            var f = r.Fields();
+            Assert.Equal(("serving-node", serial, "1", "1"), (f["revoked"], f["serial"], f["crl_number"], f["revoked_count"]));
+            Assert.Equal(Path.GetFullPath(Path.Combine(d, "pki", "ca.crl")), f["crl"]);
+            Assert.StartsWith("-----BEGIN X509 CRL-----", File.ReadAllText(f["crl"]));
+            Assert.False(File.Exists(Path.Combine(d, "pki", "serving-node.pfx")));
+
+            CliRun byEmse = Cli.Run("pki", "revoke", "--data-dir", d, "--emse-id", "emse.example.org");
+            Assert.Equal(("emse-emse.example.org", "2", "2"), (byEmse.Fields()["revoked"], byEmse.Fields()["crl_number"], byEmse.Fields()["revoked_count"]));
+            Assert.Equal("reader-acme", Cli.Run("pki", "revoke", "--data-dir", d, "--reader", "acme").Fields()["revoked"]);
+            CliRun bySerial = Cli.Run("pki", "revoke", "--data-dir", d, "--serial", "7a01");
+            Assert.Equal(("7a01", "4"), (bySerial.Fields()["serial"], bySerial.Fields()["crl_number"]));
+
+            // `pki init` issues a new serving-node certificate (new serial) and nothing else
+            CliRun init = Cli.Run("pki", "init", "--data-dir", d);
+            Assert.Equal("3", init.Fields()["written"]);
+
+            // usage errors: exit 2, one line, nothing written
+            string crlBefore = File.ReadAllText(f["crl"]);
+            Assert.Equal(2, Cli.Run("pki", "revoke", "--data-dir", d, "--name", "reader-acme").ExitCode); // already revoked
+            Assert.Equal(2, Cli.Run("pki", "revoke", "--data-dir", d, "--name", "ca").ExitCode);
+            Assert.Equal(2, Cli.Run("pki", "revoke", "--data-dir", d, "--name", "nobody").ExitCode);
+            Assert.Equal(2, Cli.Run("pki", "revoke", "--data-dir", d).ExitCode);
+            Assert.Equal(2, Cli.Run("pki", "revoke", "--data-dir", d, "--name", "admin", "--serial", "01").ExitCode);
+            Assert.Equal(2, Cli.Run("pki", "revoke", "--data-dir", d, "--name", "admin", "--reason", "bored").ExitCode);
+            Assert.Equal(2, Cli.Run("pki", "revoke", "--data-dir", d, "--serial", "7a01").ExitCode);
+            Assert.Equal(2, Cli.Run("pki", "revoke", "--data-dir", NewDir(), "--name", "admin").ExitCode);
+            Assert.Equal(crlBefore, File.ReadAllText(f["crl"]));
+
+            // a list on disk that does not verify is not built upon
+            File.WriteAllText(f["crl"], crlBefore.Replace("A", "B", StringComparison.Ordinal));
+            CliRun tampered = Cli.Run("pki", "revoke", "--data-dir", d, "--name", "admin");
+            Assert.Equal(2, tampered.ExitCode);
+            Assert.Contains("ca.crl", tampered.StdErr);
+            Assert.True(File.Exists(Path.Combine(d, "pki", "admin.pfx")));
+        }
     }
 }

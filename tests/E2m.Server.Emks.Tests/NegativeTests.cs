@@ -7,6 +7,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Threading.Tasks;
 using E2m.Server.Common;
 using E2m.Server.Common.Contracts;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace E2m.Server.Emks.Tests
@@ -74,6 +75,26 @@ namespace E2m.Server.Emks.Tests
                 using HttpClient c = ClientWith(cert);
                 await Assert.ThrowsAnyAsync<HttpRequestException>(() => c.GetAsync(EmksEmseContract.PullPath(kid)));
             }
+        }
+
+        /// <summary>`e2m pki revoke` of an EMSE's certificate: no key for it, on its open connection (403) or a new one (handshake).</summary>
+        [Fact]
+        public async Task Revoked_emse_certificate_gets_no_key_on_its_open_connection_nor_a_new_one()
+        {
+            await PushCase0Async();
+            (_, string kid) = PushPullApiTests.Case0();
+            X509Certificate2 revoked = _host.EmseCertificate("emse.example.org");
+            using HttpClient open = ClientWith(revoked);
+            Assert.Equal(HttpStatusCode.OK, (await open.GetAsync(EmksEmseContract.PullPath(kid))).StatusCode);
+
+            DevPki.Revoke(_host.DataDirectory, DevPki.EmseName("emse.example.org"));
+            Assert.True(_host.App.Services.GetRequiredService<E2mTrustAnchor>().RefreshRevocations(force: true)); // within a second by itself
+            using HttpResponseMessage r = await open.GetAsync(EmksEmseContract.PullPath(kid));
+            Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+            Assert.DoesNotContain("e2m_key", await r.Content.ReadAsStringAsync());
+
+            using HttpClient fresh = ClientWith(revoked);
+            await Assert.ThrowsAnyAsync<HttpRequestException>(() => fresh.GetAsync(EmksEmseContract.PullPath(kid)));
         }
 
         [Fact]

@@ -58,6 +58,23 @@ namespace E2m.Server.Emse.Tests
             Assert.Equal(HttpStatusCode.OK, (await c.GetAsync(_url + "/health")).StatusCode);
         }
 
+        /// <summary>`e2m pki revoke --reader`: 403 on the reader's open connection, handshake failure on a new one.</summary>
+        [Fact]
+        public async Task RevokedReader_IsRefusedOnItsOpenConnectionAndAtTheHandshake()
+        {
+            X509Certificate2 reader = DevPki.LoadCertificate(_dir.Path, DevPki.Reader);
+            using HttpClient open = Client(reader);
+            Assert.Equal(HttpStatusCode.OK, (await open.GetAsync(_url + "/v1/devices")).StatusCode);
+
+            DevPki.Revoke(_dir.Path, DevPki.Reader);
+            Assert.True(_app!.Services.GetRequiredService<E2mTrustAnchor>().RefreshRevocations(force: true)); // within a second by itself
+            Assert.Equal(HttpStatusCode.Forbidden, (await open.GetAsync(_url + "/v1/devices")).StatusCode);
+            using HttpClient fresh = Client(reader);
+            await Assert.ThrowsAsync<HttpRequestException>(() => fresh.GetAsync(_url + "/v1/devices"));
+            using HttpClient admin = Client(DevPki.LoadCertificate(_dir.Path, DevPki.Admin));
+            Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync(_url + "/v1/devices")).StatusCode);
+        }
+
         [Fact]
         public async Task CertificateOfAnotherCa_FailsTheHandshake()
         {

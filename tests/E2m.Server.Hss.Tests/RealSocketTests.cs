@@ -13,6 +13,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Xunit;
 
@@ -138,6 +139,31 @@ namespace E2m.Server.Hss.Tests
             Assert.Equal(HttpStatusCode.OK, (await none.GetAsync(HssUrl + "/health")).StatusCode);
             HttpResponseMessage r = await Client(DevPki.EmseName("emse.example.org")).PostAsJsonAsync(HssUrl + "/v1/air", new { imsi = Imsi, rat = "utran" });
             Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        }
+
+        /// <summary>
+        /// `e2m pki revoke` of the serving node's certificate: its open keep-alive connection gets 403 at the next request
+        /// (the per-connection judgement is redone under the new list), a new connection fails the TLS handshake, and the
+        /// certificate `pki init` issues afterwards works.
+        /// </summary>
+        [Fact]
+        public async Task RevokedServingNodeIsRefusedOnItsOpenConnectionAndAtTheHandshake()
+        {
+            X509Certificate2 revoked = DevPki.LoadCertificate(_dir, DevPki.ServingNode);
+            using var open = new HttpClient(Mtls.CreateClientHandler(revoked, _trust));
+            var air = new { imsi = Imsi, rat = "utran" };
+            Assert.Equal(HttpStatusCode.OK, (await open.PostAsJsonAsync(HssUrl + "/v1/air", air)).StatusCode);
+
+            DevPki.Revoke(_dir, DevPki.ServingNode);
+            E2mTrustAnchor hssTrust = _hss!.Services.GetRequiredService<E2mTrustAnchor>();
+            Assert.True(hssTrust.RefreshRevocations(force: true)); // what the HSS does by itself within a second
+            Assert.Equal(HttpStatusCode.Forbidden, (await open.PostAsJsonAsync(HssUrl + "/v1/air", air)).StatusCode);
+
+            using var fresh = new HttpClient(Mtls.CreateClientHandler(revoked, _trust));
+            await Assert.ThrowsAsync<HttpRequestException>(() => fresh.PostAsJsonAsync(HssUrl + "/v1/air", air));
+
+            DevPki.Init(_dir, Array.Empty<string>());
+            Assert.Equal(HttpStatusCode.OK, (await Client(DevPki.ServingNode).PostAsJsonAsync(HssUrl + "/v1/air", air)).StatusCode);
         }
 
         private HttpClient Client(string name) => new(Mtls.CreateClientHandler(DevPki.LoadCertificate(_dir, name), _trust));

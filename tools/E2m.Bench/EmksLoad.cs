@@ -69,7 +69,7 @@ namespace E2m.Bench
             {
                 await app.StartAsync().ConfigureAwait(false);
                 var baseAddress = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-                var trust = new E2mTrustAnchor(DevPki.LoadCaCertificate(dir));
+                var trust = DevPki.LoadTrustAnchor(dir);
                 var emseCert = DevPki.LoadCertificate(dir, DevPki.EmseName(EmseId));
 
                 // keys pushed as the HSS, 32 per push (the contract's maximum)

@@ -96,7 +96,7 @@ namespace E2m.Bench
                 await Phase("auc (no HTTP)", clients, Math.Max(10, requests / 10), requests, vectors, core).ConfigureAwait(false);
 
                 // 2. HTTPS, keep-alive: one pooled mTLS connection per client
-                var trust = new E2mTrustAnchor(DevPki.LoadCaCertificate(dir));
+                var trust = DevPki.LoadTrustAnchor(dir);
                 var cert = DevPki.LoadCertificate(dir, DevPki.ServingNode);
                 var http = new HttpClient[clients];
                 for (int c = 0; c < clients; c++)

@@ -217,14 +217,14 @@ namespace E2m.Demo
 
         /// <summary>HTTP handler presenting the serving node's dev certificate (mTLS to the HSS AIR API).</summary>
         public HttpMessageHandler CreateServingNodeHandler() =>
-            Mtls.CreateClientHandler(DevPki.LoadCertificate(DataDirectory, DevPki.ServingNode), new E2mTrustAnchor(DevPki.LoadCaCertificate(DataDirectory)));
+            Mtls.CreateClientHandler(DevPki.LoadCertificate(DataDirectory, DevPki.ServingNode), DevPki.LoadTrustAnchor(DataDirectory));
 
         /// <summary>Every reading the EMSE stored, read through its readings HTTP API (GET /v1/devices, /v1/devices/{id}/readings).</summary>
         public static async Task<List<ApiReading>> ReadAllAsync(EmseEndpoint emse, CancellationToken ct = default)
         {
             // The readings API needs the dev PKI's reader client certificate (mTLS; EMSE README "HTTP API").
             var reader = Mtls.CreateClientHandler(DevPki.LoadCertificate(emse.DataDirectory, DevPki.Reader),
-                new E2mTrustAnchor(DevPki.LoadCaCertificate(emse.DataDirectory)));
+                DevPki.LoadTrustAnchor(emse.DataDirectory));
             using var http = new HttpClient(reader) { BaseAddress = new Uri(emse.HttpBase + "/"), Timeout = TimeSpan.FromSeconds(30) };
             var result = new List<ApiReading>();
             using JsonDocument devices = JsonDocument.Parse(await http.GetStringAsync("v1/devices", ct).ConfigureAwait(false));

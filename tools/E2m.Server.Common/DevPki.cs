@@ -120,6 +120,94 @@ namespace E2m.Server.Common
             return written;
         }
 
+        /// <summary>The CA's revocation list (RFC 5280 §5, PEM), read by every service's <see cref="E2mTrustAnchor"/>.</summary>
+        public static string CrlPath(string dataDir) => E2mTrustAnchor.CrlPathFor(CertificatePath(dataDir, Ca));
+
+        /// <summary>Where the certificate of a revoked leaf is kept (its key and PFX are deleted).</summary>
+        public static string RevokedDirectory(string dataDir) => Path.Combine(PkiDirectory(dataDir), "revoked");
+
+        /// <summary>What <see cref="Revoke"/> did.</summary>
+        public sealed record Revocation(string Name, string SerialNumber, string CrlPath, System.Numerics.BigInteger CrlNumber, int Count);
+
+        /// <summary>
+        /// Revokes the leaf <paramref name="name"/> (a file name of the PKI directory without extension: <c>serving-node</c>,
+        /// <c>reader-acme</c>, <c>emse-ID</c>, ...): adds its serial number to the CA's revocation list (a new list, CRL
+        /// number + 1, signed by the CA, valid for a year or up to the CA's end; written to a temporary file and renamed,
+        /// so a service never reads half a list), moves its certificate to <see cref="RevokedDirectory"/> as
+        /// <c>NAME-SERIAL.crt</c> and deletes its key and PFX, so <see cref="Init(string, IEnumerable{string}, IEnumerable{string})"/>
+        /// issues a new one. The services take the list within a second, also for connections already open.
+        /// An existing list that does not verify is an error (nothing written).
+        /// </summary>
+        public static Revocation Revoke(string dataDir, string name, X509RevocationReason? reason = null, DateTimeOffset? now = null)
+        {
+            if (string.IsNullOrEmpty(name) || name == Ca || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || name.Contains(".."))
+            {
+                throw new ArgumentException($"'{name}' is not a leaf of the dev PKI (the CA cannot be revoked: make a new one with a new data directory)");
+            }
+
+            string crt = CertificatePath(dataDir, name);
+            if (!File.Exists(crt))
+            {
+                throw new ArgumentException($"no certificate '{name}' in {PkiDirectory(dataDir)} (already revoked, or never issued)");
+            }
+
+            X509Certificate2 leaf = X509CertificateLoader.LoadCertificateFromFile(crt);
+            X509Certificate2 ca = LoadCertificate(dataDir, Ca);
+            if (!leaf.IssuerName.RawData.AsSpan().SequenceEqual(ca.SubjectName.RawData))
+            {
+                throw new ArgumentException($"'{name}' was not issued by this dev CA");
+            }
+
+            Revocation r = AddToCrl(dataDir, ca, leaf.SerialNumberBytes.ToArray(), name, reason, now ?? DateTimeOffset.UtcNow);
+            Directory.CreateDirectory(RevokedDirectory(dataDir));
+            File.Move(crt, Path.Combine(RevokedDirectory(dataDir), name + "-" + leaf.SerialNumber.ToLowerInvariant() + ".crt"), overwrite: true);
+            File.Delete(KeyPath(dataDir, name));
+            File.Delete(PfxPath(dataDir, name));
+            return r;
+        }
+
+        /// <summary>Revokes a serial number of this CA's (e.g. a certificate no longer in the PKI directory); see <see cref="Revoke"/>.</summary>
+        public static Revocation RevokeSerial(string dataDir, byte[] serialNumber, X509RevocationReason? reason = null, DateTimeOffset? now = null)
+        {
+            if (serialNumber.Length == 0 || serialNumber.Length > 20)
+            {
+                throw new ArgumentException("a serial number is 1..20 octets (RFC 5280 §4.1.2.2)");
+            }
+
+            return AddToCrl(dataDir, LoadCertificate(dataDir, Ca), serialNumber, Convert.ToHexString(serialNumber).ToLowerInvariant(), reason, now ?? DateTimeOffset.UtcNow);
+        }
+
+        private static Revocation AddToCrl(string dataDir, X509Certificate2 ca, byte[] serial, string name, X509RevocationReason? reason, DateTimeOffset now)
+        {
+            string path = CrlPath(dataDir);
+            CertificateRevocationListBuilder builder;
+            System.Numerics.BigInteger number;
+            if (File.Exists(path))
+            {
+                RevocationList current = RevocationList.Load(path, ca); // verified before it is built upon
+                builder = CertificateRevocationListBuilder.Load(current.Der, out number);
+                if (current.IsRevoked(serial))
+                {
+                    throw new ArgumentException($"serial number {Convert.ToHexString(serial).ToLowerInvariant()} is already revoked");
+                }
+            }
+            else
+            {
+                builder = new CertificateRevocationListBuilder();
+                number = System.Numerics.BigInteger.Zero;
+            }
+
+            builder.AddEntry(serial, now, reason);
+            DateTimeOffset nextUpdate = now.AddYears(1) < ca.NotAfter ? now.AddYears(1) : new DateTimeOffset(ca.NotAfter.ToUniversalTime());
+            byte[] der = builder.Build(ca, number + 1, nextUpdate, HashAlgorithmName.SHA256, thisUpdate: now);
+            string pem = PemEncoding.WriteString("X509 CRL", der) + "\n";
+            string temp = path + ".tmp";
+            File.WriteAllText(temp, pem);
+            File.Move(temp, path, overwrite: true); // rename(2): readers see the old list or the new one
+            RevocationList written = RevocationList.Parse(der, ca);
+            return new Revocation(name, Convert.ToHexString(serial).ToLowerInvariant(), path, written.CrlNumber, written.Count);
+        }
+
         /// <summary>Loads a certificate with its private key (from the PFX).</summary>
         public static X509Certificate2 LoadCertificate(string dataDir, string name)
         {
@@ -135,6 +223,9 @@ namespace E2m.Server.Common
         /// <summary>The CA certificate without its private key (the trust anchor).</summary>
         public static X509Certificate2 LoadCaCertificate(string dataDir) =>
             X509CertificateLoader.LoadCertificateFromFile(CertificatePath(dataDir, Ca));
+
+        /// <summary>The trust anchor of a data directory's dev PKI: its CA and the CA's revocation list (<see cref="CrlPath"/>).</summary>
+        public static E2mTrustAnchor LoadTrustAnchor(string dataDir) => E2mTrustAnchor.Load(CertificatePath(dataDir, Ca));
 
         /// <summary>EMSE_Id syntax: an FQDN-like name (letters, digits, '-', '.'), 1..253 characters (RFC 1035 §2.3.4).</summary>
         public static void ValidateEmseId(string emseId)

@@ -55,7 +55,7 @@ namespace E2m.Server.Emks
             EmksMaterial material = EmksMaterial.Load(options);
             builder.Services.AddSingleton(options);
             builder.Services.AddSingleton(material);
-            var trust = new E2mTrustAnchor(material.Ca);
+            var trust = new E2mTrustAnchor(material.Ca, E2mTrustAnchor.CrlPathFor(material.CaCertificatePath)); // + pki/ca.crl
             builder.Services.AddSingleton(trust);
             builder.Services.TryAddSingleton(TimeProvider.System);
 
@@ -181,6 +181,9 @@ namespace E2m.Server.Emks
         public X509Certificate2 ServerCertificate { get; }
 
         public X509Certificate2 Ca { get; }
+
+        /// <summary>The CA certificate's file (its revocation list is the <c>.crl</c> beside it).</summary>
+        public string CaCertificatePath => DevPki.CertificatePath(_options.ResolvedDataDirectory, DevPki.Ca);
 
         public static EmksMaterial Load(EmksOptions options)
         {

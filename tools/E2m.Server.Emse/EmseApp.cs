@@ -69,8 +69,8 @@ namespace E2m.Server.Emse
             services.AddSingleton<IValidateOptions<EmseOptions>, EmseOptionsValidator>();
             services.AddOptions<EmseOptions>().PostConfigure(ApplyDevPkiDefaults).ValidateOnStart();
             // Readings API authentication (README "HTTP API"): mutual TLS with the dev PKI, roles reader/admin.
-            services.TryAddSingleton(sp => new E2mTrustAnchor(
-                X509CertificateLoader.LoadCertificateFromFile(sp.GetRequiredService<IOptions<EmseOptions>>().Value.CaCertificatePath)));
+            // The CA's revocation list beside it (CA_NAME.crl, `e2m pki revoke`) is honoured, re-read within a second.
+            services.TryAddSingleton(sp => E2mTrustAnchor.Load(sp.GetRequiredService<IOptions<EmseOptions>>().Value.CaCertificatePath));
             services.AddOptions<KestrelServerOptions>().Configure<IServiceProvider>((k, sp) => k.ConfigureHttpsDefaults(h =>
             {
                 EmseOptions o = sp.GetRequiredService<IOptions<EmseOptions>>().Value;

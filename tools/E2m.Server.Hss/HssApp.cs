@@ -188,7 +188,7 @@ namespace E2m.Server.Hss
             }
 
             X509Certificate2 cert = X509CertificateLoader.LoadPkcs12FromFile(hss, password: null);
-            return new HssPki(new E2mTrustAnchor(X509CertificateLoader.LoadCertificateFromFile(ca)), cert, cert);
+            return new HssPki(E2mTrustAnchor.Load(ca), cert, cert); // + the CA's revocation list beside it
         }
     }
 }

@@ -180,18 +180,20 @@ namespace E2m.Cli.Commands
                     throw new UsageException("--hss: an https:// URL");
                 }
 
-                System.Security.Cryptography.X509Certificates.X509Certificate2 cert, ca;
+                System.Security.Cryptography.X509Certificates.X509Certificate2 cert;
+                E2m.Server.Common.E2mTrustAnchor trust;
                 try
                 {
                     cert = E2m.Server.Common.DevPki.LoadCertificate(dataDir, E2m.Server.Common.DevPki.ServingNode);
-                    ca = E2m.Server.Common.DevPki.LoadCaCertificate(dataDir);
+                    trust = E2m.Server.Common.DevPki.LoadTrustAnchor(dataDir); // CA + its revocation list
                 }
-                catch (Exception e) when (e is IOException || e is System.Security.Cryptography.CryptographicException || e is InvalidOperationException)
+                catch (Exception e) when (e is IOException || e is System.Security.Cryptography.CryptographicException || e is InvalidOperationException
+                    || e is FormatException)
                 {
                     throw new UsageException("--data-dir: no dev PKI (run `e2m stack --data-dir DIR` or `e2m pki init` first): " + e.Message);
                 }
 
-                var source = new E2m.ModemSim.Network.HssAuthVectorSource(hssUri, E2m.Server.Common.Mtls.CreateClientHandler(cert, new E2m.Server.Common.E2mTrustAnchor(ca)));
+                var source = new E2m.ModemSim.Network.HssAuthVectorSource(hssUri, E2m.Server.Common.Mtls.CreateClientHandler(cert, trust));
                 disposables.Add(source);
                 network = new E2m.ModemSim.Network.ServingNode(source, new E2m.ModemSim.Network.ServingNodeOptions { Plmn = imsi.Substring(0, 5) });
             }

@@ -27,8 +27,7 @@ namespace E2m.Server.Emse.Keys
         {
             EmseOptions o = options.Value;
             X509Certificate2 client = LoadClientCertificate(o.ClientCertificatePath, o.ClientKeyPath);
-            X509Certificate2 ca = X509CertificateLoader.LoadCertificateFromFile(o.CaCertificatePath);
-            _http = new HttpClient(Mtls.CreateClientHandler(client, new E2mTrustAnchor(ca)), disposeHandler: true)
+            _http = new HttpClient(Mtls.CreateClientHandler(client, E2mTrustAnchor.Load(o.CaCertificatePath)), disposeHandler: true)
             {
                 BaseAddress = new Uri(o.EmksBaseUrl.TrimEnd('/') + "/"),
                 Timeout = TimeSpan.FromSeconds(10),
