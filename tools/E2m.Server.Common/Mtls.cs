@@ -95,14 +95,20 @@ namespace E2m.Server.Common
                 return false;
             }
 
+            // Per request and handshake: no lock unless a look is due.
+            if (!force && _time.GetElapsedTime(Volatile.Read(ref _lastLookTimestamp)) < RefreshInterval)
+            {
+                return false;
+            }
+
             lock (_gate)
             {
                 if (!force && _time.GetElapsedTime(_lastLookTimestamp) < RefreshInterval)
                 {
-                    return false;
+                    return false; // another thread looked meanwhile
                 }
 
-                _lastLookTimestamp = _time.GetTimestamp();
+                Volatile.Write(ref _lastLookTimestamp, _time.GetTimestamp());
                 if (!File.Exists(CrlPath))
                 {
                     if (_crl != null)
