@@ -144,6 +144,28 @@ namespace E2m.Cli.Tests
             Assert.Contains("already exists", dup.StdErr);
         }
 
+        /// <summary>A KEK that does not open the database, or a database that cannot be used: exit 2 with one line, nothing written.</summary>
+        [Fact]
+        public void ForeignKekAndUnusableDatabaseAreExit2NotACrash()
+        {
+            string d = NewDir();
+            Assert.Equal(0, Cli.Run("subscriber", "add", "--data-dir", d, "--imsi", "001010000000001", "--k", K, "--opc", Opc).ExitCode);
+            string otherKek = Path.Combine(d, "other-kek.hex");
+            File.WriteAllText(otherKek, Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+            CliRun foreign = Cli.Run("subscriber", "add", "--data-dir", d, "--kek-file", otherKek, "--imsi", "001010000000002", "--k", K, "--opc", Opc);
+            Assert.Equal(2, foreign.ExitCode);
+            Assert.Contains("KEK does not open", foreign.StdErr);
+            Assert.Equal(2, Cli.Run("subscriber", "vectors", "--data-dir", d, "--kek-file", otherKek, "--imsi", "001010000000001").ExitCode);
+            Assert.DoesNotContain("001010000000002", Cli.Run("subscriber", "list", "--data-dir", d).StdOut);
+
+            string notADb = Path.Combine(d, "not-a-db");
+            File.WriteAllText(notADb, "this is not an SQLite file, it is long enough to have a header of sixteen octets and more");
+            CliRun bad = Cli.Run("subscriber", "list", "--data-dir", d, "--db", "Data Source=" + notADb);
+            Assert.Equal(2, bad.ExitCode);
+            Assert.StartsWith("e2m: error: database:", bad.StdErr);
+            Assert.Single(bad.StdErr.Trim().Split('\n'));
+        }
+
         /// <summary>Local vectors verify with the USIM-side AUTN check (E2m.Crypto) and continue the SQN; e2m subscribers are refused.</summary>
         [Fact]
         public void VectorsAreVerifiableAndE2mSubscribersAreRefused()
@@ -213,7 +235,7 @@ namespace E2m.Cli.Tests
             string serial;
             using (var sn = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(Path.Combine(d, "pki", "serving-node.crt")))
             {
-                serial = sn.SerialNumber.ToLowerInvariant();
+                serial = E2m.Server.Common.RevocationList.SerialKey(sn.SerialNumberBytes.Span).ToLowerInvariant();
             }
 
             CliRun r = Cli.Run("pki", "revoke", "--data-dir", d, "--name", "serving-node", "--reason", "key-compromise");

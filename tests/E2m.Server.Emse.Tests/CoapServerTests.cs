@@ -193,6 +193,34 @@ namespace E2m.Server.Emse.Tests
             Assert.Equal(0, _host.Store.CountReadings());
         }
 
+        /// <summary>DESIGN.md §4: the wire kid is the KID's first 7 octets; any other length is 4.01 at once, without an EMKS pull
+        /// (the EMKS would answer 400, which once made 5.03 "Key server unavailable" and a pull per second per kid).</summary>
+        [Theory]
+        [InlineData(0)]
+        [InlineData(1)]
+        [InlineData(3)]
+        [InlineData(6)]
+        public void KidNotSevenOctets_Is401_WithoutAPull(int length)
+        {
+            var (kid8, key) = TestDevice.NewKey(new Random(60 + length));
+            using var dev = new TestDevice(_host.CoapEndPoint, kid8, key);
+            // CON POST (RFC 7252 §3), message id 0x1234, no token; OSCORE option (9) = flags (kid flag 0x08, 1-octet PIV) ‖
+            // PIV 01 ‖ kid; payload marker and 16 octets of "ciphertext" (never reached: the kid is refused first).
+            var datagram = new System.Collections.Generic.List<byte> { 0x40, 0x02, 0x12, 0x34, (byte)(0x90 | (2 + length)), 0x09, 0x01 };
+            for (int i = 0; i < length; i++)
+            {
+                datagram.Add((byte)(0xA0 + i));
+            }
+
+            datagram.Add(0xFF);
+            datagram.AddRange(new byte[16]);
+            dev.Send(datagram.ToArray());
+            CoapMessage r = Coap.Decode(dev.Receive());
+            Assert.Equal((CoapCode.Unauthorized, CoapType.Acknowledgement, 0x1234), (r.Code, r.Type, r.MessageId));
+            Assert.Equal("Security context not found", System.Text.Encoding.UTF8.GetString(r.PayloadBuffer, r.PayloadOffset, r.PayloadLength));
+            Assert.Equal(0, _emks.Calls);
+        }
+
         [Fact]
         public void ExpiredKey_Is401_BothFromTheEmksAndWhenItExpiresInTheCache()
         {
@@ -267,6 +295,7 @@ namespace E2m.Server.Emse.Tests
         [InlineData("record without value", "81a10064656e6572")]
         [InlineData("empty payload", "")]
         [InlineData("truncated", "81a3006165")]
+        [InlineData("relative time landing before year 1", "81a30061780201063b0000003afff4417e")] // t = -253402300799 (RFC 8428 §4.5.3: relative)
         public void BadSenml_IsProtected400_NothingStored(string label, string hex)
         {
             using TestDevice dev = NewDevice(12, "meter-12");

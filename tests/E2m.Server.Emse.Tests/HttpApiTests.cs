@@ -108,6 +108,10 @@ namespace E2m.Server.Emse.Tests
         [Theory]
         [InlineData("/v1/devices/nobody/readings", HttpStatusCode.NotFound)]
         [InlineData("/v1/devices/ext-42/readings?from=yesterday", HttpStatusCode.BadRequest)]
+        [InlineData("/v1/devices/ext-42/readings?from=1.5", HttpStatusCode.BadRequest)] // ISO 8601 or Unix seconds only
+        [InlineData("/v1/devices/ext-42/readings?from=12:30", HttpStatusCode.BadRequest)]
+        [InlineData("/v1/devices/ext-42/readings?from=1/2/2024", HttpStatusCode.BadRequest)]
+        [InlineData("/v1/devices/ext-42/readings?to=2025-11-28%2008:00", HttpStatusCode.BadRequest)]
         [InlineData("/v1/devices/ext-42/readings?limit=0", HttpStatusCode.BadRequest)]
         [InlineData("/v1/devices/ext-42/readings?limit=10001", HttpStatusCode.BadRequest)]
         public async Task BadQueries_AreRejected(string url, HttpStatusCode status)

@@ -5,6 +5,7 @@ using System.Net.Http;
 using System.Security.Cryptography.X509Certificates;
 using System.Threading.Tasks;
 using E2m.Server.Common;
+using E2m.Server.Emse.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -73,6 +74,51 @@ namespace E2m.Server.Emse.Tests
             await Assert.ThrowsAsync<HttpRequestException>(() => fresh.GetAsync(_url + "/v1/devices"));
             using HttpClient admin = Client(DevPki.LoadCertificate(_dir.Path, DevPki.Admin));
             Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync(_url + "/v1/devices")).StatusCode);
+        }
+
+        /// <summary>
+        /// External ids are any 1..256 characters (HSS), so a device id may hold a '/' or a '%': the path segment is the id
+        /// escaped once (RFC 3986 §2.1) — "%2F" a '/' of the id, "%252F" a literal "%2F" — read from Kestrel's raw target.
+        /// </summary>
+        [Fact]
+        public async Task DeviceIdsWithSlashOrPercent_AreFound()
+        {
+            EmseStore store = _app!.Services.GetRequiredService<EmseStore>();
+            using (EmseStore.WriteSession c = store.OpenSession())
+            {
+                int piv = 10;
+                foreach (string id in new[] { "acme/meter-1", "odd%2Fid", "acme" })
+                {
+                    string kid = "001122334455" + piv.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    store.CommitBatch(c, new System.Collections.Generic.List<ExchangeWrite>
+                    {
+                        new()
+                        {
+                            Kid = kid, Piv = piv, RequestHash = new byte[16], Response = new byte[4], DeviceId = id,
+                            Readings = new System.Collections.Generic.List<StoredReading>
+                            {
+                                new() { DeviceId = id, Kid = kid, Piv = piv, Name = "n" + piv, ValueKind = 1, Integer = piv, Number = piv, TimeMs = 1_764_316_800_000, TimeSource = "device", ReceivedMs = 1_764_317_000_000 },
+                            },
+                        },
+                    }, new System.Collections.Generic.List<ReplayState>(), 1_764_317_000_000);
+                    piv++;
+                }
+            }
+
+            using HttpClient reader = Client(DevPki.LoadCertificate(_dir.Path, DevPki.Reader));
+            foreach ((string segment, string id, string name) in new[]
+            {
+                ("acme%2Fmeter-1", "acme/meter-1", "n10"), ("acme%2fmeter-1", "acme/meter-1", "n10"), ("odd%252Fid", "odd%2Fid", "n11"), ("acme", "acme", "n12"),
+            })
+            {
+                HttpResponseMessage r = await reader.GetAsync(_url + "/v1/devices/" + segment + "/readings");
+                Assert.True(r.StatusCode == HttpStatusCode.OK, segment + ": " + r.StatusCode);
+                System.Text.Json.JsonElement body = System.Text.Json.JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement;
+                Assert.Equal(id, body.GetProperty("deviceId").GetString());
+                Assert.Equal(name, Assert.Single(body.GetProperty("readings").EnumerateArray()).GetProperty("name").GetString());
+            }
+
+            Assert.Equal(HttpStatusCode.NotFound, (await reader.GetAsync(_url + "/v1/devices/acme/meter-1/readings")).StatusCode); // unescaped '/': another path
         }
 
         [Fact]

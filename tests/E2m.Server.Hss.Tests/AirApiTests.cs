@@ -279,6 +279,15 @@ namespace E2m.Server.Hss.Tests
             Assert.Equal(HttpStatusCode.Conflict, dup.StatusCode);
             HttpResponseMessage bad = await admin.PostAsJsonAsync("/v1/admin/subscribers", new { imsi = "001010000000002", k = "00", opc = Hex.Encode(Set1.Opc) });
             Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+            // a null inside emseIds (valid JSON for a list of strings) is a 400 problem, never a 500, on add and on update
+            var withNull = new StringContent("{\"imsi\":\"001010000000002\",\"k\":\"" + Hex.Encode(Set1.K) + "\",\"opc\":\"" + Hex.Encode(Set1.Opc)
+                + "\",\"emseIds\":[\"a.example.org\",null]}", System.Text.Encoding.UTF8, "application/json");
+            HttpResponseMessage nullId = await admin.PostAsync("/v1/admin/subscribers", withNull);
+            Assert.Equal(HttpStatusCode.BadRequest, nullId.StatusCode);
+            Assert.Contains("emseIds", await nullId.Content.ReadAsStringAsync());
+            HttpResponseMessage nullPatch = await admin.PatchAsync("/v1/admin/subscribers/" + Imsi,
+                new StringContent("{\"emseIds\":[null]}", System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.BadRequest, nullPatch.StatusCode);
 
             string list = await admin.GetStringAsync("/v1/admin/subscribers");
             string show = await admin.GetStringAsync("/v1/admin/subscribers/" + Imsi);

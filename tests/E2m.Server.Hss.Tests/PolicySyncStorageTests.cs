@@ -178,13 +178,13 @@ namespace E2m.Server.Hss.Tests
                     @"INSERT INTO hss_subscriber (imsi, subscription_id, k_enc, opc_enc, seq, ind_next, amf, e2m_enabled, allowed_emse_ids,
                         key_lifetime_s, min_gea, access_key_separation, external_id, max_messages, created_at, updated_at, seq_ms)
                       VALUES ('001010000000001', '0123456789abcdef0123456789abcdef', @b, @b, 42, 1, 0, 1, '[""emse.example.org""]', 3600, 0, 0, NULL, NULL, 0, 0, 42)",
-                    ("b", new byte[] { 1 }));
+                    ("b", db.Seal(Set1.K, "001010000000001", "k"))); // sealed under the KEK: the store checks it at open
             }
 
             SubscriberStore store = db.NewStore();
             using (DbConnection c = db.Database.Open())
             {
-                Assert.Equal(3L, Convert.ToInt64(db.Database.Scalar(c, null, "SELECT version FROM e2m_schema_version WHERE component = 'hss'")));
+                Assert.Equal((long)SubscriberStore.Migrations.Length, Convert.ToInt64(db.Database.Scalar(c, null, "SELECT version FROM e2m_schema_version WHERE component = 'hss'")));
             }
 
             Assert.Equal(0, store.Get(Imsi)!.PolicyVersion);

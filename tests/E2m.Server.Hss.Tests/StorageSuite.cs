@@ -54,6 +54,56 @@ namespace E2m.Server.Hss.Tests
             Assert.Throws<SubscriberNotFoundException>(() => store.Update("001010000000001", new SubscriberUpdate()));
         }
 
+        /// <summary>
+        /// One SQN layout per database (TS 33.102 Annex C.3.2): the same seq column read with another IND length gives SQNs
+        /// that repeat. The first store records its IND length; an explicit other one is refused, a store without one (the
+        /// CLI) adopts it and continues the same SQN sequence.
+        /// </summary>
+        [SkippableFact]
+        public void TheIndLengthIsTheDatabasesAndAStoreWithAnotherOneIsRefused()
+        {
+            using TestDb db = CreateDb();
+            SubscriberStore hss = db.NewStore(sqn: new SqnPolicy(indBits: 3));
+            hss.Add(Set1.Subscriber("001010000000001", sqn: 0x1234));
+            SubscriberStoreException e = Assert.Throws<SubscriberStoreException>(() => db.NewStore(sqn: SqnPolicy.Default));
+            Assert.Contains("3 IND bits", e.Message);
+            SubscriberStore cli = db.NewStore(); // no policy of its own
+            Assert.Equal(3, cli.Sqn.IndBits);
+            var issued = new HashSet<ulong>();
+            for (int i = 0; i < 20; i++)
+            {
+                foreach (SubscriberStore s in new[] { hss, cli })
+                {
+                    using SqnReservation r = s.ReserveSqns("001010000000001", 2);
+                    for (int j = 0; j < 2; j++)
+                    {
+                        Assert.True(issued.Add(r.Sqn(j)), "SQN issued twice");
+                    }
+                }
+            }
+        }
+
+        /// <summary>A store whose KEK does not open the database refuses it at start (nothing written under a foreign KEK).</summary>
+        [SkippableFact]
+        public void AStoreWithAnotherKekIsRefusedAlsoOnADatabaseWrittenBeforeTheCheck()
+        {
+            using TestDb db = CreateDb();
+            db.NewStore().Add(Set1.Subscriber("001010000000001"));
+            var foreign = new SubscriberStore(db.Database, new AtRestProtector(RandomNumberGenerator.GetBytes(32)));
+            Assert.Contains("KEK does not open", Assert.Throws<SubscriberStoreException>(() => foreign.EnsureSchema()).Message);
+
+            // A database of the version before the check (no kek_check row): a subscriber's K is the check.
+            using (DbConnection c = db.Database.Open())
+            {
+                db.Database.Execute(c, null, "DELETE FROM hss_settings WHERE name = 'kek_check'");
+            }
+
+            Assert.Throws<SubscriberStoreException>(() => foreign.EnsureSchema());
+            SubscriberStore own = db.NewStore(); // the right KEK records the check again
+            Assert.NotNull(own.Get("001010000000001"));
+            Assert.Throws<SubscriberStoreException>(() => foreign.EnsureSchema());
+        }
+
         [SkippableFact]
         public void DuplicateAndInvalidInputAreTypedErrors()
         {
@@ -179,7 +229,7 @@ namespace E2m.Server.Hss.Tests
             store.EnsureSchema();
             using DbConnection c = db.Database.Open();
             object? v = db.Database.Scalar(c, null, "SELECT version FROM e2m_schema_version WHERE component = 'hss'");
-            Assert.Equal(3L, Convert.ToInt64(v));
+            Assert.Equal(4L, Convert.ToInt64(v));
         }
 
         /// <summary>
@@ -296,7 +346,8 @@ namespace E2m.Server.Hss.Tests
                 db.Database.Execute(c, null,
                     @"INSERT INTO hss_subscriber (imsi, subscription_id, k_enc, opc_enc, seq, ind_next, amf, e2m_enabled, allowed_emse_ids,
                         key_lifetime_s, min_gea, access_key_separation, external_id, max_messages, created_at, updated_at)
-                      VALUES ('001010000000001', 'x', @b, @b, 4242, 7, 0, 0, '[]', 3600, 0, 0, NULL, NULL, 0, 0)", ("b", new byte[] { 1 }));
+                      VALUES ('001010000000001', 'x', @b, @b, 4242, 7, 0, 0, '[]', 3600, 0, 0, NULL, NULL, 0, 0)",
+                    ("b", db.Seal(Set1.K, "001010000000001", "k"))); // sealed under the KEK: the store checks it at open
             }
 
             SubscriberInfo s = db.NewStore().Get("001010000000001")!;

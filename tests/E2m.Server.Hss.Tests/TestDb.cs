@@ -42,6 +42,10 @@ namespace E2m.Server.Hss.Tests
             return d;
         }
 
+        /// <summary>A value sealed as the store seals K/OPc (AD hss/subscriber/IMSI/COLUMN), for rows written by hand.</summary>
+        public byte[] Seal(byte[] value, string imsi, string column) =>
+            new AtRestProtector(AtRestProtector.ReadKekFile(KekFile)).Protect(value, "hss/subscriber/" + imsi + "/" + column);
+
         public SubscriberStore NewStore(TimeProvider? time = null, SqnPolicy? sqn = null)
         {
             var store = new SubscriberStore(Database, new AtRestProtector(AtRestProtector.ReadKekFile(KekFile)), time, sqn);

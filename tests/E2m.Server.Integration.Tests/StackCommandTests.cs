@@ -63,5 +63,37 @@ namespace E2m.Server.Integration.Tests
 
             Assert.Equal(0, p.ExitCode);
         }
+
+        /// <summary>A port out of range, or one another process holds: exit 2 with one line, never an unhandled exception.</summary>
+        [Fact]
+        public async Task StackThatCannotStartExitsWithUsageErrorNotACrash()
+        {
+            using var busy = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+            busy.Start();
+            int port = ((IPEndPoint)busy.LocalEndpoint).Port;
+            foreach (string[] extra in new[] { new[] { "--emse-port", "70000" }, new[] { "--hss-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture) } })
+            {
+                string dir = Path.Combine(Path.GetTempPath(), "e2m-stack-test", Guid.NewGuid().ToString("N"));
+                var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+                foreach (string a in new[] { Path.Combine(AppContext.BaseDirectory, "e2m.dll"), "stack", "--data-dir", dir })
+                {
+                    psi.ArgumentList.Add(a);
+                }
+
+                foreach (string a in extra)
+                {
+                    psi.ArgumentList.Add(a);
+                }
+
+                using Process p = Process.Start(psi)!;
+                Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+                string stderr = await p.StandardError.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(90));
+                Assert.True(p.WaitForExit(30_000), "stack did not exit");
+                Assert.True(p.ExitCode == 2, extra[0] + ": exit " + p.ExitCode + ": " + stderr);
+                Assert.Contains("e2m: error:", stderr);
+                Assert.DoesNotContain("Unhandled exception", stderr);
+                Assert.DoesNotContain("hss: ", await stdout);
+            }
+        }
     }
 }

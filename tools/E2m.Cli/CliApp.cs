@@ -8,7 +8,8 @@ namespace E2m.Cli
     /// <summary>
     /// Builds and runs the `e2m` command tree. Exit codes (a contract other tools parse):
     /// 0 success; 1 a verification failed (e.g. MAC-S of an AUTS, OSCORE unprotect rejected);
-    /// 2 usage error (unknown option, missing option, bad hex, wrong length).
+    /// 2 usage error (unknown option, missing option, bad hex, wrong length), also a database or KEK given by the options that
+    /// cannot be used (unreachable database, a KEK that does not open the data): one line on stderr, never a crash.
     /// </summary>
     public static class CliApp
     {
@@ -64,6 +65,17 @@ namespace E2m.Cli
             {
                 stderr.WriteLine("e2m: " + e.Message);
                 return ExitVerificationFailed;
+            }
+            catch (System.Data.Common.DbException e)
+            {
+                // --db / --data-dir naming a database that cannot be opened or used: one line and exit 2, never a crash
+                stderr.WriteLine("e2m: error: database: " + e.Message);
+                return ExitUsage;
+            }
+            catch (System.Security.Cryptography.CryptographicException e)
+            {
+                stderr.WriteLine("e2m: error: " + e.Message);
+                return ExitUsage;
             }
         }
     }

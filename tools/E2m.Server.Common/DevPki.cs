@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -169,12 +170,22 @@ namespace E2m.Server.Common
         /// <summary>Revokes a serial number of this CA's (e.g. a certificate no longer in the PKI directory); see <see cref="Revoke"/>.</summary>
         public static Revocation RevokeSerial(string dataDir, byte[] serialNumber, X509RevocationReason? reason = null, DateTimeOffset? now = null)
         {
-            if (serialNumber.Length == 0 || serialNumber.Length > 20)
+            // The unsigned number the octets spell (as `openssl x509 -serial` prints it), encoded as a positive DER INTEGER:
+            // leading zeros dropped, a 0x00 before a first octet >= 0x80 (else the list would name a negative number).
+            int first = 0;
+            while (first < serialNumber.Length - 1 && serialNumber[first] == 0)
+            {
+                first++;
+            }
+
+            byte[] positive = serialNumber.Length == 0 ? serialNumber
+                : serialNumber[first] >= 0x80 ? new byte[] { 0 }.Concat(serialNumber.Skip(first)).ToArray() : serialNumber.Skip(first).ToArray();
+            if (positive.Length == 0 || positive.Length > 21 || (positive.Length == 21 && positive[0] != 0))
             {
                 throw new ArgumentException("a serial number is 1..20 octets (RFC 5280 §4.1.2.2)");
             }
 
-            return AddToCrl(dataDir, LoadCertificate(dataDir, Ca), serialNumber, Convert.ToHexString(serialNumber).ToLowerInvariant(), reason, now ?? DateTimeOffset.UtcNow);
+            return AddToCrl(dataDir, LoadCertificate(dataDir, Ca), positive, RevocationList.SerialKey(positive).ToLowerInvariant(), reason, now ?? DateTimeOffset.UtcNow);
         }
 
         private static Revocation AddToCrl(string dataDir, X509Certificate2 ca, byte[] serial, string name, X509RevocationReason? reason, DateTimeOffset now)
@@ -205,7 +216,7 @@ namespace E2m.Server.Common
             File.WriteAllText(temp, pem);
             File.Move(temp, path, overwrite: true); // rename(2): readers see the old list or the new one
             RevocationList written = RevocationList.Parse(der, ca);
-            return new Revocation(name, Convert.ToHexString(serial).ToLowerInvariant(), path, written.CrlNumber, written.Count);
+            return new Revocation(name, RevocationList.SerialKey(serial).ToLowerInvariant(), path, written.CrlNumber, written.Count);
         }
 
         /// <summary>Loads a certificate with its private key (from the PFX).</summary>

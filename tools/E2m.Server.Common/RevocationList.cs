@@ -84,10 +84,26 @@ namespace E2m.Server.Common
         public byte[] Der { get; }
 
         /// <summary>True when <paramref name="cert"/>'s serial number is on the list (the caller has checked the issuer: one CA).</summary>
-        public bool IsRevoked(X509Certificate2 cert) => _revoked.Contains(cert.SerialNumber);
+        public bool IsRevoked(X509Certificate2 cert) => _revoked.Contains(SerialKey(cert.SerialNumberBytes.Span));
 
-        /// <summary>True when the serial number (big-endian octets as in the certificate) is on the list.</summary>
-        public bool IsRevoked(ReadOnlySpan<byte> serialNumber) => _revoked.Contains(Convert.ToHexString(serialNumber));
+        /// <summary>True when the serial number (big-endian octets, as in the certificate or as openssl prints it) is on the list.</summary>
+        public bool IsRevoked(ReadOnlySpan<byte> serialNumber) => _revoked.Contains(SerialKey(serialNumber));
+
+        /// <summary>
+        /// A serial number compared as the unsigned number its octets spell (RFC 5280 §4.1.2.2: positive; DER puts a 0x00
+        /// before a first octet ≥ 0x80, openssl prints it without): leading zero octets dropped, upper-case hex. An entry
+        /// some tool wrote as a negative INTEGER still revokes the certificate with those octets (fail safe).
+        /// </summary>
+        public static string SerialKey(ReadOnlySpan<byte> serialNumber)
+        {
+            int i = 0;
+            while (i < serialNumber.Length - 1 && serialNumber[i] == 0)
+            {
+                i++;
+            }
+
+            return Convert.ToHexString(serialNumber.Slice(i));
+        }
 
         /// <summary>True once nextUpdate has passed (the issuer promised a newer list by then).</summary>
         public bool IsStale(DateTimeOffset now) => NextUpdate is DateTimeOffset next && now > next;
@@ -233,7 +249,7 @@ namespace E2m.Server.Common
                     }
 
                     entry.ThrowIfNotEmpty();
-                    revoked.Add(Convert.ToHexString(serial.Span));
+                    revoked.Add(SerialKey(serial.Span));
                 }
             }
 

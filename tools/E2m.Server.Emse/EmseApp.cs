@@ -75,7 +75,16 @@ namespace E2m.Server.Emse
             {
                 EmseOptions o = sp.GetRequiredService<IOptions<EmseOptions>>().Value;
                 E2mTrustAnchor trust = sp.GetRequiredService<E2mTrustAnchor>();
-                h.ServerCertificate = EmksHttpKeySource.LoadClientCertificate(o.ServerCertificatePath, o.ServerKeyPath);
+                try
+                {
+                    h.ServerCertificate = EmksHttpKeySource.LoadClientCertificate(o.ServerCertificatePath, o.ServerKeyPath);
+                }
+                catch (Exception e) when (e is System.Security.Cryptography.CryptographicException || e is System.IO.IOException || e is ArgumentException)
+                {
+                    // an https:// listener from --urls or ASPNETCORE_URLS, which the options validator does not see
+                    throw new InvalidOperationException($"Emse:ServerCertificatePath '{o.ServerCertificatePath}' (the readings API's https:// certificate) " +
+                        "cannot be loaded: " + (e.InnerException ?? e).Message + " (dev PKI: e2m pki init --data-dir DIR)", e);
+                }
                 // Allow (not Require): a client without a certificate completes the handshake and gets 401 from the
                 // endpoint filter, /health stays reachable; a certificate of another CA fails the handshake.
                 h.ClientCertificateMode = ClientCertificateMode.AllowCertificate;

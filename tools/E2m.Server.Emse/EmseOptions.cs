@@ -235,6 +235,17 @@ namespace E2m.Server.Emse
                     "(default DataDir/pki/ca.crt: run `e2m pki init --data-dir DIR`).");
             }
 
+            bool https = o.HttpUrls.Contains("https://", StringComparison.OrdinalIgnoreCase);
+            if (https && (string.IsNullOrEmpty(o.ServerCertificatePath) || !File.Exists(o.ServerCertificatePath)))
+            {
+                errors.Add("Emse:ServerCertificatePath must name the readings API's server certificate for the https:// URLs " +
+                    "(default DataDir/pki/localhost.pfx: run `e2m pki init --data-dir DIR`).");
+            }
+            else if (https && !string.IsNullOrEmpty(o.ServerKeyPath) && !File.Exists(o.ServerKeyPath))
+            {
+                errors.Add("Emse:ServerKeyPath names a file that does not exist.");
+            }
+
             if (!string.IsNullOrEmpty(o.EmksBaseUrl))
             {
                 if (!Uri.TryCreate(o.EmksBaseUrl, UriKind.Absolute, out Uri? u) || u.Scheme != Uri.UriSchemeHttps)

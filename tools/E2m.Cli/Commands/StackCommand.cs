@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.CommandLine;
 using System.IO;
 using System.Linq;
@@ -14,6 +15,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
 
 namespace E2m.Cli.Commands
 {
@@ -58,6 +60,14 @@ namespace E2m.Cli.Commands
                 throw new UsageException(e.Message);
             }
 
+            foreach ((Option<int> option, int value) in new[] { (HssPort, parsed.GetValue(HssPort)), (EmksPort, parsed.GetValue(EmksPort)), (EmsePort, parsed.GetValue(EmsePort)) })
+            {
+                if (value is < 0 or > 65535)
+                {
+                    throw new UsageException($"{option.Name}: a port 0..65535 (0 = a free one), not {value}");
+                }
+            }
+
             int hssPort = Port(parsed.GetValue(HssPort), SocketType.Stream), emksPort = Port(parsed.GetValue(EmksPort), SocketType.Stream);
             int bootstrapPort = Port(0, SocketType.Dgram);
             string hssUrl = $"https://127.0.0.1:{hssPort}", emksUrl = $"https://127.0.0.1:{emksPort}";
@@ -84,9 +94,26 @@ namespace E2m.Cli.Commands
             WebApplication emse = EmseApp.Build(emseOptions, Quiet);
 
             TextWriter o = parsed.InvocationConfiguration.Output;
-            await hss.StartAsync().ConfigureAwait(false);
-            await emks.StartAsync().ConfigureAwait(false);
-            await emse.StartAsync().ConfigureAwait(false);
+            var started = new List<WebApplication>();
+            try
+            {
+                foreach (WebApplication app in new[] { hss, emks, emse })
+                {
+                    await app.StartAsync().ConfigureAwait(false);
+                    started.Add(app);
+                }
+            }
+            catch (Exception e) when (e is OptionsValidationException || e is IOException || e is InvalidOperationException || e is SocketException)
+            {
+                // e.g. a port in use: stop what did start, then one line and exit 2 (not an unhandled exception)
+                using var undo = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                foreach (WebApplication app in started)
+                {
+                    await app.StopAsync(undo.Token).ConfigureAwait(false);
+                }
+
+                throw new UsageException("e2m stack did not start: " + e.Message);
+            }
             o.WriteLine("hss: " + hssUrl);
             o.WriteLine("emks: " + emksUrl);
             o.WriteLine("emks-coap: coap://127.0.0.1:" + bootstrapPort);

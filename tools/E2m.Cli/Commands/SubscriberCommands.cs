@@ -18,7 +18,9 @@ namespace E2m.Cli.Commands
     /// data directory (SQLite DIR/hss.db, or PostgreSQL with --db "Host=..."), with the same store code as the HSS
     /// service. K/OPc are encrypted at rest with the KEK: --kek-file, else DIR/dev-kek.hex (created on first use, dev mode).
     /// Output: `name: value` lines (or --json); list: one line per subscriber. Exit 0 ok, 1 unknown/duplicate
-    /// subscriber, 2 usage (bad IMSI/hex/policy). update/delete of an e2m subscriber queue the policy change for the EMKS
+    /// subscriber, 2 usage (bad IMSI/hex/policy; a database that cannot be opened; a KEK that does not open the database,
+    /// checked at open against a value sealed under the HSS's KEK). SQNs use the IND length the database records (set by
+    /// the first HSS or CLI to open it; an HSS configured otherwise refuses to start). update/delete of an e2m subscriber queue the policy change for the EMKS
     /// (hss_emks_policy_outbox, in the same transaction) and print `emks policy sync: queued`: the HSS sends it when it runs.
     /// </summary>
     public static class SubscriberCommands
@@ -142,9 +144,18 @@ namespace E2m.Cli.Commands
 
             // Offline on the database: the CLI cannot know whether the HSS has an EMKS, so changes of e2m subscribers are
             // queued for the EMKS (hss_emks_policy_outbox); the HSS sends them at start and every poll interval.
-            var store = new SubscriberStore(db, new AtRestProtector(kek), emksPolicySync: true);
+            // sqn: null = the IND length the database records (the HSS's Hss:Sqn:IndBits), never a default of our own.
+            var store = new SubscriberStore(db, new AtRestProtector(kek), sqn: null, emksPolicySync: true);
             CryptographicOperations.ZeroMemory(kek);
-            store.EnsureSchema();
+            try
+            {
+                store.EnsureSchema();
+            }
+            catch (SubscriberStoreException e)
+            {
+                throw new UsageException(e.Message); // e.g. a --kek-file that does not open this database
+            }
+
             return store;
         }
 

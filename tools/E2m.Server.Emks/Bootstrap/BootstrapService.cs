@@ -113,12 +113,13 @@ namespace E2m.Server.Emks.Bootstrap
 
             try
             {
-                if (resync)
+                (BootstrapReply reply, string? subscriptionId) = await IssueAsync(request.Imsi!, v, ct).ConfigureAwait(false);
+                if (resync && subscriptionId != null)
                 {
-                    await DropFailedChallengeAsync(request.Rand!, ct).ConfigureAwait(false);
+                    await DropFailedChallengeAsync(request.Rand!, subscriptionId, ct).ConfigureAwait(false);
                 }
 
-                return await IssueAsync(request.Imsi!, v, ct).ConfigureAwait(false);
+                return reply;
             }
             finally
             {
@@ -128,22 +129,31 @@ namespace E2m.Server.Emks.Bootstrap
             }
         }
 
-        // The device could not use the challenge with this RAND (sync failure): its key will never be used.
-        private async Task DropFailedChallengeAsync(byte[] rand, CancellationToken ct)
+        // The device could not use the challenge with this RAND (sync failure): its key will never be used. Only a challenge of
+        // the same subscription as the resync's new vector: the RAND travels in clear, and an AUTS that verifies proves the
+        // sender's own K, not that the RAND was its challenge (another subscriber must not be able to delete a challenge).
+        private async Task DropFailedChallengeAsync(byte[] rand, string subscriptionId, CancellationToken ct)
         {
             ChallengeRecord? old = await _store.FindChallengeByRandAsync(rand, ct).ConfigureAwait(false);
             if (old == null) return;
             CryptographicOperations.ZeroMemory(old.Xres);
-            await _store.DeleteChallengeAsync(old.Kid, ct).ConfigureAwait(false);
             KeyRecord? key = await _store.FindKeyAsync(old.Kid, ct).ConfigureAwait(false);
             if (key != null)
             {
                 CryptographicOperations.ZeroMemory(key.IntKey);
+                if (!string.Equals(key.SubscriptionId, subscriptionId, StringComparison.Ordinal))
+                {
+                    _log.LogWarning("bootstrap: resync named the RAND of another subscription's challenge (kid {Kid}): kept", KidText.Format(old.Kid));
+                    return;
+                }
+
                 if (!key.Used) await _store.DeleteKeyAsync(old.Kid, ct).ConfigureAwait(false);
             }
+
+            await _store.DeleteChallengeAsync(old.Kid, ct).ConfigureAwait(false);
         }
 
-        private async Task<BootstrapReply> IssueAsync(string imsi, AuthVector v, CancellationToken ct)
+        private async Task<(BootstrapReply Reply, string? SubscriptionId)> IssueAsync(string imsi, AuthVector v, CancellationToken ct)
         {
             DateTimeOffset now = _time.GetUtcNow();
             // The HSS pushed e2m_int_key before answering (issue 6 point 1): find it by the KID the HSS gives an emks
@@ -162,7 +172,7 @@ namespace E2m.Server.Emks.Bootstrap
             if (key == null || !key.IsLive(now))
             {
                 _log.LogWarning("bootstrap: no pushed key for the vector of {Imsi} (not an e2m subscriber?)", Redact.Imsi(imsi));
-                return new BootstrapReply(CoapCode.Forbidden, Diagnostic: "not an e2m subscriber");
+                return (new BootstrapReply(CoapCode.Forbidden, Diagnostic: "not an e2m subscriber"), null);
             }
 
             CryptographicOperations.ZeroMemory(key.IntKey);
@@ -181,7 +191,7 @@ namespace E2m.Server.Emks.Bootstrap
 
             long lifetime = (long)Math.Floor((key.Expires - now).TotalSeconds);
             _log.LogInformation("bootstrap: challenge for {Imsi}, kid {Kid}, lifetime {Lifetime} s", Redact.Imsi(imsi), KidText.Format(key.Kid), lifetime);
-            return new BootstrapReply(CoapCode.Created, BootstrapResponses.EncodeChallenge(v.Rand, v.Autn, key.Kid, lifetime));
+            return (new BootstrapReply(CoapCode.Created, BootstrapResponses.EncodeChallenge(v.Rand, v.Autn, key.Kid, lifetime)), key.SubscriptionId);
         }
 
         private async Task<BootstrapReply> ConfirmAsync(byte[] kid, byte[] res, CancellationToken ct)

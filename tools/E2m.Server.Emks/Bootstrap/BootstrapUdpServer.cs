@@ -56,7 +56,7 @@ namespace E2m.Server.Emks.Bootstrap
             EndPoint any = new IPEndPoint(socket.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
             while (!stoppingToken.IsCancellationRequested)
             {
-                var buffer = new byte[MaxDatagram];
+                var buffer = new byte[MaxDatagram + 1]; // one octet more: a longer datagram is seen as such, not silently truncated
                 SocketReceiveFromResult r;
                 try
                 {
@@ -77,9 +77,29 @@ namespace E2m.Server.Emks.Bootstrap
                     continue;
                 }
 
-                await _slots!.WaitAsync(stoppingToken).ConfigureAwait(false);
                 var remote = (IPEndPoint)r.RemoteEndPoint;
                 int length = r.ReceivedBytes;
+                if (length > MaxDatagram)
+                {
+                    // Linux delivers the first bytes of a longer datagram without an error: never process a truncated
+                    // read. A CON (RFC 7252 §3: version 1, type 0) gets RST with its Message ID (§4.2), else it is dropped.
+                    _log.LogDebug("bootstrap: datagram larger than {Max} octets from {Remote} dropped", MaxDatagram, remote);
+                    if ((buffer[0] & 0xF0) == 0x40)
+                    {
+                        byte[] rst = { 0x70, 0x00, buffer[2], buffer[3] };
+                        try
+                        {
+                            await socket.SendToAsync(rst, SocketFlags.None, remote, stoppingToken).ConfigureAwait(false);
+                        }
+                        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+                        {
+                        }
+                    }
+
+                    continue;
+                }
+
+                await _slots!.WaitAsync(stoppingToken).ConfigureAwait(false);
                 _ = Task.Run(async () =>
                 {
                     try

@@ -6,16 +6,19 @@ namespace E2m.Server.Emks.Bootstrap
     /// <summary>
     /// Token buckets keyed by a string (an IMSI, a source address), on an injected <see cref="TimeProvider"/>
     /// so tests drive time. Each key starts full (<see cref="Capacity"/> tokens) and refills one token every
-    /// <see cref="RefillInterval"/>. Thread-safe. Memory is bounded: when more than <see cref="MaxKeys"/> keys
-    /// are tracked, buckets that have refilled completely are dropped (they carry no information), and if that
-    /// is not enough the whole table is cleared (fail-open for memory, never for the HSS: the per-address
-    /// limiter still applies to the next request).
+    /// <see cref="RefillInterval"/>. Thread-safe. Memory is bounded: when <see cref="MaxKeys"/> keys are tracked,
+    /// buckets that have refilled completely are dropped (they carry no information; looked for at most once a second,
+    /// so a flood does not buy a pass over the table per request), and if that is not enough a NEW key is refused
+    /// until some bucket is full again. Never a bucket that is not full: forgetting one would hand a limited key a
+    /// fresh burst, so a flood of distinct keys (spoofed sources, made-up IMSIs) can delay new keys but never lift
+    /// the limit of a key already limited.
     /// </summary>
     public sealed class TokenBucketRateLimiter
     {
         private readonly object _lock = new();
         private readonly Dictionary<string, Bucket> _buckets = new(StringComparer.Ordinal);
         private readonly TimeProvider _time;
+        private long _lastCompact;
 
         public TokenBucketRateLimiter(int capacity, TimeSpan refillInterval, TimeProvider time, int maxKeys = 100_000)
         {
@@ -25,6 +28,7 @@ namespace E2m.Server.Emks.Bootstrap
             RefillInterval = refillInterval;
             MaxKeys = maxKeys;
             _time = time;
+            _lastCompact = time.GetTimestamp() - (long)(2 * time.TimestampFrequency);
         }
 
         public int Capacity { get; }
@@ -46,7 +50,21 @@ namespace E2m.Server.Emks.Bootstrap
             {
                 if (!_buckets.TryGetValue(key, out Bucket? b))
                 {
-                    if (_buckets.Count >= MaxKeys) Compact(now);
+                    if (_buckets.Count >= MaxKeys)
+                    {
+                        if (_time.GetElapsedTime(_lastCompact, now) >= TimeSpan.FromSeconds(1))
+                        {
+                            _lastCompact = now;
+                            Compact(now);
+                        }
+
+                        if (_buckets.Count >= MaxKeys)
+                        {
+                            retryAfter = RefillInterval; // table full of keys still limiting: no room for a new one
+                            return false;
+                        }
+                    }
+
                     b = new Bucket { Tokens = Capacity, Stamp = now };
                     _buckets[key] = b;
                 }
@@ -97,7 +115,6 @@ namespace E2m.Server.Emks.Bootstrap
             }
 
             foreach (string k in full) _buckets.Remove(k);
-            if (_buckets.Count >= MaxKeys) _buckets.Clear();
         }
 
         private sealed class Bucket

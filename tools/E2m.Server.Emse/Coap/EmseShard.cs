@@ -564,8 +564,11 @@ namespace E2m.Server.Emse.Coap
                 return;
             }
 
-            if (!KidKey.TryPack(_option.Kid, 0, _option.KidLength, out ulong key))
+            // DESIGN.md §4: the kid on the wire is the first 7 octets of the e2m KID (RFC 8613 §5.2: an ID is at most nonce
+            // length - 6 = 7 octets with AES-CCM-16-64-128), so no other length can name a key: 4.01 at once, no EMKS pull.
+            if (_option.KidLength != OscoreConstants.MaxIdLength || !KidKey.TryPack(_option.Kid, 0, _option.KidLength, out ulong key))
             {
+                Interlocked.Increment(ref _stats.UnknownKid);
                 SendError(d, CoapCode.Unauthorized, Diagnostic(OscoreError.UnknownKid));
                 return;
             }
@@ -886,6 +889,10 @@ namespace E2m.Server.Emse.Coap
                 {
                     s.TimeMs = nowMs + t * 1000;
                     s.TimeSource = "arrival";
+                    if (s.TimeMs < MinTimeMs || s.TimeMs > MaxSenmlSeconds * 1000)
+                    {
+                        throw new SenmlFormatException(InputError.SenmlTimeOutOfRange, 0); // before year 1 or after 9999 once stamped
+                    }
                 }
                 else
                 {
@@ -901,6 +908,10 @@ namespace E2m.Server.Emse.Coap
 
         // 9999-12-31T23:59:59Z: keeps time_ms in range and DateTimeOffset printable.
         private const long MaxSenmlSeconds = 253402300799;
+
+        // 0001-01-01T00:00:00Z, the earliest DateTimeOffset: a relative time (RFC 8428 §4.5.3, any value below 2^28, negative
+        // without bound) stamped on arrival must land in the printable range as well.
+        private const long MinTimeMs = -62135596800000;
 
         private bool TryStoredResponse(ContextEntry entry, long piv, byte[] hash, long nowMs, InboundDatagram d)
         {

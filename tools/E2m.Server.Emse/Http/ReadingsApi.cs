@@ -54,6 +54,7 @@ namespace E2m.Server.Emse.Http
 
             api.MapGet("/{deviceId}/readings", (HttpContext http, string deviceId, string? from, string? to, int? limit, EmseStore store, IOptions<EmseOptions> options) =>
             {
+                deviceId = DeviceIdOf(http, deviceId);
                 ReaderScope? scope = ReaderScope.Of(http, options.Value);
                 if (scope == null)
                 {
@@ -108,6 +109,38 @@ namespace E2m.Server.Emse.Http
             return app;
         }
 
+        private const string DevicesPrefix = "/v1/devices/";
+        private const string ReadingsSuffix = "/readings";
+
+        /// <summary>
+        /// The device id as the client escaped it (RFC 3986 §2.1): the route value keeps "%2F" undecoded while decoding every
+        /// other escape, so an id with a '/' (external ids are any 1..256 characters) would not be found, and "%252F" could
+        /// not be told from "%2F". The raw request target's segment is unescaped once instead (TestServer has none: the
+        /// route value is used).
+        /// </summary>
+        private static string DeviceIdOf(HttpContext http, string routeValue)
+        {
+            string? raw = http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget;
+            if (string.IsNullOrEmpty(raw))
+            {
+                return routeValue;
+            }
+
+            int query = raw.IndexOf('?', StringComparison.Ordinal);
+            string path = query >= 0 ? raw.Substring(0, query) : raw;
+            if (path.Length > DevicesPrefix.Length + ReadingsSuffix.Length && path.StartsWith(DevicesPrefix, StringComparison.Ordinal)
+                && path.EndsWith(ReadingsSuffix, StringComparison.Ordinal))
+            {
+                string segment = path.Substring(DevicesPrefix.Length, path.Length - DevicesPrefix.Length - ReadingsSuffix.Length);
+                if (segment.IndexOf('/', StringComparison.Ordinal) < 0)
+                {
+                    return Uri.UnescapeDataString(segment);
+                }
+            }
+
+            return routeValue;
+        }
+
         private static IResult NotAuthorised() =>
             Results.Problem("this reader is given no device (Emse:ReaderDevices)", statusCode: StatusCodes.Status403Forbidden);
 
@@ -116,6 +149,11 @@ namespace E2m.Server.Emse.Http
             ms = Math.Clamp(ms, -62135596800000L, 253402300799999L);
             return DateTimeOffset.FromUnixTimeMilliseconds(ms).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
         }
+
+        private static readonly string[] IsoFormats =
+        {
+            "yyyy-MM-dd'T'HH:mm:ss.FFFFFFFK", "yyyy-MM-dd'T'HH:mm:ssK", "yyyy-MM-dd'T'HH:mmK", "yyyy-MM-dd",
+        };
 
         private static bool TryParseTime(string? s, long fallback, out long ms)
         {
@@ -132,7 +170,9 @@ namespace E2m.Server.Emse.Http
                 return true;
             }
 
-            if (DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out DateTimeOffset t))
+            // ISO 8601 / RFC 3339 only (a date, or a date-time with optional fraction and offset; no offset = UTC): the lenient
+            // parser would read "1.5", "12:30" or "1/2/2024" as some date instead of refusing them.
+            if (DateTimeOffset.TryParseExact(s, IsoFormats, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out DateTimeOffset t))
             {
                 ms = t.ToUnixTimeMilliseconds();
                 return true;

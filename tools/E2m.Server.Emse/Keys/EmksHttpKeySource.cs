@@ -72,6 +72,7 @@ namespace E2m.Server.Emse.Keys
                         break;
                     case HttpStatusCode.NotFound:
                     case HttpStatusCode.Conflict:
+                    case HttpStatusCode.BadRequest: // the EMKS calls the kid malformed: no key can have it
                         return EmksKeyLookup.NotFound("EMKS " + ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture));
                     case HttpStatusCode.Forbidden:
                     case HttpStatusCode.Unauthorized:

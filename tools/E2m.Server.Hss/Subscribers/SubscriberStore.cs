@@ -64,7 +64,14 @@ namespace E2m.Server.Hss.Subscribers
                 attempts INTEGER NOT NULL,
                 next_attempt {bigint} NOT NULL,
                 queued_at {bigint} NOT NULL)",
+
+            // 4: facts of the database every process must share (EnsureSchema checks them): the SQN layout (IND bits,
+            // TS 33.102 Annex C.3.2) and a value sealed under the KEK (a process with another KEK refuses to start).
+            @"CREATE TABLE hss_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         };
+
+        private const string IndBitsSetting = "sqn_ind_bits";
+        private const string KekCheckSetting = "kek_check";
 
         private const string ProfileColumns =
             "subscription_id, seq, ind_next, amf, e2m_enabled, allowed_emse_ids, key_lifetime_s, min_gea, access_key_separation, external_id, max_messages, created_at, updated_at, seq_ms, policy_version";
@@ -72,18 +79,22 @@ namespace E2m.Server.Hss.Subscribers
         private readonly E2mDatabase _db;
         private readonly AtRestProtector _protector;
         private readonly TimeProvider _time;
-        private readonly SqnPolicy _sqn;
+        private readonly bool _sqnFromDatabase;
         private readonly bool _emksPolicySync;
+        private SqnPolicy _sqn;
 
         /// <param name="emksPolicySync">Queue EMKS policy syncs (<see cref="EmksPolicyOutbox"/>) with policy changes and deletions of
         /// e2m subscribers: the HSS passes whether an EMKS is configured; the offline CLI cannot know and queues (the HSS sends
         /// the rows once it runs with an EMKS).</param>
+        /// <param name="sqn">The Annex C parameters; null: the IND length the database was created with (the offline CLI),
+        /// <see cref="SqnPolicy.Default"/> for a new database.</param>
         public SubscriberStore(E2mDatabase db, AtRestProtector protector, TimeProvider? time = null, SqnPolicy? sqn = null, bool emksPolicySync = true)
         {
             _db = db ?? throw new ArgumentNullException(nameof(db));
             _protector = protector ?? throw new ArgumentNullException(nameof(protector));
             _time = time ?? TimeProvider.System;
             _sqn = sqn ?? SqnPolicy.Default;
+            _sqnFromDatabase = sqn == null;
             _emksPolicySync = emksPolicySync;
         }
 
@@ -95,8 +106,77 @@ namespace E2m.Server.Hss.Subscribers
         /// <summary>The TS 33.102 Annex C parameters this store applies.</summary>
         public SqnPolicy Sqn => _sqn;
 
-        /// <summary>Creates/migrates the schema (call once at start; safe from several processes).</summary>
-        public void EnsureSchema() => _db.EnsureSchema(Component, Migrations);
+        /// <summary>
+        /// Creates/migrates the schema (call once at start; safe from several processes), then checks the database's shared
+        /// facts (<see cref="CheckSettings"/>): a store whose IND length or KEK does not match the database refuses to run
+        /// (<see cref="SubscriberStoreException"/>).
+        /// </summary>
+        public void EnsureSchema()
+        {
+            _db.EnsureSchema(Component, Migrations);
+            CheckSettings();
+        }
+
+        /// <summary>
+        /// SQN = SEQ ‖ IND (TS 33.102 Annex C.3.2): the same <c>seq</c> column read with another IND length gives other SQNs,
+        /// and two processes with different lengths on one database can issue the same SQN twice. So the first process
+        /// records its IND length and every later one must use it (the CLI, which has no HSS configuration, adopts it).
+        /// The KEK: a value sealed under it (AES-GCM, <see cref="AtRestProtector"/>) must open, else rows written now could
+        /// not be read by the HSS (and an AIR would fail after its SQN reservation). A database of an earlier version is
+        /// checked against a subscriber's K before the value is recorded.
+        /// </summary>
+        private void CheckSettings()
+        {
+            using DbConnection c = _db.Open();
+            string? ind = Setting(c, IndBitsSetting, _sqn.IndBits.ToString(CultureInfo.InvariantCulture));
+            int stored = int.Parse(ind!, NumberStyles.None, CultureInfo.InvariantCulture);
+            if (stored != _sqn.IndBits)
+            {
+                if (!_sqnFromDatabase)
+                {
+                    throw new SubscriberStoreException($"this database's SQNs are SEQ || IND with {stored} IND bits, this HSS is configured with " +
+                        $"{_sqn.IndBits} (Hss:Sqn:IndBits; TS 33.102 Annex C.3.2): one IND length per database, or SQNs would repeat");
+                }
+
+                _sqn = new SqnPolicy(stored);
+            }
+
+            try
+            {
+                if (Setting(c, KekCheckSetting, null) == null && FirstSealedK(c) is (string imsi, byte[] kEnc))
+                {
+                    CryptographicOperations.ZeroMemory(_protector.Unprotect(kEnc, Ad(imsi, "k"))); // rows of a version without the check
+                }
+
+                string sealedHex = Setting(c, KekCheckSetting, Convert.ToHexStringLower(_protector.Protect(new byte[16], KekCheckAd)))!;
+                CryptographicOperations.ZeroMemory(_protector.Unprotect(Convert.FromHexString(sealedHex), KekCheckAd));
+            }
+            catch (CryptographicException)
+            {
+                throw new SubscriberStoreException("the KEK does not open this database (its subscribers were sealed under another key-encryption key): " +
+                    "use the KEK the database was created with (Hss:Kek / Hss:KekFile, `e2m subscriber --kek-file`)");
+            }
+        }
+
+        private const string KekCheckAd = "hss/kek-check";
+
+        private (string Imsi, byte[] KEnc)? FirstSealedK(DbConnection c)
+        {
+            using DbCommand q = _db.Command(c, null, "SELECT imsi, k_enc FROM hss_subscriber ORDER BY imsi LIMIT 1");
+            using DbDataReader r = q.ExecuteReader();
+            return r.Read() ? (r.GetString(0), E2mDatabase.GetBytes(r, 1)) : null;
+        }
+
+        // The setting's value; when absent and proposed != null, proposed is recorded first (the first process wins a race).
+        private string? Setting(DbConnection c, string name, string? proposed)
+        {
+            if (proposed != null)
+            {
+                _db.Execute(c, null, "INSERT INTO hss_settings (name, value) VALUES (@n, @v) ON CONFLICT (name) DO NOTHING", ("n", name), ("v", proposed));
+            }
+
+            return _db.Scalar(c, null, "SELECT value FROM hss_settings WHERE name = @n", ("n", name)) as string;
+        }
 
         // ---- validation
 
@@ -546,8 +626,13 @@ namespace E2m.Server.Hss.Subscribers
         {
             var q = p.Clone();
             var ids = new List<string>();
-            foreach (string id in q.AllowedEmseIds)
+            foreach (string? id in q.AllowedEmseIds)
             {
+                if (id == null)
+                {
+                    throw new SubscriberValidationException("emseIds: null is not an EMSE_Id"); // JSON [.., null]: 400, never a 500
+                }
+
                 string n = id.Trim().ToLowerInvariant();
                 if (n.Length > 0 && !ids.Contains(n))
                 {
