@@ -103,6 +103,18 @@ namespace E2m.Server.Emks.Tests
             Assert.True(l.TryAcquire(Victim, out _));
         }
 
+        /// <summary>One IPv6 host has a whole /64 to send from: the per-source limit keys IPv6 by its /64, IPv4(-mapped) by the address.</summary>
+        [Theory]
+        [InlineData("2001:db8::1", "2001:db8::/64")]
+        [InlineData("2001:db8::ffff:1:2", "2001:db8::/64")]
+        [InlineData("2001:db8:0:1::1", "2001:db8:0:1::/64")]
+        [InlineData("::ffff:10.0.0.1", "10.0.0.1")]
+        [InlineData("10.0.0.1", "10.0.0.1")]
+        public void TheSourceRateLimitKeysIpv6ByItsSlash64(string address, string key)
+        {
+            Assert.Equal(key, BootstrapCoapHandler.RateLimitSource(IPAddress.Parse(address)));
+        }
+
         /// <summary>Linux hands the first 1152 octets of a longer datagram over without an error: it must not be processed.</summary>
         [Fact]
         public async Task AnOversizedDatagramIsNotProcessedAndTheServerGoesOn()

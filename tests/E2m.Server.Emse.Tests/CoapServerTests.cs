@@ -5,6 +5,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Threading.Tasks;
 using E2m.Coap;
+using E2m.Server.Emse.Keys;
 using Xunit;
 
 namespace E2m.Server.Emse.Tests
@@ -219,6 +220,36 @@ namespace E2m.Server.Emse.Tests
             Assert.Equal((CoapCode.Unauthorized, CoapType.Acknowledgement, 0x1234), (r.Code, r.Type, r.MessageId));
             Assert.Equal("Security context not found", System.Text.Encoding.UTF8.GetString(r.PayloadBuffer, r.PayloadOffset, r.PayloadLength));
             Assert.Equal(0, _emks.Calls);
+        }
+
+        /// <summary>
+        /// Made-up kids that never come again must not stay in the cache for ever: once enough negative results piled up, the
+        /// ones past their retry time (NegativeCacheTime) are dropped.
+        /// </summary>
+        [Fact]
+        public void AFloodOfUnknownKids_IsDroppedFromTheCacheAfterTheNegativeCacheTime()
+        {
+            var (kid8, key) = TestDevice.NewKey(new Random(90));
+            using var dev = new TestDevice(_host.CoapEndPoint, kid8, key);
+            int cachedBefore = _host.Server.CachedContexts;
+            byte[] UnknownKid(int i)
+            {
+                byte[] d = { 0x50, 0x02, (byte)(i >> 8), (byte)i, 0x99, 0x09, 0x01, 0xE0, 0, 0, (byte)(i >> 16), (byte)(i >> 8), (byte)i, 0x5A, 0xFF,
+                    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 }; // NON POST, OSCORE: kid flag, PIV 01, 7-octet kid
+                return d;
+            }
+
+            for (int i = 0; i < ContextCache.NegativeSweepEvery; i++)
+            {
+                dev.Send(UnknownKid(i));
+                Assert.Equal(CoapCode.Unauthorized, Coap.Decode(dev.Receive()).Code);
+            }
+
+            Assert.Equal(cachedBefore + ContextCache.NegativeSweepEvery, _host.Server.CachedContexts);
+            _time.Advance(TimeSpan.FromSeconds(6)); // past NegativeCacheTime (5 s)
+            dev.Send(UnknownKid(ContextCache.NegativeSweepEvery));
+            Assert.Equal(CoapCode.Unauthorized, Coap.Decode(dev.Receive()).Code);
+            Assert.True(_host.Server.CachedContexts <= cachedBefore + 1, "cached: " + _host.Server.CachedContexts);
         }
 
         [Fact]

@@ -214,14 +214,16 @@ namespace E2m.Server.Emse
                 }
             }
 
-            if (o.KeyRevalidateInterval < TimeSpan.Zero)
+            if (o.KeyRevalidateInterval < TimeSpan.Zero || o.KeyRevalidateInterval > TimeSpan.FromDays(366))
             {
-                errors.Add("Emse:KeyRevalidateInterval must not be negative (0 = off).");
+                errors.Add("Emse:KeyRevalidateInterval must be 0 (off) .. 366 days.");
             }
 
-            if (o.ExchangeLifetime <= TimeSpan.Zero || o.NegativeCacheTime < TimeSpan.Zero)
+            // Upper bounds keep "now + span" representable (a span of millennia would make every pull fail).
+            if (o.ExchangeLifetime <= TimeSpan.Zero || o.ExchangeLifetime > TimeSpan.FromDays(1)
+                || o.NegativeCacheTime < TimeSpan.Zero || o.NegativeCacheTime > TimeSpan.FromDays(1))
             {
-                errors.Add("Emse:ExchangeLifetime must be positive and Emse:NegativeCacheTime not negative.");
+                errors.Add("Emse:ExchangeLifetime must be positive and Emse:NegativeCacheTime not negative, both at most 1 day.");
             }
 
             if (o.SqliteSynchronous != "FULL" && o.SqliteSynchronous != "NORMAL")

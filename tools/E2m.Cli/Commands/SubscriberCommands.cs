@@ -322,6 +322,13 @@ namespace E2m.Cli.Commands
             for (int r = 0; r < repeat; r++)
             {
                 using SqnReservation res = Guard(() => store.ReserveSqns(imsi, n));
+                if (res.E2m.Enabled)
+                {
+                    // e2m switched on since the check above (the reservation reads the row under the write lock): these
+                    // vectors would carry the e2m AMF bit with keys nobody pushed to the EMKS. The SQNs are spent, not issued.
+                    throw new VerificationFailedException("subscriber " + imsi + " became an e2m subscriber: its vectors must come from the HSS service");
+                }
+
                 foreach (AuthVector v in auc.Generate(res, rat, snId))
                 {
                     using (v)

@@ -151,7 +151,7 @@ namespace E2m.Server.Emks.Bootstrap
                 return new BootstrapReply(CoapCode.BadRequest, Diagnostic: "bad request " + (int)e.Error);
             }
 
-            return await _service.HandleAsync(bs, remote.Address.ToString(), ct).ConfigureAwait(false);
+            return await _service.HandleAsync(bs, RateLimitSource(remote.Address), ct).ConfigureAwait(false);
         }
 
         private byte[] Encode(byte requestType, int mid, byte[] token, int tokenLength, BootstrapReply reply)
@@ -204,6 +204,27 @@ namespace E2m.Server.Emks.Bootstrap
         {
             public long Stamp;
             public volatile byte[]? Response;
+        }
+
+        /// <summary>
+        /// The per-source rate-limit key: an IPv4 address (also IPv4-mapped IPv6), or the /64 of an IPv6 address — one host
+        /// (or one customer: RFC 6177 assigns at least a /64) has a whole /64 to send from, so per /128 it would have 2^64 buckets.
+        /// </summary>
+        internal static string RateLimitSource(System.Net.IPAddress address)
+        {
+            if (address.IsIPv4MappedToIPv6)
+            {
+                address = address.MapToIPv4();
+            }
+
+            if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+            {
+                return address.ToString();
+            }
+
+            byte[] b = address.GetAddressBytes();
+            Array.Clear(b, 8, 8);
+            return new System.Net.IPAddress(b).ToString() + "/64";
         }
     }
 }

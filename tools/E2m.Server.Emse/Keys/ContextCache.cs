@@ -195,6 +195,7 @@ namespace E2m.Server.Emse.Keys
             _options = options;
             _log = log;
             _pullSlots = new SemaphoreSlim(options.MaxConcurrentPulls, options.MaxConcurrentPulls);
+            _lastSweepTicks = time.GetUtcNow().UtcTicks;
         }
 
         public int Count => _entries.Count;
@@ -240,11 +241,53 @@ namespace E2m.Server.Emse.Keys
                 }
 
                 _entries[key] = entry;
+                if (entry.State != ContextState.Ready)
+                {
+                    NoteNegative();
+                }
+
                 return entry;
             }
             finally
             {
                 _pulls.TryRemove(key, out _);
+            }
+        }
+
+        /// <summary>Negative results between two sweeps of <see cref="NoteNegative"/>.</summary>
+        internal const int NegativeSweepEvery = 10_000;
+
+        private long _negativesSinceSweep;
+        private long _lastSweepTicks;
+
+        /// <summary>
+        /// A negative entry (unknown kid, EMKS unavailable) is evicted by its owner shard when the kid comes again after its
+        /// retry time; a kid that never comes again (a flood of made-up kids) would stay for ever. So every
+        /// <see cref="NegativeSweepEvery"/> negative results (at most once a second) the cache drops the negative entries
+        /// past their retry time: memory stays at about the negatives of one <see cref="EmseOptions.NegativeCacheTime"/>,
+        /// which the EMKS pull rate (<see cref="EmseOptions.MaxConcurrentPulls"/>) bounds.
+        /// </summary>
+        private void NoteNegative()
+        {
+            if (Interlocked.Increment(ref _negativesSinceSweep) < NegativeSweepEvery)
+            {
+                return;
+            }
+
+            DateTimeOffset now = _time.GetUtcNow();
+            long last = Interlocked.Read(ref _lastSweepTicks);
+            if (now.UtcTicks - last < TimeSpan.TicksPerSecond || Interlocked.CompareExchange(ref _lastSweepTicks, now.UtcTicks, last) != last)
+            {
+                return;
+            }
+
+            Interlocked.Exchange(ref _negativesSinceSweep, 0);
+            foreach (System.Collections.Generic.KeyValuePair<ulong, ContextEntry> kv in _entries)
+            {
+                if (kv.Value.State != ContextState.Ready && kv.Value.RetryAfter <= now)
+                {
+                    Evict(kv.Value);
+                }
             }
         }
 
