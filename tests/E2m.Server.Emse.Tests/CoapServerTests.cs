@@ -320,6 +320,18 @@ namespace E2m.Server.Emse.Tests
             Assert.Equal(0, _host.Store.CountReadings());
         }
 
+        /// <summary>Accept (RFC 7252 §5.10.4) is a recognised critical option: stored as usual, not 4.02; an unknown critical one is 4.02.</summary>
+        [Theory]
+        [InlineData(CoapOption.Accept, CoapCode.Changed, 1)]
+        [InlineData(65001, CoapCode.BadOption, 0)] // odd = critical, unassigned (experimental range)
+        public void InnerOptions_AcceptIsKnownUnknownCriticalIs402(int option, byte expected, int stored)
+        {
+            using TestDevice dev = NewDevice(13, "meter-13");
+            Protected p = dev.Build(new long[] { 1 }, extraOption: option, extraValue: new byte[] { 0x70 });
+            Assert.Equal(expected, dev.Verify(p, dev.Exchange(p)));
+            Assert.Equal(stored, _host.Store.CountReadings());
+        }
+
         [Theory]
         [InlineData("not CBOR", "ff")]
         [InlineData("map instead of array", "a0")]

@@ -364,7 +364,7 @@ namespace E2m.Server.Emse.Tests
 
         /// <summary>A protected POST /r with one SenML record "energy" = value Wh per entry (base time when given).</summary>
         public Protected Build(long[] values, long? baseTime = null, byte code = CoapCode.Post, string path = "r", int contentFormat = CoapContentFormat.SenmlCbor,
-            byte type = CoapType.Confirmable, byte[]? rawPayload = null)
+            byte type = CoapType.Confirmable, byte[]? rawPayload = null, int extraOption = -1, byte[]? extraValue = null)
         {
             int packLength;
             if (rawPayload != null)
@@ -398,6 +398,12 @@ namespace E2m.Server.Emse.Tests
             if (contentFormat >= 0)
             {
                 m.SetContentFormat(contentFormat);
+            }
+
+            if (extraOption >= 0)
+            {
+                byte[] v = extraValue ?? Array.Empty<byte>();
+                m.AddOption(extraOption, v, 0, v.Length);
             }
 
             m.SetPayload(_pack, 0, packLength);

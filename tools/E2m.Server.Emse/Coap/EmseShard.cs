@@ -775,6 +775,10 @@ namespace E2m.Server.Emse.Coap
                 {
                     pathOk = false;
                 }
+                else if (number == CoapOption.Accept)
+                {
+                    // RFC 7252 §5.10.4: a recognised (critical) option; the 2.04 carries no representation, so any is met
+                }
                 else if (CoapOption.IsCritical(number) && number != CoapOption.UriHost && number != CoapOption.UriPort
                     && number != CoapOption.Oscore)
                 {
