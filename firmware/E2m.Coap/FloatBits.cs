@@ -17,44 +17,61 @@ namespace E2m.Coap
 
         private static bool IsZero(ulong d) { return (d & 0x7FFFFFFFFFFFFFFFUL) == 0; }
 
-        /// <summary>True when the binary64 value is ±0 or a normal number exactly representable as a normal binary16.</summary>
-        public static bool FitsHalf(ulong d)
-        {
-            if (IsZero(d)) return true;
-            int e = RawExponent(d);
-            if (e == 0 || e == 0x7FF) return false;
-            int unbiased = e - 1023;
-            return unbiased >= -14 && unbiased <= 15 && (d & ((1UL << 42) - 1)) == 0;
-        }
+        /// <summary>
+        /// True when binary16 holds the binary64 value exactly (RFC 8949 §4.1 preferred serialization): ±0, a normal or a
+        /// subnormal binary16 number, ±infinity, or a NaN whose payload survives the shorter mantissa (low 42 bits zero).
+        /// </summary>
+        public static bool FitsHalf(ulong d) { return Fits(d, 10, 15); }
 
-        /// <summary>True when the binary64 value is ±0 or a normal number exactly representable as a normal binary32.</summary>
-        public static bool FitsSingle(ulong d)
-        {
-            if (IsZero(d)) return true;
-            int e = RawExponent(d);
-            if (e == 0 || e == 0x7FF) return false;
-            int unbiased = e - 1023;
-            return unbiased >= -126 && unbiased <= 127 && (d & ((1UL << 29) - 1)) == 0;
-        }
+        /// <summary>True when binary32 holds the binary64 value exactly (as <see cref="FitsHalf"/>, for binary32).</summary>
+        public static bool FitsSingle(ulong d) { return Fits(d, 23, 127); }
 
         /// <summary>binary64 → binary16 for values where FitsHalf is true.</summary>
         public static ushort DoubleToHalfExact(ulong d)
         {
             if (!FitsHalf(d)) throw new ArgumentException("not exactly representable as binary16");
-            int sign = (int)(d >> 63);
-            if (IsZero(d)) return (ushort)(sign << 15);
-            int unbiased = RawExponent(d) - 1023;
-            return (ushort)((sign << 15) | ((unbiased + 15) << 10) | (int)((d & MantissaMask) >> 42));
+            return (ushort)Narrow(d, 10, 15);
         }
 
         /// <summary>binary64 → binary32 for values where FitsSingle is true.</summary>
         public static uint DoubleToSingleExact(ulong d)
         {
             if (!FitsSingle(d)) throw new ArgumentException("not exactly representable as binary32");
-            uint sign = (uint)(d >> 63);
-            if (IsZero(d)) return sign << 31;
-            int unbiased = RawExponent(d) - 1023;
-            return (sign << 31) | ((uint)(unbiased + 127) << 23) | (uint)((d & MantissaMask) >> 29);
+            return (uint)Narrow(d, 23, 127);
+        }
+
+        // A format with m mantissa bits and exponent bias b (binary16: 10, 15; binary32: 23, 127). Its normal numbers have
+        // unbiased exponents 1-b..b, its subnormals are k × 2^(1-b-m), k = 1 .. 2^m - 1.
+        private static bool Fits(ulong d, int m, int bias)
+        {
+            if (IsZero(d)) return true;
+            int e = RawExponent(d);
+            ulong mantissa = d & MantissaMask;
+            if (e == 0x7FF) return (mantissa & ((1UL << (52 - m)) - 1)) == 0; // ±infinity, or a NaN whose payload fits
+            if (e == 0) return false;                                        // a binary64 subnormal is far below both
+            int unbiased = e - 1023;
+            if (unbiased >= 1 - bias && unbiased <= bias) return (mantissa & ((1UL << (52 - m)) - 1)) == 0;
+            int shift = SubnormalShift(unbiased, m, bias);
+            if (shift < 52 - m || shift > 52) return false;                    // above the normals or below the smallest subnormal
+            return ((mantissa | (1UL << 52)) & ((1UL << shift) - 1)) == 0;
+        }
+
+        // For a value 1.f × 2^unbiased below the normal range: the significand 1.f (53 bits) shifted right by this many bits is
+        // the subnormal's integer k (value = k × 2^(1-bias-m)).
+        private static int SubnormalShift(int unbiased, int m, int bias) { return 52 - (unbiased - (1 - bias - m)); }
+
+        private static ulong Narrow(ulong d, int m, int bias)
+        {
+            int width = 1 + (m == 10 ? 5 : 8) + m;
+            ulong sign = (d >> 63) << (width - 1);
+            if (IsZero(d)) return sign;
+            int e = RawExponent(d);
+            ulong mantissa = d & MantissaMask;
+            ulong expAll = (1UL << (width - 1 - m)) - 1;
+            if (e == 0x7FF) return sign | (expAll << m) | (mantissa >> (52 - m));
+            int unbiased = e - 1023;
+            if (unbiased >= 1 - bias) return sign | ((ulong)(unbiased + bias) << m) | (mantissa >> (52 - m));
+            return sign | ((mantissa | (1UL << 52)) >> SubnormalShift(unbiased, m, bias)); // subnormal: exponent field 0
         }
 
         /// <summary>binary16 → binary64 (exact; subnormals, infinities and NaN included).</summary>

@@ -210,8 +210,9 @@ namespace E2m.Firmware
             }
             catch (OscoreException ex)
             {
-                // SSN exhausted (RFC 8613 §7.2.1) or a context misuse: forget the keys, re-key next time
-                if (ex.OscoreError == OscoreError.SsnExhausted) _keys.InvalidateAll();
+                // SSN exhausted (RFC 8613 §7.2.1), SSN reservation unreadable (App. B.1.1) or a context misuse: for the
+                // first two forget the keys (and their SSN records), re-key next time
+                if (ex.OscoreError == OscoreError.SsnExhausted || ex.OscoreError == OscoreError.SsnStateLost) _keys.InvalidateAll();
                 next = Fail(FirmwareError.BadResponse);
             }
             if (!_failedThisCycle && running != AppState.Sleep && running != AppState.Stopped

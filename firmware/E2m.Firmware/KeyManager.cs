@@ -208,6 +208,7 @@ namespace E2m.Firmware
                 DisposeContext(i);
                 Array.Clear(_key[i], 0, 32);
                 _store.Delete(_config.KeyRecordBase + i);
+                _store.Delete(_config.SsnRecordBase + i); // its key is gone; an unreadable record must not block the next key
             }
         }
 

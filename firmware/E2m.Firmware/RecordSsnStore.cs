@@ -32,10 +32,21 @@ namespace E2m.Firmware
             Array.Copy(kid, 0, _kid, 0, 8);
         }
 
-        /// <summary>The stored reservation for this KID, or -1 (fresh key, absent, corrupt or another key's record).</summary>
+        /// <summary>
+        /// The stored reservation for this KID, or -1 (no record, or another key's record). A record that exists but fails
+        /// its checks (length, magic, CRC; a corrupt medium — writes are atomic, so never a power cut) throws
+        /// <see cref="OscoreException"/> SsnStateLost: where the sequence stood is unknown, and starting at 0 could repeat
+        /// a nonce under this key (RFC 8613 App. B.1.1). The key must be replaced (the application forgets it).
+        /// </summary>
         public long Read()
         {
-            if (!RecordCodec.ReadFramed(_store, _recordId, _buffer, PayloadLength, Magic)) return -1;
+            bool present;
+            if (!RecordCodec.ReadFramed(_store, _recordId, _buffer, PayloadLength, Magic, out present))
+            {
+                if (present) throw new OscoreException(OscoreError.SsnStateLost, -1);
+                return -1;
+            }
+
             for (int i = 0; i < 8; i++)
             {
                 if (_buffer[1 + i] != _kid[i]) return -1;

@@ -65,6 +65,15 @@ namespace E2m.Firmware
         /// </summary>
         public static bool ReadFramed(IRecordStore store, int recordId, byte[] buffer, int payloadLength, byte magic)
         {
+            bool present;
+            return ReadFramed(store, recordId, buffer, payloadLength, magic, out present);
+        }
+
+        /// <summary>As <see cref="ReadFramed(IRecordStore, int, byte[], int, byte)"/>; <paramref name="present"/> is false only
+        /// when the record does not exist (a record that fails the checks is present but reads false).</summary>
+        public static bool ReadFramed(IRecordStore store, int recordId, byte[] buffer, int payloadLength, byte magic, out bool present)
+        {
+            present = true;
             int n;
             try
             {
@@ -74,6 +83,12 @@ namespace E2m.Firmware
             {
                 return false; // longer than any record we write: not ours
             }
+            if (n < 0)
+            {
+                present = false;
+                return false;
+            }
+
             if (n != payloadLength + CrcLength) return false;
             if (buffer[0] != magic) return false;
             return GetUInt32(buffer, payloadLength) == Crc32.Compute(buffer, 0, payloadLength);

@@ -37,7 +37,7 @@ namespace E2m.Oscore
         MalformedPlaintext = 408,
 
         /// <summary>The original message cannot be protected: OSCORE option already present (nested OSCORE,
-        /// RFC 8613 §4.1.3.7) or Proxy-Uri (decomposition §4.1.3.3 not implemented).</summary>
+        /// RFC 8613 §4.1.3.7), Proxy-Uri (decomposition §4.1.3.3 not implemented) or Observe (Outer Observe §4.1.3.5 not implemented).</summary>
         UnsupportedOption = 409,
 
         /// <summary>The message is not of the expected kind (a response where a request was expected, or vice versa).</summary>
@@ -45,6 +45,10 @@ namespace E2m.Oscore
 
         /// <summary>The ciphertext is longer than the context's maximum message size: 4.13.</summary>
         MessageTooLarge = 411,
+
+        /// <summary>The persisted SSN reservation of the context exists but cannot be read (corrupt medium): where the
+        /// sequence stood is unknown, so no SSN is safe under this key any more (RFC 8613 App. B.1.1): re-key.</summary>
+        SsnStateLost = 412,
     }
 
     /// <summary>
@@ -91,6 +95,7 @@ namespace E2m.Oscore
                 case OscoreError.WrongMessageKind: return 0x80;     // 4.00
                 case OscoreError.MessageTooLarge: return 0x8D;      // 4.13 Request Entity Too Large (RFC 7252 §5.9.2.9)
                 case OscoreError.SsnExhausted: return 0xA3;         // 5.03: local, the context must be re-keyed (§7.2.1)
+                case OscoreError.SsnStateLost: return 0xA3;         // 5.03: local, the context must be re-keyed (App. B.1.1)
             }
             return 0x80;
         }
@@ -123,9 +128,10 @@ namespace E2m.Oscore
                 case OscoreError.NoOscoreOption: return "OSCORE: message has no OSCORE option";
                 case OscoreError.MissingCiphertext: return "OSCORE: payload missing or shorter than code and tag";
                 case OscoreError.MalformedPlaintext: return "OSCORE: decrypted plaintext is not a valid inner message";
-                case OscoreError.UnsupportedOption: return "OSCORE: original message has an option OSCORE cannot protect (OSCORE, Proxy-Uri)";
+                case OscoreError.UnsupportedOption: return "OSCORE: original message has an option OSCORE cannot protect (OSCORE, Proxy-Uri, Observe)";
                 case OscoreError.WrongMessageKind: return "OSCORE: request/response kind does not match the operation";
                 case OscoreError.MessageTooLarge: return "OSCORE: message larger than the context's maximum message size";
+                case OscoreError.SsnStateLost: return "OSCORE: stored sender sequence reservation unreadable (re-key the context)";
             }
             return "OSCORE: error";
         }

@@ -126,9 +126,13 @@ namespace E2m.Oscore
                 throw new ArgumentException("Sender ID equals Recipient ID: the two keys would be the same (RFC 8613 §3.3)");
             }
 
-            if (idContext != null && idContext.Length > OscoreConstants.MaxIdContextLength)
+            // RFC 8613 §6.1: the whole OSCORE option value of a request — flag byte, Partial IV (up to 5), 's', kid context,
+            // kid (the Sender ID) — must fit the 255 octets every request can carry, or each request would fail after
+            // spending its SSN.
+            if (idContext != null && (idContext.Length > OscoreConstants.MaxIdContextLength
+                || 1 + OscoreConstants.MaxPivLength + 1 + idContext.Length + (senderId == null ? 0 : senderId.Length) > 255))
             {
-                throw new ArgumentException("ID Context longer than 255 octets ('kid context' length is one octet, RFC 8613 §6.1)");
+                throw new ArgumentException("ID Context too long: the OSCORE option (flags, PIV, s, kid context, kid) must fit 255 octets (RFC 8613 §6.1)");
             }
 
             if (maxMessageSize < 16 || maxMessageSize > AesCcm.MaxMessageLength)
@@ -891,10 +895,13 @@ namespace E2m.Oscore
             CoapCodec.Decode(datagram, offset, length, _original); // not CoAP: the codec's CoapFormatException
         }
 
-        // RFC 8613 §4.1.3.7: nested OSCORE is not supported; §4.1.3.3: Proxy-Uri decomposition not implemented.
+        // RFC 8613 §4.1.3.7: nested OSCORE is not supported; §4.1.3.3: Proxy-Uri decomposition not implemented;
+        // §4.1.3.5 / §4.2: Observe needs an Outer Observe and the Outer Code FETCH, neither implemented (the e2m device
+        // never observes): refused rather than protected wrongly.
         private static void CheckProtectable(CoapMessage message)
         {
-            if (message.FindOption(OscoreConstants.OptionNumber) >= 0 || message.FindOption(35) >= 0)
+            if (message.FindOption(OscoreConstants.OptionNumber) >= 0 || message.FindOption(35) >= 0
+                || message.FindOption(CoapOption.Observe) >= 0)
             {
                 throw new OscoreException(OscoreError.UnsupportedOption, -1);
             }

@@ -155,7 +155,7 @@ namespace E2m.Cli.Tests
                 "$.sampling.pulsesPerKwh: expected a power of ten (1, 10, ..., 100000) when an EMSE receives \"energy\" (sent as pulses x 10^n Wh, no division on the device), found 800", false);
             yield return P("datagram above range", new[] { "upload.maxDatagram=1461" }, "$.upload.maxDatagram: expected an integer 128..1460, found 1461", true);
             yield return P("datagram above the SARA limit", new[] { "modem.model=\"sara-r5\"", "upload.maxDatagram=1200" },
-                "$.upload.maxDatagram: expected at most 1024 octets (the sara-r5 UDP send limit), found 1200", false);
+                "$.upload.maxDatagram: expected at most 480 octets (the sara-r5 UDP send limit), found 1200", false);
             yield return P("ACK_TIMEOUT below RFC 7252", new[] { "coap.ackTimeoutMs=1000" }, "$.coap.ackTimeoutMs: expected an integer 2000..300000, found 1000", true);
             yield return P("fractional factor", new[] { "coap.ackRandomFactorPercent=1.5" }, "$.coap.ackRandomFactorPercent: expected an integer 100..400, found 1.5", true);
             yield return P("boolean", new[] { "psm.enabled=\"yes\"" }, "$.psm.enabled: expected true or false, found \"yes\"", true);

@@ -44,5 +44,27 @@ namespace E2m.Cli.Tests
             Assert.Equal(2, run.ExitCode);
             Assert.Contains("--ck", run.StdErr);
         }
+
+        /// <summary>TS 33.220 Annex B.2.1.2 wants character strings NFKC-normalised before UTF-8; without Unicode tables
+        /// (InvariantGlobalization) a non-ASCII EMSE_Id is refused rather than derived from one of its spellings. An EMSE_Id
+        /// above 255 octets is a usage error.</summary>
+        [Fact]
+        public void NonAsciiAndOverlongEmseIdsAreUsageErrors()
+        {
+            const string Ck = "b40ba9a3c58b2a05bbf0d987b21bf8cb", Ik = "f769bcd751044604127672711c6d3441";
+            foreach (string id in new[] { "\u00e9mse.example", "e\u0301mse.example", "emse example" })
+            {
+                var run = Cli.Run("kdf", "--ck", Ck, "--ik", Ik, "--emse-id", id);
+                Assert.Equal(2, run.ExitCode);
+                Assert.Contains("ASCII", run.StdErr);
+            }
+
+            Assert.Equal(0, Cli.Run("kdf", "--ck", Ck, "--ik", Ik, "--emse-id", "xn--mse-bma.example").ExitCode);
+
+            var overlong = Cli.Run("kdf", "--ck", Ck, "--ik", Ik, "--emse-id", new string('a', 256));
+            Assert.Equal(2, overlong.ExitCode);
+            Assert.Single(overlong.StdErr.Trim().Split('\n'));
+            Assert.Equal(0, Cli.Run("kdf", "--ck", Ck, "--ik", Ik, "--emse-id", new string('a', 255)).ExitCode);
+        }
     }
 }

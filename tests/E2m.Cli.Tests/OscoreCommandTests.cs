@@ -135,6 +135,28 @@ namespace E2m.Cli.Tests
             Assert.StartsWith("e2m: error: ", run.StdErr);
         }
 
+        /// <summary>Inputs the OSCORE core refuses by size are usage errors (exit 2, one line), never a crash.</summary>
+        [Fact]
+        public void OversizedInputsAreUsageErrorsNotCrashes()
+        {
+            string[] ctx = { "--secret", "01", "--sender-id", "01", "--recipient-id", "" };
+            var longContext = Cli.Run(ctx.Concat(new[] { "--id-context", new string('a', 2 * 50), "--ssn", "1", "--message", "44015d1f00003974" }).Prepend("protect").Prepend("oscore").ToArray());
+            Assert.True(longContext.ExitCode == 0, longContext.StdErr); // a 50-octet ID context fits the option
+            foreach (string[] args in new[]
+            {
+                ctx.Concat(new[] { "--id-context", new string('a', 2 * 250), "--ssn", "1", "--message", "44015d1f00003974" }).ToArray(),
+                ctx.Concat(new[] { "--ssn", "1", "--message", "44015d1f00003974ff" + new string('0', 2 * 1200) }).ToArray(),
+                new[] { "--secret", "01", "--sender-id", "", "--recipient-id", "01", "--message", "64455d1f00003974", "--response-to-piv", "1", "--request-kid", new string('1', 2 * 256) },
+                ctx.Concat(new[] { "--ssn", "1", "--message", "44015d1f0000397462" + "0001" }).ToArray(), // Observe (6) in the request
+            })
+            {
+                var run = Cli.Run(new[] { "oscore", "protect" }.Concat(args).ToArray());
+                Assert.True(run.ExitCode is 1 or 2, string.Join(' ', args.Take(8)) + ": exit " + run.ExitCode + " " + run.StdErr);
+                Assert.Single(run.StdErr.Trim().Split('\n'));
+                Assert.DoesNotContain("Unhandled", run.StdErr);
+            }
+        }
+
         [Fact]
         public void ProtectWithoutSsnIsAUsageError()
         {

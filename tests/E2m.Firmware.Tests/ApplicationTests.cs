@@ -56,6 +56,31 @@ namespace E2m.Firmware.Tests
             Assert.Equal(2u, app.DeviceState.Boots);
         }
 
+        /// <summary>
+        /// The SSN record of a persisted key turns unreadable (media corruption): the device must not resume at 0 under that
+        /// key (nonce reuse, RFC 8613 App. B.1.1). It forgets the key and its SSN record, re-keys, and delivers under the new
+        /// key without the EMSE ever seeing a nonce twice.
+        /// </summary>
+        [Fact]
+        public void An_unreadable_SSN_record_makes_the_device_re_key_instead_of_restarting_the_sequence()
+        {
+            var rig = new Rig();
+            rig.Cycle();
+            Assert.Equal(1, rig.Net.Emks.Challenges);
+            var raw = new byte[64];
+            int n = rig.Store.Read(rig.Config.SsnRecordBase, raw, 0, raw.Length);
+            Assert.True(n > 0);
+            raw[12] ^= 0x40;                                             // one flipped bit in the reservation
+            rig.Store.Write(rig.Config.SsnRecordBase, raw, 0, n);
+
+            rig.Cycle();                                                 // the SSN state is lost: keys forgotten, nothing sent under the old key
+            rig.Cycle();                                                 // re-key (home mode) and deliver
+            Assert.Equal(2, rig.Net.Emks.Challenges);
+            Assert.Equal(0, rig.EmseA.NonceReuse);
+            Assert.Equal(0, rig.EmseA.DecryptFailures);
+            Assert.True(rig.EmseA.Received.Count >= 4);
+        }
+
         [Fact]
         public void Network_mode_derives_the_DESIGN_vector_keys_from_EF_KeysPS()
         {

@@ -28,7 +28,13 @@ namespace E2m.Firmware.Tests
             int n = store.Read(9, raw, 0, raw.Length);
             raw[10] ^= 1;
             store.Write(9, raw, 0, n);
-            Assert.Equal(-1, s1.Read());                                      // CRC mismatch
+            // CRC mismatch: the record exists but where the sequence stood is unknown; starting at 0 could repeat a nonce
+            // under this key (RFC 8613 App. B.1.1), so it is an error that makes the application re-key, never -1.
+            Assert.Equal(OscoreError.SsnStateLost, Assert.Throws<OscoreException>(() => s1.Read()).OscoreError);
+            store.Write(9, raw, 0, 5);                                        // wrong length: the same
+            Assert.Equal(OscoreError.SsnStateLost, Assert.Throws<OscoreException>(() => s1.Read()).OscoreError);
+            store.Delete(9);
+            Assert.Equal(-1, s1.Read());                                      // absent: a fresh context
         }
 
         [Theory]

@@ -117,7 +117,6 @@ namespace E2m.Oscore.Tests
             m.MessageId = 7;
             m.AddOptionString(CoapOption.UriHost, "emse.example.org");
             m.AddOptionUInt(CoapOption.UriPort, 5683);
-            m.AddOptionUInt(CoapOption.Observe, 0);
             m.AddUriPath("a");
             m.AddUriPath("b");
             m.AddOptionString(CoapOption.UriQuery, "x=1");
@@ -179,7 +178,26 @@ namespace E2m.Oscore.Tests
             m.AddOptionString(CoapOption.ProxyUri, "coap://example.com/x");
             Assert.Equal(OscoreError.UnsupportedOption,
                 Assert.Throws<OscoreException>(() => device.ProtectRequest(m, new byte[256], 0, new OscoreExchange())).OscoreError);
+            // Observe needs an Outer Observe and the Outer Code FETCH (RFC 8613 §4.1.3.5, §4.2), neither implemented:
+            // refused, not protected as a POST with an Inner-only Observe.
+            m.Reset();
+            m.Code = CoapCode.Get;
+            m.AddOptionUInt(CoapOption.Observe, 0);
+            Assert.Equal(OscoreError.UnsupportedOption,
+                Assert.Throws<OscoreException>(() => device.ProtectRequest(m, new byte[256], 0, new OscoreExchange())).OscoreError);
             Assert.Equal(0L, device.SenderSequenceNumber); // nothing consumed
+
+            // An ID Context that cannot fit the 255-octet OSCORE option with the longest PIV and the kid is refused at once.
+            Assert.Throws<ArgumentException>(() => new OscoreSecurityContext(Providers.Get(Providers.Portable), new byte[16], null,
+                new byte[] { 1 }, new byte[0], new byte[250]));
+            Assert.Throws<ArgumentException>(() => new OscoreSecurityContext(Providers.Get(Providers.Portable), new byte[16], null,
+                new byte[] { 1 }, new byte[0], new byte[248]));
+            // 1 + 5 + 1 + 247 + 1 = 255: the longest ID Context with a 1-octet kid, protected with a 5-octet PIV
+            using var fits = new OscoreSecurityContext(Providers.Get(Providers.Portable), new byte[16], null, new byte[] { 1 }, new byte[0], new byte[247],
+                new MemorySsnStore(0xFFFFFFFFF0));
+            m.Reset();
+            m.Code = CoapCode.Get;
+            Assert.True(fits.ProtectRequest(m, new byte[512], 0, new OscoreExchange()) > 0);
         }
 
         [Fact]

@@ -66,6 +66,12 @@ namespace E2m.Cli
                 stderr.WriteLine("e2m: " + e.Message);
                 return ExitVerificationFailed;
             }
+            catch (ArgumentException e)
+            {
+                // an input the library refused (lengths, sizes: e.g. a message too large to protect): still a usage error
+                stderr.WriteLine("e2m: error: " + e.Message);
+                return ExitUsage;
+            }
             catch (System.Data.Common.DbException e)
             {
                 // --db / --data-dir naming a database that cannot be opened or used: one line and exit 2, never a crash

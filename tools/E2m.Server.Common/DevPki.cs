@@ -172,14 +172,8 @@ namespace E2m.Server.Common
         {
             // The unsigned number the octets spell (as `openssl x509 -serial` prints it), encoded as a positive DER INTEGER:
             // leading zeros dropped, a 0x00 before a first octet >= 0x80 (else the list would name a negative number).
-            int first = 0;
-            while (first < serialNumber.Length - 1 && serialNumber[first] == 0)
-            {
-                first++;
-            }
-
-            byte[] positive = serialNumber.Length == 0 ? serialNumber
-                : serialNumber[first] >= 0x80 ? new byte[] { 0 }.Concat(serialNumber.Skip(first)).ToArray() : serialNumber.Skip(first).ToArray();
+            byte[] magnitude = Convert.FromHexString(RevocationList.SerialKey(serialNumber));
+            byte[] positive = magnitude.Length > 0 && magnitude[0] >= 0x80 ? new byte[] { 0 }.Concat(magnitude).ToArray() : magnitude;
             if (positive.Length == 0 || positive.Length > 21 || (positive.Length == 21 && positive[0] != 0))
             {
                 throw new ArgumentException("a serial number is 1..20 octets (RFC 5280 §4.1.2.2)");

@@ -198,8 +198,15 @@ namespace E2m.Modem.Commands
         /// <summary>+CPWROFF response time "&lt; 40 s" (modems.md §2.1, U16 p30 §5.2).</summary>
         public const int CpwroffTimeoutMs = 40000;
 
-        /// <summary>Largest datagram in HEX syntax: len ≤ 512 (modems.md §2.5, U09 p190).</summary>
-        public const int MaxHexSendLength = 512;
+        /// <summary>
+        /// Largest datagram in HEX syntax. The manual allows len ≤ 512 (modems.md §2.5, U09 p190), but the whole command line
+        /// is at most 1024 characters (modems.md §2.3, U09 p13 §1.1.4): `AT+USOST=s,"IPv4",port,len,"` + 2·len hex + `"` is
+        /// 41 + 2·len characters with a 15-character address and a 5-digit port, so len ≤ 491; 480 keeps a margin.
+        /// </summary>
+        public const int MaxHexSendLength = 480;
+
+        /// <summary>Longest AT command line the SARA-R4/R5 accepts (modems.md §2.3, U09 p13 §1.1.4).</summary>
+        public const int MaxCommandLine = 1024;
 
         /// <summary>Largest +USORF read (0–1024, modems.md §2.5).</summary>
         public const int MaxReadLength = 1024;

@@ -232,6 +232,7 @@ namespace E2m.Modem.Drivers
             if (count < 1 || count > UbloxCommands.MaxHexSendLength) return ModemError.TooLarge;
             string args = socket.ToString() + ",\"" + _remoteIp[socket] + "\"," + _remotePort[socket].ToString() + ","
                 + count.ToString() + ",\"" + HexString.Encode(data, offset, count) + "\"";
+            if (UbloxCommands.Usost.Text.Length + args.Length > UbloxCommands.MaxCommandLine) return ModemError.TooLarge;
             ModemError e = Run(UbloxCommands.Usost, args);
             if (e == ModemError.CommandError) return ModemError.SendFailed;
             if (e != ModemError.Ok) return e;

@@ -6,6 +6,7 @@ namespace E2m.Modem.Usim
     /// <code>
     /// 'DB' L3 RES(4..16) '10' CK '10' IK ['08' Kc] '90 00'   case 1, success
     /// 'DC' '0E' AUTS(14)                           '90 00'   case 2, synchronisation failure
+    ///   ('91 xx' in place of '90 00': normal ending with a proactive command pending, TS 102 221 §10.2.1.1 — same data)
     /// (no data)                                    '98 62'   MAC failure (TS 31.102 §7.3)
     /// (no data)                                    other SW  refused
     /// </code>
@@ -41,7 +42,7 @@ namespace E2m.Modem.Usim
             if (offset < 0 || dataLength < 0 || offset + dataLength > data.Length) throw new System.ArgumentOutOfRangeException("dataLength");
             result.Clear();
 
-            if (!(sw.Sw1 == 0x90 && sw.Sw2 == 0x00))
+            if (!sw.IsSuccess) // '90 00' or '91 xx' (TS 102 221 §10.2.1.1: a SIM toolkit card flags a pending proactive command)
             {
                 // TS 31.102 §7.3: error status words carry no response data.
                 if (dataLength != 0) throw new UsimException(UsimError.UnexpectedData, offset);

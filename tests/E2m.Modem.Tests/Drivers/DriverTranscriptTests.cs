@@ -114,6 +114,40 @@ namespace E2m.Modem.Tests.Drivers
             Done(r, seed);
         }
 
+        /// <summary>
+        /// modems.md §2.3: a SARA command line is at most 1024 characters, and a HEX +USOST carries 2 characters per octet.
+        /// The largest datagram the driver takes (480) fits with the longest IPv4 address and port; a larger one is refused
+        /// before anything is written (TooLarge), never sent as a line the modem would cut.
+        /// </summary>
+        [Fact]
+        public void Sara_usost_lines_stay_within_1024_characters()
+        {
+            var clock = new FakeClock();
+            var pair = new InMemoryTransportPair(clock);
+            var modem = new SaraR4Modem(new AtChannel(pair.Device, clock, clock), clock, clock, null!, null!);
+            byte[] opened = Encoding.ASCII.GetBytes("\r\n+USOCR: 0\r\n\r\nOK\r\n");
+            pair.Device.Inject(opened, 0, opened.Length);
+            Assert.Equal(ModemError.Ok, modem.OpenUdpSocket("203.113.200.200", 65535, out int s));
+            byte[] drain = new byte[4096];
+            pair.Modem.Read(drain, 0, drain.Length, 0);
+
+            Assert.Equal(ModemError.TooLarge, modem.SendDatagram(s, new byte[512], 0, 512));
+            Assert.Equal(0, pair.Modem.Read(drain, 0, drain.Length, 0)); // nothing written
+
+            byte[] sent = Encoding.ASCII.GetBytes("\r\n+USOST: 0,480\r\n\r\nOK\r\n");
+            pair.Device.Inject(sent, 0, sent.Length);
+            Assert.Equal(ModemError.Ok, modem.SendDatagram(s, new byte[UbloxCommands.MaxHexSendLength], 0, UbloxCommands.MaxHexSendLength));
+            int n = 0, k;
+            while ((k = pair.Modem.Read(drain, n, drain.Length - n, 0)) > 0)
+            {
+                n += k;
+            }
+
+            string line = Encoding.ASCII.GetString(drain, 0, n).TrimEnd('\r');
+            Assert.StartsWith("AT+USOST=0,\"203.113.200.200\",65535,480,\"", line);
+            Assert.InRange(line.Length, 1000, UbloxCommands.MaxCommandLine);
+        }
+
         [Theory]
         [MemberData(nameof(Seeds))]
         public void Sara_authenticate_over_cgla_with_bare_and_hex_session_ids(int seed, int maxFragment)

@@ -118,6 +118,23 @@ namespace E2m.Modem.Tests.Usim
             Assert.Equal(resLength, r.ResLength);
         }
 
+        /// <summary>TS 102 221 §10.2.1.1: '91 xx' is a normal ending (a SIM toolkit card flags a pending proactive command) and
+        /// carries the same response data as '90 00'; the card has used the challenge, so refusing it would lose the key.</summary>
+        [Theory]
+        [InlineData("9110", AuthenticateKind.Success)]
+        [InlineData("9101", AuthenticateKind.Success)]
+        public void Success_with_a_proactive_command_pending_is_success(string sw, AuthenticateKind kind)
+        {
+            byte[] response = Hex.Decode("db08" + new string('1', 16) + "10" + new string('2', 32) + "10" + new string('3', 32) + sw);
+            var r = new AuthenticateResult();
+            AuthenticateResponse.Parse(response, 0, response.Length, r);
+            Assert.Equal(kind, r.Kind);
+            Assert.Equal(new string('2', 32), Hex.Encode(r.Ck));
+            byte[] sync = Hex.Decode("DC0E8711A0EC9E1637DF17F80B384EE4" + sw);
+            AuthenticateResponse.Parse(sync, 0, sync.Length, r);
+            Assert.Equal(AuthenticateKind.SyncFailure, r.Kind);
+        }
+
         [Fact]
         public void Sync_failure_from_libosmocore_example_gives_AUTS()
         {

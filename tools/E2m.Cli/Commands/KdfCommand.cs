@@ -41,7 +41,23 @@ namespace E2m.Cli.Commands
             var output = new CliOutput().Hex("e2m_int_key", intKey).Hex("kid", kid);
             if (emseId != null)
             {
+                // TS 33.220 Annex B.2.1.2: a character string enters the KDF as UTF-8 after NFKC normalisation. For ASCII that
+                // is the identity; this build has no Unicode tables (InvariantGlobalization), so a non-ASCII EMSE_Id — which
+                // the stack never issues (FQDNs; an IDN is written as its A-label, RFC 5890) — is refused, not mis-derived.
+                foreach (char c in emseId)
+                {
+                    if (c > 0x7E || c < 0x21)
+                    {
+                        throw new UsageException("--emse-id: printable ASCII only (an FQDN; an IDN as its xn-- A-label): the NFKC step of TS 33.220 B.2.1.2 is not available here");
+                    }
+                }
+
                 byte[] id = System.Text.Encoding.UTF8.GetBytes(emseId);
+                if (id.Length > 255)
+                {
+                    throw new UsageException("--emse-id: at most 255 octets of UTF-8 (E2mKeys.MaxEmseIdLength)");
+                }
+
                 byte[] key = new byte[32];
                 keys.DeriveKey(intKey, id, 0, id.Length, key);
                 output.Hex("e2m_key", key);

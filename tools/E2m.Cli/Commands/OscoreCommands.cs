@@ -159,7 +159,9 @@ namespace E2m.Cli.Commands
 
             ISsnStore? store = ssn == null ? null : new MemorySsnStore(ssn.Value);
             using OscoreSecurityContext ctx = BuildContext(parsed, store);
-            byte[] output = new byte[message.Length + 64];
+            // The protected message adds at most the OSCORE option (≤ 255 octets of value + 3 of header, RFC 8613 §6.1),
+            // the tag (8) and the payload marker, and moves Class E options inside: message + 300 always holds it.
+            byte[] output = new byte[message.Length + 300];
             try
             {
                 int n = response == null

@@ -38,7 +38,7 @@ namespace E2m.Cli.Config
             "sampling.pulsesPerKwh is a power of ten when an EMSE receives \"energy\" (the device sends Wh as pulses x 10^n, no division)",
             "network.rats contains at least one RAT not below policy.minimumRat (order gprs < nb-iot < lte-m)",
             "keyModeFallback is \"none\" when keyMode is \"home\"",
-            "upload.maxDatagram <= the modem's UDP limit (bg95/bg96 1460, sara-r410m/sara-r5 1024)",
+            "upload.maxDatagram <= the modem's UDP limit (bg95/bg96 1460, sara-r410m/sara-r5 480: AT+USOST in HEX within a 1024-character command line)",
             "every GPIO (uart tx/rx, pwrkey, reset, status, pulse input) distinct; esp32-devkitc: GPIO 0..39, not 6..11 (flash) nor 1/3 (COM1 = nanoFramework debug port), outputs (txPin, pwrkey, reset) not 34..39 (input-only), uart.port COM2 or COM3, txPin/rxPin required",
             "stm32-nucleo-f746zg: pins are port*16+n (PA0 = 0, PD5 = 53); uart.port COM2 (PD5/PD6 = 53/54) or COM6 (PC6/PC7 = 38/39), fixed by the nanoCLR image: txPin/rxPin optional and, when given, must match",
             "no property named like a key or secret (k, opc, ck, ik, psk, *key, *secret, *password, ...) and no string of 32 or more hex digits anywhere: keys come from AKA, never from this file",

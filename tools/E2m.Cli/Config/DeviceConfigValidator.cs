@@ -385,7 +385,8 @@ namespace E2m.Cli.Config
                 return; // reported by the enum
             }
 
-            int limit = model.StartsWith("bg", StringComparison.Ordinal) ? 1460 : 1024; // AT+QISEND ≤ 1460; AT+USOST binary ≤ 1024
+            // AT+QISEND ≤ 1460; AT+USOST in HEX syntax (the driver's) within the 1024-character command line: 480 (UbloxCommands)
+            int limit = model.StartsWith("bg", StringComparison.Ordinal) ? 1460 : 480;
             JsonElement maxDatagram = root.GetProperty("upload").GetProperty("maxDatagram");
             if (maxDatagram.GetInt64() > limit)
             {
