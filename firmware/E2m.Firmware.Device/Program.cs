@@ -67,6 +67,9 @@ namespace E2m.Firmware.Device
             c.DatagramSize = DeviceConfig.MaxDatagram;
             c.AckTimeoutMs = DeviceConfig.CoapAckTimeoutMs;
             c.MaxRetransmit = DeviceConfig.CoapMaxRetransmit;
+            c.AckRandomFactorNumerator = DeviceConfig.CoapAckRandomFactorNumerator;
+            c.AckRandomFactorDenominator = DeviceConfig.CoapAckRandomFactorDenominator;
+            c.MaxBatchRecords = DeviceConfig.MaxBatchRecords;
             c.RekeyMarginSeconds = DeviceConfig.RekeyBeforeExpirySeconds;
             c.PsmPeriodicTauSeconds = DeviceConfig.PsmEnabled ? DeviceConfig.PsmPeriodicTauSeconds : 0;
             c.PsmActiveTimeSeconds = DeviceConfig.PsmEnabled ? DeviceConfig.PsmActiveTimeSeconds : 0;

@@ -132,6 +132,8 @@ namespace E2m.Firmware
             CoapTransmissionParameters tp = new CoapTransmissionParameters();
             tp.AckTimeoutMs = config.AckTimeoutMs;
             tp.MaxRetransmit = config.MaxRetransmit;
+            tp.AckRandomFactorNumerator = config.AckRandomFactorNumerator;
+            tp.AckRandomFactorDenominator = config.AckRandomFactorDenominator;
             _client = new CoapUdpClient(_modem, _mono, platform.Entropy, tp);
             _ids = new CoapMessageIdSource(platform.Entropy);
             _tokens = new CoapTokenSource(platform.Entropy);
@@ -638,7 +640,7 @@ namespace E2m.Firmware
             long next = _queue.NextSequence;
             long s = _queue.FirstPending(emse, _queue.GetCursor(emse));
             int count = 0;
-            while (s < next)
+            while (s < next && count < _config.MaxBatchRecords)
             {
                 int reading;
                 long at, unix, mantissa;

@@ -161,6 +161,11 @@ namespace E2m.Firmware
         /// <summary>CoAP ACK_TIMEOUT (NB-IoT: 15 s, RFC 7252 §4.8).</summary>
         public int AckTimeoutMs = 15000;
         public int MaxRetransmit = 4;
+        /// <summary>ACK_RANDOM_FACTOR as numerator/denominator (RFC 7252 §4.8: 1.5).</summary>
+        public int AckRandomFactorNumerator = 3;
+        public int AckRandomFactorDenominator = 2;
+        /// <summary>Most SenML records in one batch (besides the datagram budget).</summary>
+        public int MaxBatchRecords = 64;
 
         // ---- supervisor
         public int BackoffBaseSeconds = 60;

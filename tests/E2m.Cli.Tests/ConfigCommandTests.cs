@@ -165,7 +165,7 @@ namespace E2m.Cli.Tests
             yield return P("a key by name, nested", new[] { "emses[0].e2mKey=\"x\"" },
                 "$.emses[0].e2mKey: expected no key material (keys come from AKA, never from device-config.json), found a property named like a key or secret (value not shown)", true);
             yield return P("a key by value", new[] { "$comment=\"K=465b5ce8b199b49faa5f0a2ee238a6bc\"" },
-                "$.$comment: expected no key material (keys come from AKA, never from device-config.json), found a string with 32 hex digits (value not shown)", false);
+                "$.$comment: expected no key material (keys come from AKA, never from device-config.json), found a string with a 32-character key-like run (value not shown)", false);
             yield return P("STM32 fixed UART pins", new[] { "board=\"stm32-nucleo-f746zg\"", "modem.uart.txPin=17", "modem.uart.rxPin=54" },
                 "$.modem.uart.txPin: expected 53 (COM2 TX is fixed by the nanoCLR image) or absent, found 17", false);
         }
@@ -183,6 +183,44 @@ namespace E2m.Cli.Tests
             {
                 Assert.False(SchemaAccepts(json), label + ": JsonSchema.Net accepted what the checker rejects");
             }
+        }
+
+        /// <summary>Review findings (session 11): values the checker used to accept that the device cannot work with.</summary>
+        [Theory]
+        [InlineData("a newline ending an EMSE_Id (.NET '$' matches before it)", "emses[0].emseId=\"emse.utility.example\\n\"", "$.emses[0].emseId: expected")]
+        [InlineData("a newline ending the APN", "network.apn=\"iot.example\\n\"", "$.network.apn: expected")]
+        [InlineData("a newline ending an endpoint", "emks.endpoint=\"127.0.0.1:99999\\n\"", "$.emks.endpoint: expected")]
+        [InlineData("a port with a leading zero (a second spelling of 5683)", "emses[1].endpoint=\"127.0.0.1:05683\"", "$.emses[1].endpoint: expected a port without leading zeros")]
+        [InlineData("an address octet with a leading zero (octal on some modems)", "emses[1].endpoint=\"127.000.0.1:5685\"", "$.emses[1].endpoint: expected a dotted IPv4 address without leading zeros")]
+        [InlineData("an ESP32 GPIO that does not exist", "modem.pins.pwrkey=24", "$.modem.pins.pwrkey: expected an ESP32 GPIO that exists")]
+        [InlineData("a pulse input without an internal pull-up", "sampling.pulseInputPin=35", "$.sampling.pulseInputPin: expected a GPIO with an internal pull-up")]
+        [InlineData("a key in groups of hex digits", "$comment=\"K=465b5ce8 b199b49f aa5f0a2e e238a6bc\"", "$.$comment: expected no key material")]
+        [InlineData("a key in colon notation", "$comment=\"46:5b:5c:e8:b1:99:b4:9f:aa:5f:0a:2e:e2:38:a6:bc\"", "$.$comment: expected no key material")]
+        [InlineData("a key in base64", "$comment=\"K=Rltc6LGZtJ+qXwou4jimvA==\"", "$.$comment: expected no key material")]
+        [InlineData("a RAT listed twice, once escaped", "network.rats=[\"lte-m\",\"lte\\u002Dm\"]", "$.network.rats[1]: expected a value not already listed")]
+        public void Values_the_device_cannot_work_with_are_refused(string label, string mutation, string linePrefix)
+        {
+            var run = Cli.Run("config", "check", Write(Mutate(new[] { mutation })));
+            Assert.True(run.ExitCode == 2, label + ": exit " + run.ExitCode + " " + run.StdErr);
+            Assert.Contains(Lines(run.StdErr), l => l.StartsWith(linePrefix, StringComparison.Ordinal));
+        }
+
+        /// <summary>On the STM32 the UART pins are fixed by the image; omitted from the document, they are still taken.</summary>
+        [Fact]
+        public void Stm32_fixed_uart_pins_and_nonexistent_ports_are_checked_when_the_pins_are_omitted()
+        {
+            JsonNode sara = Load("samples/stm32-nucleo-sara-r410m.json");
+            sara["modem"]!["uart"]!.AsObject().Remove("txPin"); // optional on this board: fixed by the image
+            sara["modem"]!["uart"]!.AsObject().Remove("rxPin");
+            sara["modem"]!["pins"]!["pwrkey"] = 53; // PD5: USART2 TX
+            var run = Cli.Run("config", "check", Write(sara.ToJsonString()));
+            Assert.Equal(2, run.ExitCode);
+            Assert.Contains(Lines(run.StdErr), l => l.StartsWith("$.modem.pins.pwrkey: expected a GPIO not already used by $.modem.uart.port (COM2 TX)", StringComparison.Ordinal));
+            sara["modem"]!["pins"]!["pwrkey"] = 175; // PK15: no port K on the LQFP144
+            run = Cli.Run("config", "check", Write(sara.ToJsonString()));
+            Assert.Equal(2, run.ExitCode);
+            Assert.Contains(Lines(run.StdErr), l => l.StartsWith("$.modem.pins.pwrkey: expected a pin of ports A..G", StringComparison.Ordinal));
+            Assert.Equal(0, Cli.Run("config", "check", Path.Combine(Root, "samples/stm32-nucleo-sara-r410m.json")).ExitCode);
         }
 
         [Fact]

@@ -88,7 +88,15 @@ namespace E2m.Demo
             return new SerialPortTransport(port, baud);
         }
 
-        /// <summary>Runs <paramref name="cycles"/> wake-up cycles (a new application instance each: wake-up = reset); returns the failed ones.</summary>
+        /// <summary>Why the run stopped early: the serial port or TCP bridge failed (null when it did not).</summary>
+        public string? TransportError { get; private set; }
+
+        /// <summary>
+        /// Runs <paramref name="cycles"/> wake-up cycles (a new application instance each: wake-up = reset); returns the failed
+        /// ones. A transport that fails (port unplugged, bridge closed: IOException, TimeoutException) fails this cycle and
+        /// ends the run with <see cref="TransportError"/> set — what the device's supervisor (`E2mApplication.Run`) turns into
+        /// a back-off sleep, the runner reports instead of crashing.
+        /// </summary>
         public int Run(int cycles, Action<E2mApplication, AppState>? onStep, CancellationToken ct)
         {
             int failed = 0;
@@ -97,7 +105,17 @@ namespace E2m.Demo
                 var app = new E2mApplication(Config, _platform);
                 for (int guard = 0; guard < 64 && app.State != AppState.Stopped && !ct.IsCancellationRequested; guard++)
                 {
-                    AppState s = app.Step();
+                    AppState s;
+                    try
+                    {
+                        s = app.Step();
+                    }
+                    catch (Exception e) when (e is IOException || e is TimeoutException || e is ObjectDisposedException || e is UnauthorizedAccessException)
+                    {
+                        TransportError = e.GetType().Name + ": " + e.Message;
+                        return failed + 1;
+                    }
+
                     onStep?.Invoke(app, s);
                 }
 
@@ -179,12 +197,22 @@ namespace E2m.Demo
                 {
                     c.DatagramSize = md.GetInt32();
                 }
+
+                if (upload.TryGetProperty("maxBatchRecords", out JsonElement mb))
+                {
+                    c.MaxBatchRecords = mb.GetInt32();
+                }
             }
 
             if (r.TryGetProperty("coap", out JsonElement coap))
             {
                 if (coap.TryGetProperty("ackTimeoutMs", out JsonElement at)) c.AckTimeoutMs = at.GetInt32();
                 if (coap.TryGetProperty("maxRetransmit", out JsonElement mr)) c.MaxRetransmit = mr.GetInt32();
+                if (coap.TryGetProperty("ackRandomFactorPercent", out JsonElement rf))
+                {
+                    c.AckRandomFactorNumerator = rf.GetInt32(); // percent: n / 100 (RFC 7252 §4.8 ACK_RANDOM_FACTOR)
+                    c.AckRandomFactorDenominator = 100;
+                }
             }
 
             if (r.TryGetProperty("psm", out JsonElement psm))
@@ -194,11 +222,22 @@ namespace E2m.Demo
                 c.PsmActiveTimeSeconds = on && psm.TryGetProperty("activeTimeSeconds", out JsonElement act) ? act.GetInt64() : 0;
             }
 
+            // As the device's Program.AllowedAcTMask: the configured RATs not below policy.minimumRat (gprs < nb-iot < lte-m,
+            // DESIGN.md §5) — the runner must refuse what the device would refuse.
+            string[] order = { "gprs", "nb-iot", "lte-m" };
+            int minimum = r.TryGetProperty("policy", out JsonElement pol) && pol.TryGetProperty("minimumRat", out JsonElement minRat)
+                ? Array.IndexOf(order, minRat.GetString()) : 0;
             int acts = 0;
             if (net.ValueKind == JsonValueKind.Object && net.TryGetProperty("rats", out JsonElement rats))
             {
                 foreach (JsonElement rat in rats.EnumerateArray())
                 {
+                    int rank = Array.IndexOf(order, rat.GetString());
+                    if (rank >= 0 && rank < minimum)
+                    {
+                        continue;
+                    }
+
                     acts |= rat.GetString() switch
                     {
                         "gprs" => (1 << 0) | (1 << 3),

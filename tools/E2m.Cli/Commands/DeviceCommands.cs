@@ -79,6 +79,11 @@ namespace E2m.Cli.Commands
                 string err = app.FailedThisCycle ? $" error: {FirmwareErrors.Describe(app.LastError)} (modem {app.LastModemError})" : "";
                 o.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} state {s}{key} queued {app.Queue.PendingCount} batches acked {app.BatchesSent}{err}");
             }, CancellationToken.None);
+            if (host.TransportError != null)
+            {
+                parsed.InvocationConfiguration.Error.WriteLine("e2m: device: transport failed: " + host.TransportError);
+            }
+
             o.WriteLine($"device: {parsed.GetValue(Cycles)} cycle(s), {failed} failed");
             return failed == 0 ? CliApp.ExitOk : CliApp.ExitVerificationFailed;
         }

@@ -102,7 +102,23 @@ namespace E2m.Cli.Config
 
         public Func<string, string?>? Extra { get; }
 
-        public bool Matches(string value) => _regex == null || _regex.IsMatch(value);
+        /// <summary>
+        /// No control character anywhere (a config string ends up in AT commands, C# literals and the KDF), then the pattern.
+        /// Needed beyond the pattern: .NET's `$` also matches before a final "\n" even in ECMAScript mode, where ECMA-262 and
+        /// the schema's consumers do not — "emse.example\n" must not pass here while failing there.
+        /// </summary>
+        public bool Matches(string value)
+        {
+            foreach (char c in value)
+            {
+                if (c < 0x20 || c == 0x7F)
+                {
+                    return false;
+                }
+            }
+
+            return _regex == null || _regex.IsMatch(value);
+        }
     }
 
     internal sealed class EnumSpec : SpecNode

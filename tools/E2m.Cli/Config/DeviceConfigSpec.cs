@@ -150,11 +150,24 @@ namespace E2m.Cli.Config
                 return "a port 1-65535";
             }
 
+            // One spelling per endpoint: a leading zero would let "5683" and "05683" pass as two endpoints, and some modems
+            // read "010" in an address as octal (inet_aton).
+            string portText = value.Substring(colon + 1);
+            if (portText.Length > 1 && portText[0] == '0')
+            {
+                return "a port without leading zeros";
+            }
+
             foreach (string p in host.Split('.'))
             {
                 if (p.Length > 0 && p.Length <= 3 && int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out int octet) && octet > 255)
                 {
                     return "a dotted IPv4 address (octets 0-255)";
+                }
+
+                if (p.Length > 1 && p[0] == '0')
+                {
+                    return "a dotted IPv4 address without leading zeros (some modems read them as octal)";
                 }
             }
 

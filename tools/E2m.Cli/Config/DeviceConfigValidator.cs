@@ -24,7 +24,32 @@ namespace E2m.Cli.Config
             "^(k|ki|op|opc|ck|ik|kc|res|xres|auts|psk|pin|puk|salt|token|key|secret|password|passwd|pwd)$|(key|secret|password|passwd|pwd|psk|salt|token)$",
             RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
-        private static readonly Regex LongHex = new("[0-9A-Fa-f]{32,}", RegexOptions.CultureInvariant);
+        // 32+ hex digits (a 128-bit key), also written in groups ("465b5ce8 b199b49f ..." or "46:5b:5c:..."), and base64 of
+        // 16+ octets (22+ characters of the base64 alphabet, optional padding): keys in any of the usual spellings.
+        private static readonly Regex LongHex = new("(?:[0-9A-Fa-f][\\s:_-]?){31}[0-9A-Fa-f]", RegexOptions.CultureInvariant);
+
+        private static readonly Regex Base64Key = new("[A-Za-z0-9+/]{22,}={0,2}", RegexOptions.CultureInvariant);
+
+        private static Match KeyLike(string s)
+        {
+            Match hex = LongHex.Match(s);
+            if (hex.Success)
+            {
+                return hex;
+            }
+
+            // a run of the base64 alphabet is a key only if it mixes cases and digits (a long word or path is not)
+            foreach (Match b in Base64Key.Matches(s))
+            {
+                string v = b.Value;
+                if (v.Any(char.IsDigit) && v.Any(char.IsUpper) && v.Any(char.IsLower))
+                {
+                    return b;
+                }
+            }
+
+            return Match.Empty;
+        }
 
         private readonly List<ConfigProblem> _problems = new();
 
@@ -88,9 +113,9 @@ namespace E2m.Cli.Config
 
         private void Walk(string path, JsonElement e, SpecNode node)
         {
-            if (e.ValueKind == JsonValueKind.String && LongHex.Match(e.GetString()!) is { Success: true } m)
+            if (e.ValueKind == JsonValueKind.String && KeyLike(e.GetString()!) is { Success: true } m)
             {
-                Add(path, "no key material (keys come from AKA, never from device-config.json)", "a string with " + m.Length + " hex digits (value not shown)");
+                Add(path, "no key material (keys come from AKA, never from device-config.json)", "a string with a " + m.Length + "-character key-like run (value not shown)");
                 return;
             }
 
@@ -241,7 +266,8 @@ namespace E2m.Cli.Config
                 string child = path + "[" + i.ToString(CultureInfo.InvariantCulture) + "]";
                 int before = _problems.Count;
                 Walk(child, item, a.Items);
-                string raw = item.GetRawText();
+                // compared as values, not as JSON text: "lte-m" and "lte\u002Dm" are the same string (JSON Schema uniqueItems)
+                string raw = item.ValueKind == JsonValueKind.String ? "s:" + item.GetString() : item.GetRawText();
                 if (a.UniqueItems && _problems.Count == before && seen.Contains(raw))
                 {
                     Add(child, "a value not already listed in " + path + " (unique items)", Found(item));
@@ -414,6 +440,24 @@ namespace E2m.Cli.Config
                 used.Add(("$.modem.uart.rxPin", rx, false));
             }
 
+            // STM32: the UART pins are fixed by the nanoCLR image; when the document omits them they are still taken.
+            (int Tx, int Rx)? fixedPins = board != "stm32-nucleo-f746zg" ? null : port switch
+            {
+                // ST_NUCLEO144_F746ZG community image: UART2 on PD5/PD6, UART6 on PC6/PC7 (nf-Community-Targets target_system_io_ports_config.cpp)
+                "COM2" => (3 * 16 + 5, 3 * 16 + 6),
+                "COM6" => (2 * 16 + 6, 2 * 16 + 7),
+                _ => null,
+            };
+            if (fixedPins != null && !uart.TryGetProperty("txPin", out _))
+            {
+                used.Add(("$.modem.uart.port (" + port + " TX)", JsonSerializer.SerializeToElement(fixedPins.Value.Tx), true));
+            }
+
+            if (fixedPins != null && !uart.TryGetProperty("rxPin", out _))
+            {
+                used.Add(("$.modem.uart.port (" + port + " RX)", JsonSerializer.SerializeToElement(fixedPins.Value.Rx), false));
+            }
+
             used.Add(("$.modem.pins.pwrkey", pins.GetProperty("pwrkey"), true));
             used.Add(("$.modem.pins.reset", pins.GetProperty("reset"), true));
             used.Add(("$.modem.pins.status", pins.GetProperty("status"), false));
@@ -463,21 +507,33 @@ namespace E2m.Cli.Config
                     {
                         Add(path, "a GPIO other than 1 and 3 (COM1, the nanoFramework debug/deploy port)", Found(value));
                     }
+                    else if (gpio == 20 || gpio == 24 || (gpio >= 28 && gpio <= 31))
+                    {
+                        Add(path, "an ESP32 GPIO that exists (20, 24 and 28..31 are not bonded out)", Found(value));
+                    }
                     else if (output && gpio >= 34)
                     {
                         Add(path, "an output-capable GPIO (34..39 are input-only on the ESP32)", Found(value));
+                    }
+                    else if (path == "$.sampling.pulseInputPin" && gpio >= 34)
+                    {
+                        // the firmware opens the pulse input with InputPullUp (open-collector meter output, README wiring)
+                        Add(path, "a GPIO with an internal pull-up (34..39 have none; the firmware uses InputPullUp)", Found(value));
                     }
                 }
             }
             else if (board == "stm32-nucleo-f746zg")
             {
-                // ST_NUCLEO144_F746ZG community image: UART2 on PD5/PD6, UART6 on PC6/PC7 (nf-Community-Targets target_system_io_ports_config.cpp)
-                (int Tx, int Rx)? fixedPins = port switch
+                foreach (var (path, value, _) in used)
                 {
-                    "COM2" => (3 * 16 + 5, 3 * 16 + 6),
-                    "COM6" => (2 * 16 + 6, 2 * 16 + 7),
-                    _ => null,
-                };
+                    int pin = value.GetInt32();
+                    if (pin >= 7 * 16)
+                    {
+                        // LQFP144 STM32F746ZG: ports A..G (PH0/PH1 carry the HSE clock), pin number = port × 16 + n
+                        Add(path, "a pin of ports A..G (port × 16 + n, 0..111) on stm32-nucleo-f746zg", Found(value));
+                    }
+                }
+
                 if (fixedPins == null)
                 {
                     Add("$.modem.uart.port", "\"COM2\" (PD5/PD6) or \"COM6\" (PC6/PC7) on stm32-nucleo-f746zg", Found(uart.GetProperty("port")));
