@@ -48,6 +48,7 @@ namespace E2m.Firmware.Device
         {
             var c = new FirmwareConfig();
             c.Apn = DeviceConfig.Apn;
+            c.Plmn = DeviceConfig.Plmn.Length > 0 ? DeviceConfig.Plmn : null; // "" = automatic network selection
             c.KeyMode = DeviceConfig.KeyMode == DeviceConfig.KeyModeHome ? KeyModes.HomeOnly
                 : DeviceConfig.KeyModeFallback == DeviceConfig.KeyModeHome ? KeyModes.Auto : KeyModes.NetworkOnly;
             c.EmksHost = DeviceConfig.EmksHost;

@@ -339,7 +339,14 @@ namespace E2m.Firmware
         private AppState DoRegister()
         {
             RegistrationInfo info;
-            ModemError e = _modem.WaitRegistered(_config.RegistrationTimeoutMs, out info);
+            ModemError e;
+            if (_config.Plmn != null)
+            {
+                e = _modem.SelectOperator(_config.Plmn); // device-config network.plmn: manual selection
+                if (e != ModemError.Ok) return Modem(e, AppState.Pdp, FirmwareError.RegistrationFailed);
+            }
+
+            e = _modem.WaitRegistered(_config.RegistrationTimeoutMs, out info);
             if (e == ModemError.RegistrationDenied) { _lastModemError = e; return Fail(FirmwareError.RegistrationDenied); }
             if (e != ModemError.Ok) return Modem(e, AppState.Pdp, FirmwareError.RegistrationFailed);
             if (!_config.Policy.IsAllowed(info.AcT))

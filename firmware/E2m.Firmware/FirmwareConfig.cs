@@ -121,6 +121,8 @@ namespace E2m.Firmware
         /// <summary>SenML base name; null = "urn:dev:kid:&lt;KID hex&gt;:" (no IMSI on the wire).</summary>
         public string DeviceName;
         public string Apn = "iot";
+        /// <summary>PLMN (MCC+MNC) to select manually before registration (TS 27.007 §7.3); null = automatic selection.</summary>
+        public string Plmn;
         public int KeyMode = KeyModes.Auto;
         /// <summary>EMKS home-mode bootstrap endpoint (IPv4 literal, UDP port).</summary>
         public string EmksHost;

@@ -81,6 +81,29 @@ namespace E2m.Firmware.Tests
             Assert.True(rig.EmseA.Received.Count >= 4);
         }
 
+        /// <summary>device-config network.plmn: manual network selection (TS 27.007 §7.3) before registration; absent = automatic.</summary>
+        [Fact]
+        public void A_configured_PLMN_is_selected_before_registration_and_a_refusal_fails_the_cycle()
+        {
+            var automatic = new Rig();
+            automatic.Cycle();
+            Assert.DoesNotContain("SelectOperator", automatic.Modem.Calls);
+
+            var manual = new Rig();
+            manual.Config.Plmn = "00101";
+            Assert.False(manual.Cycle().FailedThisCycle);
+            Assert.Equal("00101", manual.Modem.SelectedPlmn);
+            Assert.True(manual.Modem.Calls.IndexOf("SelectOperator") < manual.Modem.Calls.IndexOf("WaitRegistered"));
+            Assert.NotEmpty(manual.EmseA.Received);
+
+            var refused = new Rig();
+            refused.Config.Plmn = "99999";
+            refused.Modem.Fail("SelectOperator", E2m.Modem.Drivers.ModemError.CommandError);
+            E2mApplication app = refused.Cycle();
+            Assert.Equal(FirmwareError.RegistrationFailed, app.LastError);
+            Assert.DoesNotContain("WaitRegistered", refused.Modem.Calls);
+        }
+
         [Fact]
         public void Network_mode_derives_the_DESIGN_vector_keys_from_EF_KeysPS()
         {

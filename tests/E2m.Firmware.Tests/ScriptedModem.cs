@@ -134,6 +134,14 @@ namespace E2m.Firmware.Tests
             return Op("CloseSocket", 10);
         }
 
+        public string? SelectedPlmn;
+
+        public ModemError SelectOperator(string plmn)
+        {
+            SelectedPlmn = plmn;
+            return Op("SelectOperator");
+        }
+
         public ModemError RequestPsm(long periodicTauSeconds, long activeTimeSeconds)
         {
             PsmTau = periodicTauSeconds;

@@ -69,7 +69,13 @@ namespace E2m.Cli
             catch (ArgumentException e)
             {
                 // an input the library refused (lengths, sizes: e.g. a message too large to protect): still a usage error
-                stderr.WriteLine("e2m: error: " + e.Message);
+                stderr.WriteLine("e2m: error: " + e.Message.ReplaceLineEndings(" "));
+                return ExitUsage;
+            }
+            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+            {
+                // a path given in the options that cannot be written or read (--pcap, --keylog, --at-log, --data-dir)
+                stderr.WriteLine("e2m: error: " + e.Message.ReplaceLineEndings(" "));
                 return ExitUsage;
             }
             catch (System.Data.Common.DbException e)

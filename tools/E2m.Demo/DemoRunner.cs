@@ -170,16 +170,16 @@ namespace E2m.Demo
                     t.Start();
                 }
 
+                // Poll often, print every ProgressSeconds: the run ends as soon as the devices do (a long --progress used to
+                // hold the demo for a whole period after the last device finished).
+                TimeSpan lastProgress = watch.Elapsed;
                 while (threads.Any(t => t.IsAlive))
                 {
-                    int waitMs = options.ProgressSeconds > 0 ? (int)(options.ProgressSeconds * 1000) : 500;
-                    if (threads.All(t => t.Join(0) || true) && threads.Any(t => t.IsAlive))
+                    await Task.Delay(100, CancellationToken.None).ConfigureAwait(false);
+                    if (options.ProgressSeconds > 0 && threads.Any(t => t.IsAlive)
+                        && (watch.Elapsed - lastProgress).TotalSeconds >= options.ProgressSeconds)
                     {
-                        await Task.Delay(waitMs, CancellationToken.None).ConfigureAwait(false);
-                    }
-
-                    if (options.ProgressSeconds > 0 && threads.Any(t => t.IsAlive))
-                    {
+                        lastProgress = watch.Elapsed;
                         Say($"[{watch.Elapsed.TotalSeconds,5:F1}s] " + string.Join("  ", devices.Select(d => $"{d.Name} {d.StateText} q{d.Pending}")));
                     }
                 }

@@ -145,6 +145,11 @@ namespace E2m.Demo
                 c.Apn = apn.GetString() ?? c.Apn;
             }
 
+            if (net.ValueKind == JsonValueKind.Object && net.TryGetProperty("plmn", out JsonElement plmn) && plmn.GetString() is { Length: > 0 } p)
+            {
+                c.Plmn = p; // manual selection, as the device does
+            }
+
             string keyMode = r.TryGetProperty("keyMode", out JsonElement km) ? km.GetString() ?? "network" : "network";
             string fallback = r.TryGetProperty("keyModeFallback", out JsonElement kf) ? kf.GetString() ?? "none" : "none";
             c.KeyMode = keyMode == "home" ? KeyModes.HomeOnly : fallback == "home" ? KeyModes.Auto : KeyModes.NetworkOnly;

@@ -44,6 +44,13 @@ namespace E2m.Modem.Commands
         /// <summary>+CPSMS set: not established in modems.md (§2.3 has no time); engineering value.</summary>
         public const int CpsmsTimeoutMs = 5000;
 
+        /// <summary>+COPS set (network selection): up to 3 minutes (modems.md §5 quirk 13: SARA-R410 `AT+COPS` limit; Particle
+        /// waits 5 min); 180 s, the longest figure the vendor notes give.</summary>
+        public const int CopsSetTimeoutMs = 180000;
+
+        /// <summary>TS 27.007 §7.3 +COPS=&lt;mode&gt;,&lt;format&gt;,&lt;oper&gt;: mode 1 manual, format 2 numeric (MCC+MNC).</summary>
+        public static readonly AtCommand CopsSet = new AtCommand("AT+COPS=", CopsSetTimeoutMs) { Attempts = 1 };
+
         /// <summary>TS 27.007 §10.1.22 +CEREG=&lt;n&gt;: 2 = URC with location and AcT; 4 = plus PSM timers (modems.md §2.3: 4 not on R410M-02B).</summary>
         public static readonly AtCommand CeregSet = new AtCommand("AT+CEREG=", ReadTimeoutMs) { Idempotent = true, Attempts = 2 };
 

@@ -333,6 +333,17 @@ namespace E2m.Modem.Drivers
             }
         }
 
+        public virtual ModemError SelectOperator(string plmn)
+        {
+            if (plmn == null || plmn.Length < 5 || plmn.Length > 6) return ModemError.CommandError;
+            for (int i = 0; i < plmn.Length; i++)
+            {
+                if (plmn[i] < '0' || plmn[i] > '9') return ModemError.CommandError;
+            }
+
+            return Run(NetworkCommands.CopsSet, "1,2,\"" + plmn + "\""); // TS 27.007 §7.3: manual, numeric
+        }
+
         public virtual ModemError RequestPsm(long periodicTauSeconds, long activeTimeSeconds)
         {
             int tau;

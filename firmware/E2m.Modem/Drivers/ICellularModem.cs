@@ -107,6 +107,10 @@ namespace E2m.Modem.Drivers
         /// <summary>Waits for +CEREG/+CGREG stat 1 or 5 (URCs and periodic reads); denied → RegistrationDenied.</summary>
         ModemError WaitRegistered(int timeoutMs, out RegistrationInfo info);
 
+        /// <summary>Manual network selection of <paramref name="plmn"/> (MCC+MNC, 5 or 6 digits): TS 27.007 §7.3
+        /// `AT+COPS=1,2,"&lt;plmn&gt;"`. +CME ERROR (e.g. 30 no network service) → CommandError.</summary>
+        ModemError SelectOperator(string plmn);
+
         /// <summary>Defines and activates the PDP context for <paramref name="apn"/>.</summary>
         ModemError ActivatePdp(string apn);
 

@@ -114,6 +114,28 @@ namespace E2m.Modem.Tests.Drivers
             Done(r, seed);
         }
 
+        /// <summary>TS 27.007 §7.3 manual selection: `AT+COPS=1,2,"MCC+MNC"`; +CME ERROR → CommandError; bad PLMN not sent.</summary>
+        [Fact]
+        public void SelectOperator_sends_manual_numeric_cops()
+        {
+            var clock = new FakeClock();
+            var pair = new InMemoryTransportPair(clock);
+            var modem = new Bg9xModem(new AtChannel(pair.Device, clock, clock), clock, clock, null!, null!);
+            byte[] ok = Encoding.ASCII.GetBytes("\r\nOK\r\n");
+            pair.Device.Inject(ok, 0, ok.Length);
+            Assert.Equal(ModemError.Ok, modem.SelectOperator("00101"));
+            byte[] w = new byte[256];
+            int n = pair.Modem.Read(w, 0, w.Length, 0);
+            Assert.Equal("AT+COPS=1,2,\"00101\"", Encoding.ASCII.GetString(w, 0, n).TrimEnd('\r'));
+
+            byte[] cme = Encoding.ASCII.GetBytes("\r\n+CME ERROR: 30\r\n");
+            pair.Device.Inject(cme, 0, cme.Length);
+            Assert.Equal(ModemError.CommandError, modem.SelectOperator("310410"));
+            pair.Modem.Read(w, 0, w.Length, 0);
+            Assert.Equal(ModemError.CommandError, modem.SelectOperator("0010x"));
+            Assert.Equal(0, pair.Modem.Read(w, 0, w.Length, 0)); // nothing sent
+        }
+
         /// <summary>
         /// modems.md §2.3: a SARA command line is at most 1024 characters, and a HEX +USOST carries 2 characters per octet.
         /// The largest datagram the driver takes (480) fits with the longest IPv4 address and port; a larger one is refused

@@ -215,6 +215,66 @@ namespace E2m.ModemSim.Tests.Modem
             Assert.Equal(0xA, b[0]);
         }
 
+        /// <summary>A held datagram goes out with the next one of its own flow, to its own peer: released with another socket's
+        /// datagram it used to go to that socket's peer (review finding, session 11).</summary>
+        [Fact]
+        public void Udp_reordering_keeps_each_datagram_on_its_own_socket_and_peer()
+        {
+            using var echo1 = new UdpEcho();
+            using var echo2 = new UdpEcho();
+            using var rig = new SimRig("bg95", faults: new FaultPlan(Seed).UdpReorder(1.0, UdpDirection.Uplink));
+            int s1 = OpenSocket(rig, echo1);
+            rig.Check(rig.Driver.OpenUdpSocket("127.0.0.1", echo2.Port, out int s2), "open 2");
+            rig.Check(rig.Driver.SendDatagram(s1, new byte[] { 0xA }, 0, 1), "Send A to echo 1"); // held
+            rig.Check(rig.Driver.SendDatagram(s2, new byte[] { 0xB }, 0, 1), "Send B to echo 2"); // held (its own flow)
+            rig.Check(rig.Driver.SendDatagram(s1, new byte[] { 0xC }, 0, 1), "Send C to echo 1"); // releases A after it
+            byte[] b = new byte[10];
+            rig.Check(rig.Driver.ReceiveDatagram(s1, b, 0, 5000, out _), "Receive first on socket 1");
+            Assert.Equal(0xC, b[0]);
+            rig.Check(rig.Driver.ReceiveDatagram(s1, b, 0, 5000, out _), "Receive second on socket 1");
+            Assert.Equal(0xA, b[0]);
+            lock (echo2.Received)
+            {
+                Assert.DoesNotContain(echo2.Received, d => d[0] == 0xA || d[0] == 0xC);
+            }
+        }
+
+        /// <summary>A spontaneous reboot fault while the modem is off leaves it off (no boot without PWRKEY).</summary>
+        [Fact]
+        public void A_reboot_fault_while_off_does_not_power_the_modem_on()
+        {
+            var clock = new E2m.Hal.Host.FakeClock(0);
+            var card = new E2m.ModemSim.Usim.SimulatedUsim(new E2m.ModemSim.Usim.UsimProfile { K = SimRig.K, Opc = SimRig.Opc, Imsi = SimRig.Imsi });
+            var m = new SimulatedModem(ModemDialect.ByName("bg95"), card, clock, new ModemOptions());
+            m.Faults = new FaultPlan(Seed).RebootAt(1000);
+            clock.Advance(10000);
+            m.RunDue();
+            Assert.Equal(PowerState.Off, m.Power);
+        }
+
+        /// <summary>A parameter the host cannot use (a port above 65535 or negative) is +CME ERROR: 50, not a crash of the session.</summary>
+        [Theory]
+        [InlineData("sara-r4", "AT+USOCR=17,70000")]
+        [InlineData("sara-r4", "AT+USOCR=17,-1")]
+        public void Out_of_range_ports_are_cme_50_not_an_exception(string dialect, string line)
+        {
+            var clock = new E2m.Hal.Host.FakeClock(0);
+            var card = new E2m.ModemSim.Usim.SimulatedUsim(new E2m.ModemSim.Usim.UsimProfile { K = SimRig.K, Opc = SimRig.Opc, Imsi = SimRig.Imsi });
+            var m = new SimulatedModem(ModemDialect.ByName(dialect), card, clock, new ModemOptions { StartPoweredOn = true });
+            var output = new System.Text.StringBuilder();
+            m.AttachOutput((b, o, c) => { lock (output) output.Append(System.Text.Encoding.Latin1.GetString(b, o, c)); });
+            clock.Advance(10000);
+            m.RunDue();
+            byte[] bytes = System.Text.Encoding.ASCII.GetBytes("AT+CMEE=1\r" + line + "\r");
+            Assert.Null(Record.Exception(() => m.Receive(bytes, 0, bytes.Length)));
+            clock.Advance(1000);
+            m.RunDue();
+            lock (output)
+            {
+                Assert.Contains("+CME ERROR: 50", output.ToString());
+            }
+        }
+
         [Fact]
         public void Udp_delay_is_applied_on_the_modem_clock()
         {

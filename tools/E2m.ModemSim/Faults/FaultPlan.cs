@@ -40,7 +40,9 @@ namespace E2m.ModemSim.Faults
     /// Scriptable, seeded fault injection (issue 5 §4): command faults (dropped / delayed responses, +CME ERROR 14 SIM
     /// busy, spontaneous reboot), garbled output bytes, timed events (URC storms, reboot, SIM removed, network loss
     /// and recovery) and UDP faults on the bridge (loss, duplication, reordering, delay). Every random choice comes
-    /// from one <see cref="Random"/> seeded with <see cref="Seed"/>, so a run is reproducible from its seed.
+    /// from one <see cref="Random"/> seeded with <see cref="Seed"/>: the same sequence of events gets the same faults.
+    /// Against real-time servers (`e2m demo`) the sequence itself depends on their timing (how output is chunked, which
+    /// datagram comes first), so a demo run with faults is not bit-for-bit reproducible from its seed.
     /// Fluent: <c>new FaultPlan(7).SimBusy("AT+CPIN?", 2).UdpLoss(0.3).At(5000, "reboot")</c>.
     /// </summary>
     public sealed class FaultPlan
@@ -49,7 +51,9 @@ namespace E2m.ModemSim.Faults
         private readonly List<CommandRule> _rules = new();
         private readonly List<TimedFault> _timed = new();
         private readonly List<UdpRule> _udp = new();
-        private readonly Dictionary<UdpDirection, HeldDatagram> _held = new();
+        // A reordered datagram waits for the next one of the same flow (direction, socket and peer): released with another
+        // socket's datagram it would go to that socket's peer.
+        private readonly Dictionary<(UdpDirection Direction, string Flow), HeldDatagram> _held = new();
         private double _garbleProbability;
         private int _garbleNext;
         private SimulatedModem? _armed;
@@ -175,7 +179,7 @@ namespace E2m.ModemSim.Faults
 
         public FaultPlan UdpDuplicate(double probability, UdpDirection direction = UdpDirection.Both) => AddUdp(UdpFaultKind.Duplicate, probability, 0, 0, direction);
 
-        /// <summary>A datagram is held back and delivered after the next one in the same direction.</summary>
+        /// <summary>A datagram is held back and delivered after the next one of the same flow (direction, socket, peer).</summary>
         public FaultPlan UdpReorder(double probability, UdpDirection direction = UdpDirection.Both) => AddUdp(UdpFaultKind.Reorder, probability, 0, 0, direction);
 
         public FaultPlan UdpDelay(int delayMs, int jitterMs = 0, UdpDirection direction = UdpDirection.Both) => AddUdp(UdpFaultKind.Delay, 1.0, delayMs, jitterMs, direction);
@@ -298,9 +302,11 @@ namespace E2m.ModemSim.Faults
             return chunk;
         }
 
-        public IReadOnlyList<UdpDelivery> OnDatagram(SimulatedModem modem, bool uplink, byte[] data)
+        /// <param name="flow">the socket and peer of the datagram (a held datagram is released by the next one of its flow).</param>
+        public IReadOnlyList<UdpDelivery> OnDatagram(SimulatedModem modem, bool uplink, byte[] data, string flow = "")
         {
             UdpDirection dir = uplink ? UdpDirection.Uplink : UdpDirection.Downlink;
+            var key = (dir, flow);
             var outList = new List<UdpDelivery>();
             int delay = 0;
             bool duplicate = false;
@@ -334,11 +340,11 @@ namespace E2m.ModemSim.Faults
                         delay += r.DelayMs + (r.JitterMs > 0 ? _random.Next(r.JitterMs + 1) : 0);
                         break;
                     case UdpFaultKind.Reorder:
-                        if (!_held.ContainsKey(dir) && _random.NextDouble() < r.Probability)
+                        if (!_held.ContainsKey(key) && _random.NextDouble() < r.Probability)
                         {
-                            string n = data.Length + "-byte datagram held back (reordered after the next one)";
+                            string n = data.Length + "-byte datagram held back (reordered after the next one of its flow)";
                             Count(n);
-                            _held[dir] = new HeldDatagram(data, modem.Now);
+                            _held[key] = new HeldDatagram(data, modem.Now);
                             outList.Add(new UdpDelivery(null, 0, n));
                             return outList;
                         }
@@ -361,7 +367,7 @@ namespace E2m.ModemSim.Faults
                 outList.Add(new UdpDelivery((byte[])data.Clone(), delay + 1, n));
             }
 
-            if (_held.Remove(dir, out HeldDatagram? held))
+            if (_held.Remove(key, out HeldDatagram? held))
             {
                 outList.Add(new UdpDelivery(held.Data, delay + 1, "reordered datagram released"));
             }

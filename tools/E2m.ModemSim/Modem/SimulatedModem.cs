@@ -441,6 +441,12 @@ namespace E2m.ModemSim.Modem
         {
             lock (_gate)
             {
+                if (Power == PowerState.Off)
+                {
+                    Note("fault: reboot (" + reason + ") ignored: the modem is off"); // a switched-off modem does not crash on
+                    return;
+                }
+
                 PowerOffNow(null, "crash: " + reason);
                 PowerOnNow(Now - Math.Max(0, Dialect.FirstBootLineMs - firstLineMs), reason);
             }
@@ -937,6 +943,12 @@ namespace E2m.ModemSim.Modem
             catch (FormatException)
             {
                 x.Error();
+            }
+            catch (ArgumentException)
+            {
+                // a parameter out of range for the host (e.g. a port above 65535 for a bridge socket): TS 27.007 §9.2 50
+                // "incorrect parameters", never an exception on the session thread
+                x.Cme(50);
             }
         }
 

@@ -39,7 +39,7 @@ namespace E2m.ModemSim.Modem
         /// <summary>Sends a datagram from the device to <paramref name="remote"/> through the UDP fault rules (call under the modem lock).</summary>
         public void Send(IPEndPoint remote, byte[] data)
         {
-            foreach (UdpDelivery d in _modem.Faults.OnDatagram(_modem, true, data))
+            foreach (UdpDelivery d in _modem.Faults.OnDatagram(_modem, true, data, _socket.Id + ">" + remote))
             {
                 if (d.Note != null)
                 {
@@ -105,7 +105,7 @@ namespace E2m.ModemSim.Modem
                 return;
             }
 
-            foreach (UdpDelivery d in _modem.Faults.OnDatagram(_modem, false, data))
+            foreach (UdpDelivery d in _modem.Faults.OnDatagram(_modem, false, data, _socket.Id + "<" + source))
             {
                 if (d.Note != null)
                 {
