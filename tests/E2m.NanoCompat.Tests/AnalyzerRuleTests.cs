@@ -66,6 +66,11 @@ public sealed class AnalyzerRuleTests
         new("Thread.Abort", "NF0009", true, InClass("public void M(System.Threading.Thread t) { t.Abort(); }")),
         new("Random in crypto namespace", "NF0009", true, "namespace E2m.Crypto.Sample { public class K { public int M() { return new System.Random(1).Next(); } } }"),
         new("Console", "NF0009", true, InClass("public void M() { System.Console.WriteLine(\"x\"); }")),
+        // nanoFramework formats numbers only with G/N/F/X/D[precision]; "00" comes back as "00" on the device (review, session 11)
+        new("custom numeric format", "NF0009", true, InClass("public string M(int h) { return h.ToString(\"00\"); }")),
+        new("exponent format", "NF0009", true, InClass("public string M(int h) { return h.ToString(\"E2\"); }")),
+        new("non-constant numeric format", "NF0009", true, InClass("public string M(int h, string f) { return h.ToString(f); }")),
+        new("custom format item", "NF0009", true, InClass("public string M(int h) { return string.Format(\"{0:0.0}\", h); }")),
         // Not in the nanoFramework mscorlib (so NanoCompat rejects it), but present in the net10.0 host build
         // of a portable project, where the analyzer is what rejects it.
         new("GC.Collect", "NF0009", true, InClass("public void M() { System.GC.Collect(); }"), Host: true),
@@ -134,6 +139,8 @@ namespace E2m.Crypto.Sample
         public event System.EventHandler Changed;
         public event Completed Done;
         public int Length { get; private set; }
+
+        public string Hex(int v) { return v.ToString(""X2"") + v.ToString() + string.Format(""{0:D3} {1}"", v, v); }
 
         public int Sum(byte[] data, int offset, int length)
         {

@@ -339,6 +339,7 @@ namespace E2m.NanoAnalyzers
                             Report(r, NanoRules.EnumNames, loc, "ToString() on an enum value");
                         }
 
+                        CheckNumberFormat(r, inv, loc);
                         if (inv.TargetMethod.ContainingType?.SpecialType == SpecialType.System_String
                             && (inv.TargetMethod.Name == "Concat" || inv.TargetMethod.Name == "Format"))
                         {
@@ -617,6 +618,103 @@ namespace E2m.NanoAnalyzers
                 {
                     CheckType(r, p.Type, p.Locations.FirstOrDefault(l => l.IsInSource) ?? loc, m, "The parameter");
                 }
+            }
+
+            /// <summary>
+            /// nanoFramework's native number formatting understands only a standard format letter G/N/F/X/D (either case) with
+            /// an optional precision; anything else ("00", "0.0", "E2", "#,#") comes back as the format text itself on the
+            /// device while the host formats it. So ToString(format) and the format items of string.Format must be such a
+            /// specifier, written as a constant the analyzer can read.
+            /// </summary>
+            private void CheckNumberFormat(Action<Diagnostic> r, IInvocationOperation inv, Location loc)
+            {
+                IMethodSymbol m = inv.TargetMethod;
+                if (m.Name == "ToString" && inv.Instance != null && m.Parameters.Length >= 1 && m.Parameters[0].Type.SpecialType == SpecialType.System_String
+                    && IsNumeric(inv.Instance.Type))
+                {
+                    IArgumentOperation? arg = inv.Arguments.FirstOrDefault(a => a.Parameter?.Ordinal == 0);
+                    if (arg != null && !(arg.Value.ConstantValue.HasValue && arg.Value.ConstantValue.Value is string f && IsStandardFormat(f)))
+                    {
+                        Report(r, NanoRules.ForbiddenApi, loc, "A numeric format other than a constant G/N/F/X/D[precision]",
+                            "the nanoFramework runtime formats only those and returns any other format text unchanged; build the digits by hand");
+                    }
+                }
+
+                if (m.Name == "Format" && m.ContainingType?.SpecialType == SpecialType.System_String)
+                {
+                    IArgumentOperation? format = inv.Arguments.FirstOrDefault(a => a.Parameter?.Name == "format");
+                    if (format != null && format.Value.ConstantValue.HasValue && format.Value.ConstantValue.Value is string text && !FormatItemsStandard(text))
+                    {
+                        Report(r, NanoRules.ForbiddenApi, loc, "A string.Format item with a numeric format other than G/N/F/X/D[precision]",
+                            "the nanoFramework runtime formats only those and returns any other format text unchanged; build the digits by hand");
+                    }
+                }
+            }
+
+            private static bool IsNumeric(ITypeSymbol? t) => t != null && t.SpecialType switch
+            {
+                SpecialType.System_Byte or SpecialType.System_SByte or SpecialType.System_Int16 or SpecialType.System_UInt16
+                    or SpecialType.System_Int32 or SpecialType.System_UInt32 or SpecialType.System_Int64 or SpecialType.System_UInt64
+                    or SpecialType.System_Single or SpecialType.System_Double => true,
+                _ => false,
+            };
+
+            private static bool IsStandardFormat(string f)
+            {
+                if (f.Length == 0)
+                {
+                    return true;
+                }
+
+                if ("GgNnFfXxDd".IndexOf(f[0]) < 0)
+                {
+                    return false;
+                }
+
+                for (int i = 1; i < f.Length; i++)
+                {
+                    if (f[i] < '0' || f[i] > '9')
+                    {
+                        return false;
+                    }
+                }
+
+                return f.Length <= 3;
+            }
+
+            // "{0:X2} and {1}" → every ":spec" inside braces is a standard format (",alignment" allowed)
+            private static bool FormatItemsStandard(string text)
+            {
+                for (int i = 0; i < text.Length; i++)
+                {
+                    if (text[i] == '{' && i + 1 < text.Length && text[i + 1] == '{')
+                    {
+                        i++;
+                        continue;
+                    }
+
+                    if (text[i] != '{')
+                    {
+                        continue;
+                    }
+
+                    int close = text.IndexOf('}', i);
+                    if (close < 0)
+                    {
+                        return false;
+                    }
+
+                    string item = text.Substring(i + 1, close - i - 1);
+                    int colon = item.IndexOf(':');
+                    if (colon >= 0 && !IsStandardFormat(item.Substring(colon + 1)))
+                    {
+                        return false;
+                    }
+
+                    i = close;
+                }
+
+                return true;
             }
 
             // ---------------------------------------------------------------- shared checks

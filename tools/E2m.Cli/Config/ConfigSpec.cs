@@ -8,8 +8,10 @@ namespace E2m.Cli.Config
     /// One node of the device-config.json description. The same tree drives three things, so they cannot
     /// drift apart: the validator (<see cref="DeviceConfigValidator"/>), the JSON schema file
     /// (<see cref="SchemaWriter"/> writes device-config.schema.json; a test checks the checked-in file is
-    /// exactly what the tree produces, and an independent JSON Schema implementation agrees with the
-    /// validator on the samples and on every broken case) and the C# generator (reads validated values by path).
+    /// exactly what the tree produces, and JsonSchema.Net agrees with the validator on the samples and rejects every
+    /// broken case the schema can express — it shares .NET's regex engine, so the validator also refuses control
+    /// characters, which .NET's `$` would let through before a final newline) and the C# generator (reads validated
+    /// values by path). Cross-field rules live in the validator and are listed in the schema's `x-e2m-rules`.
     /// </summary>
     internal abstract class SpecNode
     {
