@@ -346,7 +346,9 @@ namespace E2m.Demo
                     continue;
                 }
 
-                var expected = new List<long>(d.Recorder.Taken.Where(t => t.Reading == ri).Select(t => t.Mantissa));
+                // A stored reading matches a taken one by value and unit, and by time when both know it: a reading the
+                // device stamped with network time (Unix > 0) must come back with exactly that time as "device" time.
+                var expected = new List<TakenReading>(d.Recorder.Taken.Where(t => t.Reading == ri));
                 sent += expected.Count;
                 var seen = new HashSet<(long, long)>();
                 foreach (ApiReading r in mine.Where(r => NameOf(r.Name) == rc.Name).OrderBy(r => r.TimeUnixMs))
@@ -358,7 +360,8 @@ namespace E2m.Demo
                         continue;
                     }
 
-                    int at = expected.IndexOf(mantissa);
+                    int at = r.Unit != rc.Unit ? -1 : expected.FindIndex(t => t.Mantissa == mantissa
+                        && (t.Unix <= 0 || r.TimeSource != "device" || r.TimeUnixMs == t.Unix * 1000));
                     if (at >= 0)
                     {
                         expected.RemoveAt(at);

@@ -29,7 +29,7 @@ namespace E2m.Demo
     public sealed record EmseEndpoint(string EmseId, IPEndPoint Coap, string HttpBase, string DataDirectory = "");
 
     /// <summary>One reading as the EMSE's HTTP API returns it.</summary>
-    public sealed record ApiReading(string DeviceId, string Name, double? Value, long TimeUnixMs, string TimeSource, string Kid, long Piv, int Index);
+    public sealed record ApiReading(string DeviceId, string Name, double? Value, long TimeUnixMs, string TimeSource, string Kid, long Piv, int Index, string? Unit = null);
 
     /// <summary>
     /// HSS, EMKS (with the home-mode CoAP bootstrap) and EMSEs in this process on loopback, sharing one data directory
@@ -236,7 +236,8 @@ namespace E2m.Demo
                 {
                     double? value = r.TryGetProperty("value", out JsonElement v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
                     result.Add(new ApiReading(id, r.GetProperty("name").GetString() ?? "", value, r.GetProperty("timeUnixMs").GetInt64(),
-                        r.GetProperty("timeSource").GetString() ?? "", r.GetProperty("kid").GetString() ?? "", r.GetProperty("piv").GetInt64(), r.GetProperty("index").GetInt32()));
+                        r.GetProperty("timeSource").GetString() ?? "", r.GetProperty("kid").GetString() ?? "", r.GetProperty("piv").GetInt64(), r.GetProperty("index").GetInt32(),
+                        r.TryGetProperty("unit", out JsonElement u) && u.ValueKind == JsonValueKind.String ? u.GetString() : null));
                 }
             }
 
