@@ -114,22 +114,33 @@ namespace E2m.Modem.Tests.Drivers
             Done(r, seed);
         }
 
+        // A driver on an in-memory UART (no transcript): the test answers each command itself and reads what was written.
+        private static InMemoryTransportPair Wire<TModem>(Func<AtChannel, FakeClock, TModem> create, out TModem modem)
+        {
+            var clock = new FakeClock();
+            var pair = new InMemoryTransportPair(clock);
+            modem = create(new AtChannel(pair.Device, clock, clock), clock);
+            return pair;
+        }
+
+        private static void Answer(InMemoryTransportPair pair, string text)
+        {
+            byte[] b = Encoding.ASCII.GetBytes(text);
+            pair.Device.Inject(b, 0, b.Length);
+        }
+
         /// <summary>TS 27.007 §7.3 manual selection: `AT+COPS=1,2,"MCC+MNC"`; +CME ERROR → CommandError; bad PLMN not sent.</summary>
         [Fact]
         public void SelectOperator_sends_manual_numeric_cops()
         {
-            var clock = new FakeClock();
-            var pair = new InMemoryTransportPair(clock);
-            var modem = new Bg9xModem(new AtChannel(pair.Device, clock, clock), clock, clock, null!, null!);
-            byte[] ok = Encoding.ASCII.GetBytes("\r\nOK\r\n");
-            pair.Device.Inject(ok, 0, ok.Length);
+            InMemoryTransportPair pair = Wire((ch, clock) => new Bg9xModem(ch, clock, clock, null!, null!), out Bg9xModem modem);
+            Answer(pair, "\r\nOK\r\n");
             Assert.Equal(ModemError.Ok, modem.SelectOperator("00101"));
             byte[] w = new byte[256];
             int n = pair.Modem.Read(w, 0, w.Length, 0);
             Assert.Equal("AT+COPS=1,2,\"00101\"", Encoding.ASCII.GetString(w, 0, n).TrimEnd('\r'));
 
-            byte[] cme = Encoding.ASCII.GetBytes("\r\n+CME ERROR: 30\r\n");
-            pair.Device.Inject(cme, 0, cme.Length);
+            Answer(pair, "\r\n+CME ERROR: 30\r\n");
             Assert.Equal(ModemError.CommandError, modem.SelectOperator("310410"));
             pair.Modem.Read(w, 0, w.Length, 0);
             Assert.Equal(ModemError.CommandError, modem.SelectOperator("0010x"));
@@ -144,11 +155,8 @@ namespace E2m.Modem.Tests.Drivers
         [Fact]
         public void Sara_usost_lines_stay_within_1024_characters()
         {
-            var clock = new FakeClock();
-            var pair = new InMemoryTransportPair(clock);
-            var modem = new SaraR4Modem(new AtChannel(pair.Device, clock, clock), clock, clock, null!, null!);
-            byte[] opened = Encoding.ASCII.GetBytes("\r\n+USOCR: 0\r\n\r\nOK\r\n");
-            pair.Device.Inject(opened, 0, opened.Length);
+            InMemoryTransportPair pair = Wire((ch, clock) => new SaraR4Modem(ch, clock, clock, null!, null!), out SaraR4Modem modem);
+            Answer(pair, "\r\n+USOCR: 0\r\n\r\nOK\r\n");
             Assert.Equal(ModemError.Ok, modem.OpenUdpSocket("203.113.200.200", 65535, out int s));
             byte[] drain = new byte[4096];
             pair.Modem.Read(drain, 0, drain.Length, 0);
@@ -156,8 +164,7 @@ namespace E2m.Modem.Tests.Drivers
             Assert.Equal(ModemError.TooLarge, modem.SendDatagram(s, new byte[512], 0, 512));
             Assert.Equal(0, pair.Modem.Read(drain, 0, drain.Length, 0)); // nothing written
 
-            byte[] sent = Encoding.ASCII.GetBytes("\r\n+USOST: 0,480\r\n\r\nOK\r\n");
-            pair.Device.Inject(sent, 0, sent.Length);
+            Answer(pair, "\r\n+USOST: 0,480\r\n\r\nOK\r\n");
             Assert.Equal(ModemError.Ok, modem.SendDatagram(s, new byte[UbloxCommands.MaxHexSendLength], 0, UbloxCommands.MaxHexSendLength));
             int n = 0, k;
             while ((k = pair.Modem.Read(drain, n, drain.Length - n, 0)) > 0)
