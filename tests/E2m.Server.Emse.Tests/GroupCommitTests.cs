@@ -187,10 +187,10 @@ namespace E2m.Server.Emse.Tests
             Protected p1 = dev.Build(new long[] { 2, 3 });
             Assert.Null(host.SendOne(dev, p1.Datagram));                    // not acknowledged: the log may not be on disk
             Assert.Equal(1, failures);
-            Assert.Equal(3, host.Store.CountReadings());                    // the transaction itself committed
+            Assert.Equal(1, host.Store.CountReadings());                    // committed, but not served before the log is synced
 
             host.Store.BeforeWalSync = null;
-            byte[] r = dev.Exchange(p1);                                    // the device retransmits the same datagram
+            byte[] r = dev.Exchange(p1);                                    // the device retransmits: the EMSE syncs, then answers
             Assert.Equal(CoapCode.Changed, dev.Verify(p1, r));
             Assert.Equal(3, host.Store.CountReadings());                    // stored once
             Protected p2 = dev.Build(new long[] { 4 });

@@ -919,6 +919,23 @@ namespace E2m.Server.Emse.Coap
 
         private bool TryStoredResponse(ContextEntry entry, long piv, byte[] hash, long nowMs, InboundDatagram d)
         {
+            if (_store.SyncUncertain)
+            {
+                // The last WAL fsync failed: the stored exchange may not be on the disk, and a 2.04 promises it is. Try the
+                // fsync again now (nothing else may be syncing: the device waits for this answer); still failing → dropped,
+                // the device retransmits.
+                try
+                {
+                    _store.SyncWal();
+                }
+                catch (Exception e) when (e is System.IO.IOException || e is UnauthorizedAccessException)
+                {
+                    Interlocked.Increment(ref _stats.Dropped);
+                    _log.LogError("shard {Shard}: write-ahead log sync failed again, retransmission of kid {Kid} not answered: {Error}", _index, entry.KidHex, e.Message);
+                    return true;
+                }
+            }
+
             try
             {
                 _db ??= _store.Open();

@@ -85,6 +85,7 @@ namespace E2m.Server.Emse.Coap
             _options = options;
             _stats = stats;
             _log = log;
+            _store.TrackUnsyncedJournalRows = _store.DeferredWalSync; // the responder's fsync guards the folds (EmseStore.FoldCap)
             // Bounded: when the database falls behind, the shards wait, their queues fill and new datagrams are dropped
             // (the devices retransmit, RFC 7252 §4.2) instead of memory growing without limit.
             _queue = Channel.CreateBounded<PendingWrite>(new BoundedChannelOptions(Math.Max(1024, options.MaxBatch * 8))
@@ -204,6 +205,7 @@ namespace E2m.Server.Emse.Coap
 
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             long rejected = _store.RejectedJournalRows;
+            long unreadable = _store.Readings?.UndecodableBlocks ?? 0;
             try
             {
                 _store.FoldJournal(deleteFolded);
@@ -219,6 +221,12 @@ namespace E2m.Server.Emse.Coap
             if (_store.RejectedJournalRows != rejected)
             {
                 _log.LogError("EMSE journal: {Count} row(s) did not decode and were moved to emse_journal_rejected", _store.RejectedJournalRows - rejected);
+            }
+
+            if ((_store.Readings?.UndecodableBlocks ?? 0) != unreadable)
+            {
+                _log.LogError("EMSE readings: {Count} block(s) of emse-readings.db did not decode and were skipped (their readings are not served)",
+                    (_store.Readings?.UndecodableBlocks ?? 0) - unreadable);
             }
 
             Interlocked.Add(ref _stats.FoldTicks, System.Diagnostics.Stopwatch.GetTimestamp() - t0);

@@ -163,8 +163,92 @@ namespace E2m.Server.Emse.Storage
             if (Readings != null)
             {
                 Readings.EnsureSchema();
+                KeepJournalIdsAboveTheWatermark();
                 MoveReadingsToTheReadingsFile();
                 FoldJournal(); // rows a stopped or crashed process left behind
+            }
+        }
+
+        /// <summary>
+        /// A safety net for the fold watermark (the last journal id whose readings are in the readings file): journal ids
+        /// must never be handed out again at or below it, or the next fold would delete those rows unfolded. AUTOINCREMENT
+        /// guarantees that only while <c>sqlite_sequence</c> survives; a power cut that loses unsynced WAL frames of the main
+        /// file can roll it back while the readings file (synced on its own) keeps a higher watermark. At start the
+        /// sequence is moved up to the watermark when it is below it.
+        /// </summary>
+        private void KeepJournalIdsAboveTheWatermark()
+        {
+            using ReadingsFile.Session readings = Readings!.OpenSession();
+            long watermark;
+            using (DbTransaction rt = readings.Begin())
+            {
+                watermark = readings.Watermark();
+                rt.Commit();
+            }
+
+            if (watermark <= 0)
+            {
+                return;
+            }
+
+            using DbConnection c = Open();
+            using DbTransaction t = Database.BeginWrite(c);
+            object? seq = Database.Scalar(c, t, "SELECT seq FROM sqlite_sequence WHERE name = 'emse_journal'");
+            long current = seq == null || seq is DBNull ? 0 : Convert.ToInt64(seq, CultureInfo.InvariantCulture);
+            if (current < watermark)
+            {
+                if (seq == null || seq is DBNull)
+                {
+                    Database.Execute(c, t, "INSERT INTO sqlite_sequence (name, seq) VALUES ('emse_journal', @w)", ("w", watermark));
+                }
+                else
+                {
+                    Database.Execute(c, t, "UPDATE sqlite_sequence SET seq = @w WHERE name = 'emse_journal'", ("w", watermark));
+                }
+            }
+
+            t.Commit();
+        }
+
+        // ---- durability of journal rows (SQLite FULL with the responder's deferred fsync)
+
+        private readonly object _unsyncedGate = new();
+        private readonly Queue<long> _unsyncedJournalIds = new();
+        private volatile bool _syncUncertain;
+
+        /// <summary>
+        /// True from a failed WAL fsync until the next one succeeds: committed rows may not be on the disk, so a stored
+        /// response must not be sent for them (a retransmission is dropped and comes again).
+        /// </summary>
+        internal bool SyncUncertain => _syncUncertain;
+
+        /// <summary>
+        /// Set by the group-commit writer when its responder makes the WAL durable (<see cref="DeferredWalSync"/>): from then on
+        /// every committed journal row waits for a <see cref="SyncWal"/> before a fold may take it. Direct users of the store
+        /// (tools, tests) that never sync leave it off.
+        /// </summary>
+        internal bool TrackUnsyncedJournalRows { get; set; }
+
+        /// <summary>The writer committed a journal row the responder has not synced yet (deferred fsync only).</summary>
+        private void NoteUnsynced(long journalRowId)
+        {
+            lock (_unsyncedGate)
+            {
+                _unsyncedJournalIds.Enqueue(journalRowId);
+            }
+        }
+
+        /// <summary>
+        /// The highest journal id a fold may take: every row of this process up to it is on the disk. A fold that moved an
+        /// unsynced row's readings into the readings file (synced on its own) would survive a power cut that loses the row
+        /// itself; the rolled-back id would be reused by an acknowledged group and deleted as "folded". Rows of other
+        /// processes are theirs to guard.
+        /// </summary>
+        private long FoldCap(long maxId)
+        {
+            lock (_unsyncedGate)
+            {
+                return _unsyncedJournalIds.Count == 0 ? maxId : Math.Min(maxId, _unsyncedJournalIds.Peek() - 1);
             }
         }
 
@@ -209,6 +293,34 @@ namespace E2m.Server.Emse.Storage
         /// the database file, which a checkpoint syncs itself. Throws <see cref="IOException"/> when the disk fails.
         /// </summary>
         internal void SyncWal()
+        {
+            long covered;
+            lock (_unsyncedGate)
+            {
+                covered = _unsyncedJournalIds.Count == 0 ? 0 : System.Linq.Enumerable.Last(_unsyncedJournalIds);
+            }
+
+            try
+            {
+                SyncWalFile();
+            }
+            catch
+            {
+                _syncUncertain = true;
+                throw;
+            }
+
+            _syncUncertain = false;
+            lock (_unsyncedGate)
+            {
+                while (_unsyncedJournalIds.Count > 0 && _unsyncedJournalIds.Peek() <= covered)
+                {
+                    _unsyncedJournalIds.Dequeue();
+                }
+            }
+        }
+
+        private void SyncWalFile()
         {
             BeforeWalSync?.Invoke();
             string wal = _walPath ??= new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(Database.ConnectionString).DataSource + "-wal";
@@ -837,6 +949,10 @@ namespace E2m.Server.Emse.Storage
                     if (journalled > 0)
                     {
                         RememberJournalRow(s.JournalRowId, nowMs, s.Accepted);
+                        if (DeferredWalSync && TrackUnsyncedJournalRows)
+                        {
+                            NoteUnsynced(s.JournalRowId);
+                        }
                     }
 
                     foreach (string kid in s.ChangedKids)
@@ -1066,12 +1182,15 @@ namespace E2m.Server.Emse.Storage
             }
 
             using DbConnection main = Open();
-            // Up to the journal's last row NOW: bounded work, even while the writer keeps appending.
+            // Up to the journal's last row NOW (bounded work, even while the writer keeps appending), and never past a row of
+            // this process that is not on the disk yet (FoldCap).
             object? max = Database.Scalar(main, null, "SELECT MAX(id) FROM emse_journal");
-            if (max == null)
+            if (max == null || max is DBNull)
             {
                 return 0;
             }
+
+            max = FoldCap(Convert.ToInt64(max, CultureInfo.InvariantCulture));
 
             using ReadingsFile.Session readings = Readings.OpenSession();
             // Ids first; a row's payload is read and decoded only when this process holds no copy of it (JournalMemo).

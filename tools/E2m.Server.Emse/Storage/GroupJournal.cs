@@ -136,7 +136,7 @@ namespace E2m.Server.Emse.Storage
                     throw new InvalidDataException("emse_journal row: trailing bytes");
                 }
             }
-            catch (Exception e) when (e is EndOfStreamException || e is FormatException || e is InvalidDataException)
+            catch (Exception e) when (IsUndecodable(e))
             {
                 into.RemoveRange(into.Count - added, added);
                 throw e is InvalidDataException ? e : new InvalidDataException("emse_journal row: " + (e is EndOfStreamException ? "truncated" : e.Message));
@@ -204,11 +204,19 @@ namespace E2m.Server.Emse.Storage
             {
                 throw new InvalidDataException("emse_journal row: truncated");
             }
-            catch (FormatException e)
+            catch (Exception e) when (IsUndecodable(e) && e is not InvalidDataException)
             {
                 throw new InvalidDataException("emse_journal row: " + e.Message);
             }
         }
+
+        /// <summary>
+        /// What BinaryReader and the decoders throw on bytes that are not a row: truncation (EndOfStreamException), a bad
+        /// 7-bit length (FormatException), a negative string length (a plain IOException), an out-of-range count or enum
+        /// (ArgumentException, OverflowException). All of them mean "undecodable row": moved aside, never a service halt.
+        /// </summary>
+        internal static bool IsUndecodable(Exception e) =>
+            e is IOException || e is FormatException || e is InvalidDataException || e is ArgumentException || e is OverflowException;
 
         private static void WriteReading(BinaryWriter w, StoredReading r, ExchangeWrite e)
         {

@@ -131,7 +131,7 @@ namespace E2m.Server.Emse.Storage
                     throw new InvalidDataException("emse_reading_blocks payload: trailing bytes");
                 }
             }
-            catch (Exception e) when (e is EndOfStreamException || e is FormatException || e is InvalidDataException)
+            catch (Exception e) when (GroupJournal.IsUndecodable(e))
             {
                 into.RemoveRange(into.Count - added, added); // never half read
                 throw e is InvalidDataException ? e : new InvalidDataException("emse_reading_blocks payload: " + (e is EndOfStreamException ? "truncated" : e.Message));

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Data.Common;
 using System.Globalization;
 using System.IO;
+using System.Threading;
 using E2m.Server.Common;
 using Microsoft.Data.Sqlite;
 
@@ -90,6 +91,29 @@ namespace E2m.Server.Emse.Storage
         /// Visits the device's blocks whose time span meets the range (index on device, last time); a block that starts
         /// after the limit-th time found so far is skipped without decoding.
         /// </summary>
+        private long _undecodableBlocks;
+
+        /// <summary>Blocks found unreadable by queries or folds (each time one is met; logged by the folder).</summary>
+        public long UndecodableBlocks => Interlocked.Read(ref _undecodableBlocks);
+
+        /// <summary>
+        /// Decodes a block; false (counted in <see cref="UndecodableBlocks"/>) when its payload does not decode. One corrupt
+        /// block must not stop the fold of every device (its dedupe probe) or every query: it is skipped and stays in place.
+        /// </summary>
+        internal bool TryDecode(byte[] payload, string deviceId, List<StoredReading> into)
+        {
+            try
+            {
+                ReadingBlock.Decode(payload, deviceId, into);
+                return true;
+            }
+            catch (InvalidDataException)
+            {
+                Interlocked.Increment(ref _undecodableBlocks);
+                return false;
+            }
+        }
+
         public List<StoredReading> Query(string deviceId, long fromMs, long toMs, int limit)
         {
             var found = new List<(StoredReading Reading, long Block, int Position)>();
@@ -109,7 +133,11 @@ namespace E2m.Server.Emse.Storage
 
                 long block = r.GetInt64(0);
                 decoded.Clear();
-                ReadingBlock.Decode(E2mDatabase.GetBytes(r, 2), deviceId, decoded);
+                if (!TryDecode(E2mDatabase.GetBytes(r, 2), deviceId, decoded))
+                {
+                    continue; // an unreadable block (corrupt disk) loses its own readings only, never the query
+                }
+
                 for (int i = 0; i < decoded.Count; i++)
                 {
                     StoredReading s = decoded[i];
@@ -383,7 +411,7 @@ namespace E2m.Server.Emse.Storage
                     int rc;
                     while ((rc = SQLitePCL.raw.sqlite3_step(st)) == SQLitePCL.raw.SQLITE_ROW)
                     {
-                        ReadingBlock.Decode(SQLitePCL.raw.sqlite3_column_blob(st, 0).ToArray(), deviceId, _stored);
+                        File.TryDecode(SQLitePCL.raw.sqlite3_column_blob(st, 0).ToArray(), deviceId, _stored); // unreadable: no dedupe against it
                     }
 
                     if (rc != SQLitePCL.raw.SQLITE_DONE)
