@@ -92,7 +92,7 @@ namespace E2m.Server.Hss.Tests
         }
 
         [SkippableFact]
-        public void E2mOffAndOnAreQueuedAndANewerChangeReplacesTheRow()
+        public void E2mOffAndOnAreQueuedAndOnWaitsUntilTheOffIsDelivered()
         {
             using TestDb db = CreateDb();
             var clock = new FakeTimeProvider(T0);
@@ -106,7 +106,12 @@ namespace E2m.Server.Hss.Tests
             outbox.Reschedule(row.SubscriptionId, 1, attempts: 3, nextAttemptMs: T0.ToUnixTimeMilliseconds() + 60_000);
 
             clock.Advance(TimeSpan.FromSeconds(10));
-            store.Update(Imsi, new SubscriberUpdate { E2mEnabled = true });    // enabled after: queued, replaces v1
+            // on again before the EMKS has the off: refused (it would replace v1, and the EMKS would never drop the old keys)
+            Assert.Throws<PolicySyncPendingException>(() => store.Update(Imsi, new SubscriberUpdate { E2mEnabled = true }));
+            Assert.Equal(1, Assert.Single(outbox.All()).Policy.PolicyVersion);
+            Assert.False(outbox.Reschedule(row.SubscriptionId, 7, 5, 0));        // another version's attempt cannot touch it
+            Assert.True(outbox.DeleteIfVersion(row.SubscriptionId, 1));          // delivered
+            store.Update(Imsi, new SubscriberUpdate { E2mEnabled = true });    // now: queued as v2
             row = Assert.Single(outbox.All());
             Assert.True(row.Policy.E2m);
             Assert.Equal(2, row.Policy.PolicyVersion);

@@ -104,6 +104,51 @@ namespace E2m.Server.Hss.Tests
             Assert.Throws<SubscriberStoreException>(() => foreign.EnsureSchema());
         }
 
+        /// <summary>Review findings (session 11): profiles the EMKS would refuse, revocations overwritten before delivery, shared external ids.</summary>
+        [SkippableFact]
+        public void PoliciesTheEmksWouldRefuseOrThatWouldOverwriteARevocationAreRefused()
+        {
+            using TestDb db = CreateDb();
+            SubscriberStore store = db.NewStore();
+            // more EMSE_Ids than the EMKS accepts: refused here, not at every AIR
+            var many = Set1.Subscriber("001010000000009", e2m: true);
+            many.E2m.AllowedEmseIds = Enumerable.Range(0, 33).Select(i => "e" + i + ".example").ToList();
+            Assert.Contains("at most 32", Assert.Throws<SubscriberValidationException>(() => store.Add(many)).Message);
+
+            store.Add(Set1.Subscriber("001010000000001", e2m: true)); // allowed: emse.example.org
+            SubscriberInfo s = store.Get("001010000000001")!;
+            // e2m off (queued for the EMKS), then on again before it is delivered: refused
+            store.UpdateSubscriber("001010000000001", new SubscriberUpdate { E2mEnabled = false });
+            Assert.Throws<PolicySyncPendingException>(() => store.UpdateSubscriber("001010000000001", new SubscriberUpdate { E2mEnabled = true }));
+            using (DbConnection c = db.Database.Open())
+            {
+                db.Database.Execute(c, null, "DELETE FROM hss_emks_policy_outbox WHERE subscription_id = @s", ("s", s.SubscriptionId)); // delivered
+            }
+
+            store.UpdateSubscriber("001010000000001", new SubscriberUpdate { E2mEnabled = true, AllowedEmseIds = new List<string> { "a.example", "b.example" } });
+            using (DbConnection c = db.Database.Open())
+            {
+                db.Database.Execute(c, null, "DELETE FROM hss_emks_policy_outbox WHERE subscription_id = @s", ("s", s.SubscriptionId));
+            }
+
+            // an EMSE removed, then added back before the removal is delivered: refused; narrowing further is fine
+            store.UpdateSubscriber("001010000000001", new SubscriberUpdate { AllowedEmseIds = new List<string> { "a.example" } });
+            Assert.Throws<PolicySyncPendingException>(() => store.UpdateSubscriber("001010000000001", new SubscriberUpdate { AllowedEmseIds = new List<string> { "a.example", "b.example" } }));
+            store.UpdateSubscriber("001010000000001", new SubscriberUpdate { AllowedEmseIds = new List<string>() });
+
+            // one external id, one device
+            var first = Set1.Subscriber("001010000000002", e2m: true);
+            first.E2m.ExternalId = "meter-1";
+            store.Add(first);
+            var second = Set1.Subscriber("001010000000003", e2m: true);
+            second.E2m.ExternalId = "meter-1";
+            Assert.Throws<SubscriberValidationException>(() => store.Add(second));
+            second.E2m.ExternalId = "meter-2";
+            store.Add(second);
+            Assert.Throws<SubscriberValidationException>(() => store.UpdateSubscriber("001010000000003", new SubscriberUpdate { ExternalId = "meter-1" }));
+            store.UpdateSubscriber("001010000000002", new SubscriberUpdate { ExternalId = "meter-1" }); // its own id again: fine
+        }
+
         [SkippableFact]
         public void DuplicateAndInvalidInputAreTypedErrors()
         {

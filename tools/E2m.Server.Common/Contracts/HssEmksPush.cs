@@ -19,6 +19,10 @@ namespace E2m.Server.Common.Contracts
         /// <summary>Upper bound on keys per push (the HSS caps numVectors at the same value).</summary>
         public const int MaxKeysPerPush = 32;
 
+        /// <summary>Most EMSE_Ids a subscription may allow: the EMKS refuses pushes and policy syncs with more, so the HSS
+        /// refuses such a profile up front (else every AIR of the subscriber, and every policy change, would fail).</summary>
+        public const int MaxAllowedEmseIds = 32;
+
         /// <summary>
         /// Policy sync (DESIGN.md §5: the EMKS serves e2m_key "only if the subscription allows that EMSE"; keys live up
         /// to the key lifetime, e.g. 30 days, so the EMKS must learn a policy change or a deletion when it happens, not

@@ -166,7 +166,7 @@ namespace E2m.Server.Emks.Keys
         {
             if (string.IsNullOrWhiteSpace(subscriptionId) || subscriptionId.Length > 128) return at + "subscription_id: required (1..128 characters)";
             if (policyVersion < 0) return at + "policy_version: 0 or more";
-            if (allowed is null || allowed.Count > 32) return at + "allowed_emse_ids: 0..32 EMSE_Ids";
+            if (allowed is null || allowed.Count > HssEmksContract.MaxAllowedEmseIds) return at + "allowed_emse_ids: 0.." + HssEmksContract.MaxAllowedEmseIds + " EMSE_Ids";
             if (externalId is { Length: > 256 }) return at + "external_id: at most 256 characters";
             if (maxMessages is <= 0) return at + "max_messages: positive or null";
             foreach (string id in allowed)

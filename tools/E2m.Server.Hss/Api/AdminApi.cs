@@ -368,6 +368,7 @@ namespace E2m.Server.Hss.Api
         {
             SubscriberValidationException => AirApi.Bad(e.Message),
             DuplicateSubscriberException => Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "subscriber exists", detail: e.Message),
+            PolicySyncPendingException => Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "policy sync pending", detail: e.Message),
             SubscriberNotFoundException => NotFound(),
             _ => null,
         };

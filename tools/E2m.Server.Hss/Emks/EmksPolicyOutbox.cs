@@ -31,7 +31,9 @@ namespace E2m.Server.Hss.Emks
     /// <c>hss_emks_policy_outbox</c>, one row per subscription (primary key <c>subscription_id</c>), written by
     /// <see cref="SubscriberStore"/> in the transaction of the policy change or deletion, so a change committed is a change
     /// queued (a crash or an EMKS outage loses nothing). A newer change of the same subscription replaces the row (upsert,
-    /// attempts reset, due at once). Columns: <c>subscription_id, policy_version, e2m_enabled, external_id,
+    /// attempts reset, due at once) — only if it grants nothing the queued one does not: a change that would re-grant
+    /// access over an undelivered revocation (e2m on after off, an EMSE_Id added back) is refused by
+    /// <see cref="SubscriberStore"/> until the revocation is delivered, so no revocation is ever replaced unseen. Columns: <c>subscription_id, policy_version, e2m_enabled, external_id,
     /// allowed_emse_ids</c> (JSON array)<c>, max_messages, attempts, next_attempt, queued_at</c> (Unix ms) — never the IMSI,
     /// K or OPc. <see cref="EmksPolicyDispatcher"/> sends and removes rows.
     /// </summary>

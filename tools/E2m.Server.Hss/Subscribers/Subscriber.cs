@@ -342,6 +342,15 @@ namespace E2m.Server.Hss.Subscribers
         }
     }
 
+    /// <summary>A policy change would overwrite a revocation the EMKS has not received yet (HTTP 409; retry once it is delivered).</summary>
+    public sealed class PolicySyncPendingException : SubscriberStoreException
+    {
+        public PolicySyncPendingException(string message)
+            : base(message)
+        {
+        }
+    }
+
     /// <summary>SEQ_HE would pass the SEQ ceiling (TS 33.102 Annex C.2.1: no wrap-around). The SQN is not changed.</summary>
     public sealed class SqnExhaustedException : SubscriberStoreException
     {

@@ -199,6 +199,11 @@ namespace E2m.Server.Hss.Subscribers
 
         public static void ValidateProfile(E2mProfile p)
         {
+            if (p.AllowedEmseIds.Count > HssEmksContract.MaxAllowedEmseIds)
+            {
+                throw new SubscriberValidationException("emseIds: at most " + HssEmksContract.MaxAllowedEmseIds + " EMSE_Ids (the EMKS accepts no more)");
+            }
+
             foreach (string id in p.AllowedEmseIds)
             {
                 try
@@ -263,6 +268,7 @@ namespace E2m.Server.Hss.Subscribers
             using DbTransaction t = _db.BeginWrite(c);
             try
             {
+                CheckExternalIdFree(c, t, p.ExternalId, s.Imsi);
                 _db.Execute(c, t,
                     @"INSERT INTO hss_subscriber (imsi, subscription_id, k_enc, opc_enc, seq, ind_next, amf, e2m_enabled, allowed_emse_ids,
                         key_lifetime_s, min_gea, access_key_separation, external_id, max_messages, created_at, updated_at, seq_ms, policy_version)
@@ -368,6 +374,12 @@ namespace E2m.Server.Hss.Subscribers
 
             p = Normalise(p);
             ValidateProfile(p);
+            if (_emksPolicySync && p.Enabled)
+            {
+                RefuseRegrantWhileRevocationPending(c, t, current.SubscriptionId, p);
+            }
+
+            CheckExternalIdFree(c, t, p.ExternalId, imsi);
             ushort amf = u.Amf ?? current.Amf;
             long version = current.PolicyVersion + 1; // the row is locked (BEGIN IMMEDIATE / FOR UPDATE): no concurrent change
             DateTimeOffset now = _time.GetUtcNow();
@@ -395,6 +407,57 @@ namespace E2m.Server.Hss.Subscribers
 
             t.Commit();
             return new SubscriberUpdateResult(Get(imsi)!, queued);
+        }
+
+        /// <summary>
+        /// The outbox holds one row per subscription (the latest policy): a change queued over a revocation the EMKS has not
+        /// received yet would replace it, and the EMKS would never drop the keys the revocation was for (e2m off then on
+        /// again; an EMSE_Id removed then added back). So while a sync is pending, a change that grants anything the pending
+        /// one does not is refused (409: retry once the EMKS has it; `GET` shows the sync state).
+        /// </summary>
+        private void RefuseRegrantWhileRevocationPending(DbConnection c, DbTransaction t, string subscriptionId, E2mProfile next)
+        {
+            using DbCommand q = _db.Command(c, t, "SELECT e2m_enabled, allowed_emse_ids FROM hss_emks_policy_outbox WHERE subscription_id = @s", ("s", subscriptionId));
+            using DbDataReader r = q.ExecuteReader();
+            if (!r.Read())
+            {
+                return;
+            }
+
+            bool pendingE2m = Convert.ToInt64(r.GetValue(0), CultureInfo.InvariantCulture) != 0;
+            List<string> pendingAllowed = JsonSerializer.Deserialize<List<string>>(r.GetString(1)) ?? new List<string>();
+            foreach (string id in next.AllowedEmseIds)
+            {
+                if (!pendingE2m || !pendingAllowed.Contains(id))
+                {
+                    throw new PolicySyncPendingException(
+                        "a policy change that revokes access is still on its way to the EMKS; granting access again now would overwrite it before the EMKS drops the old keys: retry once it is delivered");
+                }
+            }
+
+            if (!pendingE2m)
+            {
+                throw new PolicySyncPendingException(
+                    "switching e2m off is still on its way to the EMKS; switching it on again now would overwrite it before the EMKS drops the old keys: retry once it is delivered");
+            }
+        }
+
+        /// <summary>
+        /// An external id names one device towards the EMSEs (DESIGN.md §5: the EMKS gives it instead of a pseudonym); two
+        /// subscriptions with the same one would merge two devices' readings at every EMSE.
+        /// </summary>
+        private void CheckExternalIdFree(DbConnection c, DbTransaction t, string? externalId, string imsi)
+        {
+            if (externalId == null)
+            {
+                return;
+            }
+
+            object? other = _db.Scalar(c, t, "SELECT imsi FROM hss_subscriber WHERE external_id = @e AND imsi <> @i", ("e", externalId), ("i", imsi));
+            if (other != null && other is not DBNull)
+            {
+                throw new SubscriberValidationException("externalId: already the external id of another subscriber (it names one device towards the EMSEs)");
+            }
         }
 
         /// <summary>Deletes a subscriber; false when unknown.</summary>
