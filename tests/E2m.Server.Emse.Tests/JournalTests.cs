@@ -20,37 +20,12 @@ namespace E2m.Server.Emse.Tests
     /// </summary>
     public sealed class JournalTests
     {
-        private static ExchangeWrite Write(string kid, long piv, byte hash, long timeMs, params long[] values)
-        {
-            var readings = new List<StoredReading>();
-            for (int i = 0; i < values.Length; i++)
-            {
-                readings.Add(new StoredReading
-                {
-                    DeviceId = "dev-" + kid, Kid = kid, Piv = piv, Index = i, Name = "e", ValueKind = 1, Integer = values[i],
-                    TimeMs = timeMs, TimeSource = "arrival", ReceivedMs = timeMs,
-                });
-            }
+        private static ExchangeWrite Write(string kid, long piv, byte hash, long timeMs, params long[] values) =>
+            StoreTestKit.Write(kid, piv, hash, timeMs, "arrival", values);
 
-            return new ExchangeWrite
-            {
-                Kid = kid, Piv = piv, RequestHash = new byte[] { hash, 1, 2 }, Response = new byte[] { 0x64, hash, (byte)piv }, DeviceId = "dev-" + kid,
-                Readings = readings,
-            };
-        }
+        private static EmseStore NewStore(string dir) => StoreTestKit.NewStore(dir);
 
-        private static EmseStore NewStore(string dir)
-        {
-            var store = new EmseStore(E2mDatabase.Create(null, "", dir, "emse.db"));
-            store.EnsureSchema();
-            return store;
-        }
-
-        private static long Rows(EmseStore store, string table)
-        {
-            using DbConnection c = store.Open();
-            return Convert.ToInt64(store.Database.Scalar(c, null, "SELECT COUNT(*) FROM " + table), CultureInfo.InvariantCulture);
-        }
+        private static long Rows(EmseStore store, string table) => StoreTestKit.Rows(store, table);
 
         /// <summary>Readings in the readings file's blocks, without folding first.</summary>
         private static long ReadingRows(EmseStore store)

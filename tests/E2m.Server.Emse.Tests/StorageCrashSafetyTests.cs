@@ -21,37 +21,12 @@ namespace E2m.Server.Emse.Tests
     {
         private static readonly DateTimeOffset T0 = new(2026, 11, 28, 8, 0, 0, TimeSpan.Zero);
 
-        private static ExchangeWrite Write(string kid, long piv, byte hash, long timeMs, string source, params long[] values)
-        {
-            var readings = new List<StoredReading>();
-            for (int i = 0; i < values.Length; i++)
-            {
-                readings.Add(new StoredReading
-                {
-                    DeviceId = "dev-" + kid, Kid = kid, Piv = piv, Index = i, Name = "e", ValueKind = 1, Integer = values[i],
-                    TimeMs = timeMs, TimeSource = source, ReceivedMs = timeMs,
-                });
-            }
+        private static ExchangeWrite Write(string kid, long piv, byte hash, long timeMs, string source, params long[] values) =>
+            StoreTestKit.Write(kid, piv, hash, timeMs, source, values);
 
-            return new ExchangeWrite
-            {
-                Kid = kid, Piv = piv, RequestHash = new byte[] { hash, 1, 2 }, Response = new byte[] { 0x64, hash, (byte)piv }, DeviceId = "dev-" + kid,
-                Readings = readings,
-            };
-        }
+        private static EmseStore NewStore(string dir) => StoreTestKit.NewStore(dir);
 
-        private static EmseStore NewStore(string dir)
-        {
-            var store = new EmseStore(E2mDatabase.Create(null, "", dir, "emse.db"));
-            store.EnsureSchema();
-            return store;
-        }
-
-        private static long Rows(EmseStore store, string table)
-        {
-            using DbConnection c = store.Open();
-            return Convert.ToInt64(store.Database.Scalar(c, null, "SELECT COUNT(*) FROM " + table), CultureInfo.InvariantCulture);
-        }
+        private static long Rows(EmseStore store, string table) => StoreTestKit.Rows(store, table);
 
         // A journal row whose first string length decodes negative: BinaryReader.ReadString throws IOException, not
         // EndOfStream/Format/InvalidData, so neither the fold nor the replay-state read sets it aside.
