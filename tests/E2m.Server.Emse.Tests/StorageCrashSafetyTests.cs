@@ -55,6 +55,36 @@ namespace E2m.Server.Emse.Tests
             Assert.Equal(1, NewStore(dir.Path).CountReadings()); // and the EMSE starts again
         }
 
+        /// <summary>A fold whose deletion fails after its watermark was written: the next fold sets the corrupt row aside again
+        /// instead of deleting it with the folded rows.</summary>
+        [Fact]
+        public void ACorruptRowLeftByAnInterruptedFoldIsStillSetAside()
+        {
+            using var dir = new TempDir();
+            EmseStore store = NewStore(dir.Path);
+            using (DbConnection c = store.Open())
+            {
+                store.Database.Execute(c, null, "INSERT INTO emse_journal (created_ms, entries, payload) VALUES (1, 1, @p)", ("p", new byte[] { 1, 1, 9 }));
+                // the main database's write fails once (as SQLITE_BUSY from another process would)
+                store.Database.Execute(c, null, "CREATE TRIGGER fail BEFORE INSERT ON emse_journal_rejected BEGIN SELECT RAISE(ABORT, 'injected'); END");
+            }
+
+            using (EmseStore.WriteSession s = store.OpenSession())
+            {
+                store.CommitGroup(s, new List<ExchangeWrite> { Write("k1", 1, 1, 5000, "arrival", 10) }, 10_000, 0);
+            }
+
+            Assert.NotNull(Record.Exception(() => store.FoldJournal()));
+            using (DbConnection c = store.Open())
+            {
+                store.Database.Execute(c, null, "DROP TRIGGER fail");
+            }
+
+            Assert.Equal(1, store.CountReadings()); // the next fold completes
+            Assert.Equal(0, Rows(store, "emse_journal"));
+            Assert.Equal(1, Rows(store, "emse_journal_rejected")); // kept aside, not deleted
+        }
+
         [Fact]
         public void ACorruptReadingsBlockLosesOnlyItsOwnReadings()
         {

@@ -1243,7 +1243,10 @@ namespace E2m.Server.Emse.Storage
                         if (last == watermark)
                         {
                             t.Commit();
-                            Published(main, watermark, rejected, deleteFolded); // rows an interrupted fold left behind
+                            // Rows an interrupted fold left behind (its deletion failed after the watermark was written): the
+                            // undecodable ones among them are set aside again, never deleted unseen.
+                            rejected.AddRange(LeftoverUndecodable(main, watermark));
+                            Published(main, watermark, rejected, deleteFolded);
                             return total;
                         }
 
@@ -1274,6 +1277,44 @@ namespace E2m.Server.Emse.Storage
                     total += entries;
                 }
             }
+        }
+
+        /// <summary>
+        /// Journal rows at or below the watermark still present whose payload does not decode (rows of this process have an
+        /// in-memory copy and are skipped: they decode). Normally there are none to decode: such rows are left only when a
+        /// fold's deletion failed after its watermark was written.
+        /// </summary>
+        private List<(long Id, long CreatedMs, byte[] Payload, string Error)> LeftoverUndecodable(DbConnection main, long watermark)
+        {
+            var found = new List<(long, long, byte[], string)>();
+            var ids = new List<(long Id, long CreatedMs)>();
+            using (DbCommand q = Database.Command(main, null, "SELECT id, created_ms FROM emse_journal WHERE id <= @w ORDER BY id", ("w", watermark)))
+            using (DbDataReader r = q.ExecuteReader())
+            {
+                while (r.Read())
+                {
+                    long id = r.GetInt64(0);
+                    if (LookupJournalMemo(id) == null)
+                    {
+                        ids.Add((id, r.GetInt64(1)));
+                    }
+                }
+            }
+
+            foreach ((long id, long createdMs) in ids)
+            {
+                byte[] payload = Database.Scalar(main, null, "SELECT payload FROM emse_journal WHERE id = @id", ("id", id)) as byte[] ?? Array.Empty<byte>();
+                try
+                {
+                    GroupJournal.Decode(payload);
+                }
+                catch (System.IO.InvalidDataException e)
+                {
+                    found.Add((id, createdMs, payload, e.Message));
+                }
+            }
+
+            return found;
         }
 
         private void Published(DbConnection main, long watermark, List<(long Id, long CreatedMs, byte[] Payload, string Error)> rejected, bool deleteFolded)
