@@ -214,6 +214,7 @@ namespace E2m.Server.Emse.Storage
 
         private readonly object _unsyncedGate = new();
         private readonly Queue<long> _unsyncedJournalIds = new();
+        private long _lastUnsyncedJournalId;
         private volatile bool _syncUncertain;
 
         /// <summary>
@@ -235,6 +236,7 @@ namespace E2m.Server.Emse.Storage
             lock (_unsyncedGate)
             {
                 _unsyncedJournalIds.Enqueue(journalRowId);
+                _lastUnsyncedJournalId = journalRowId;
             }
         }
 
@@ -297,7 +299,7 @@ namespace E2m.Server.Emse.Storage
             long covered;
             lock (_unsyncedGate)
             {
-                covered = _unsyncedJournalIds.Count == 0 ? 0 : System.Linq.Enumerable.Last(_unsyncedJournalIds);
+                covered = _unsyncedJournalIds.Count == 0 ? 0 : _lastUnsyncedJournalId;
             }
 
             try
@@ -1243,10 +1245,7 @@ namespace E2m.Server.Emse.Storage
                         if (last == watermark)
                         {
                             t.Commit();
-                            // Rows an interrupted fold left behind (its deletion failed after the watermark was written): the
-                            // undecodable ones among them are set aside again, never deleted unseen.
-                            rejected.AddRange(LeftoverUndecodable(main, watermark));
-                            Published(main, watermark, rejected, deleteFolded);
+                            Published(main, watermark, rejected, deleteFolded); // rows an interrupted fold left behind
                             return total;
                         }
 
@@ -1262,6 +1261,9 @@ namespace E2m.Server.Emse.Storage
 
                         readings.StoreAll(arrived);
 
+                        // Rows that did not decode are copied aside BEFORE the watermark is written: past it, rows are only
+                        // ever deleted (by this fold, the next one or the writer), so none may be undecodable and not yet kept.
+                        SetAside(main, rejected);
                         readings.SetWatermark(last);
                         t.Commit();
                         watermark = last;
@@ -1279,62 +1281,14 @@ namespace E2m.Server.Emse.Storage
             }
         }
 
-        /// <summary>
-        /// Journal rows at or below the watermark still present whose payload does not decode (rows of this process have an
-        /// in-memory copy and are skipped: they decode). Normally there are none to decode: such rows are left only when a
-        /// fold's deletion failed after its watermark was written.
-        /// </summary>
-        private List<(long Id, long CreatedMs, byte[] Payload, string Error)> LeftoverUndecodable(DbConnection main, long watermark)
+        /// <summary>Copies journal rows that did not decode to <c>emse_journal_rejected</c> (kept whole, logged by the folder).</summary>
+        private void SetAside(DbConnection main, List<(long Id, long CreatedMs, byte[] Payload, string Error)> rejected)
         {
-            var found = new List<(long, long, byte[], string)>();
-            var ids = new List<(long Id, long CreatedMs)>();
-            using (DbCommand q = Database.Command(main, null, "SELECT id, created_ms FROM emse_journal WHERE id <= @w ORDER BY id", ("w", watermark)))
-            using (DbDataReader r = q.ExecuteReader())
+            if (rejected.Count == 0)
             {
-                while (r.Read())
-                {
-                    long id = r.GetInt64(0);
-                    if (LookupJournalMemo(id) == null)
-                    {
-                        ids.Add((id, r.GetInt64(1)));
-                    }
-                }
+                return;
             }
 
-            foreach ((long id, long createdMs) in ids)
-            {
-                byte[] payload = Database.Scalar(main, null, "SELECT payload FROM emse_journal WHERE id = @id", ("id", id)) as byte[] ?? Array.Empty<byte>();
-                try
-                {
-                    GroupJournal.Decode(payload);
-                }
-                catch (System.IO.InvalidDataException e)
-                {
-                    found.Add((id, createdMs, payload, e.Message));
-                }
-            }
-
-            return found;
-        }
-
-        private void Published(DbConnection main, long watermark, List<(long Id, long CreatedMs, byte[] Payload, string Error)> rejected, bool deleteFolded)
-        {
-            // Rows that did not decode are set aside BEFORE the watermark is published: once it is, the writer may delete
-            // every journal row up to it in its next group.
-            if (deleteFolded || rejected.Count > 0)
-            {
-                DeleteFolded(main, watermark, rejected);
-            }
-
-            long seen;
-            while ((seen = Interlocked.Read(ref _foldedUpTo)) < watermark && Interlocked.CompareExchange(ref _foldedUpTo, watermark, seen) != seen)
-            {
-            }
-        }
-
-        /// <summary>Deletes the journal rows up to <paramref name="watermark"/> (their readings are in the readings file).</summary>
-        private void DeleteFolded(DbConnection main, long watermark, List<(long Id, long CreatedMs, byte[] Payload, string Error)> rejected)
-        {
             lock (_sqliteWriteLock)
             {
                 using DbTransaction t = Database.BeginWrite(main);
@@ -1345,6 +1299,33 @@ namespace E2m.Server.Emse.Storage
                         ("id", row.Id), ("t", row.CreatedMs), ("p", row.Payload), ("e", row.Error));
                 }
 
+                t.Commit();
+            }
+
+            Interlocked.Add(ref _rejectedJournalRows, rejected.Count);
+        }
+
+        private void Published(DbConnection main, long watermark, List<(long Id, long CreatedMs, byte[] Payload, string Error)> rejected, bool deleteFolded)
+        {
+            // Rows that did not decode were set aside before the watermark was written (SetAside); deleted at once with the
+            // folded ones, as before, so emse_journal holds no row that is kept elsewhere.
+            if (deleteFolded || rejected.Count > 0)
+            {
+                DeleteFolded(main, watermark);
+            }
+
+            long seen;
+            while ((seen = Interlocked.Read(ref _foldedUpTo)) < watermark && Interlocked.CompareExchange(ref _foldedUpTo, watermark, seen) != seen)
+            {
+            }
+        }
+
+        /// <summary>Deletes the journal rows up to <paramref name="watermark"/> (their readings are in the readings file).</summary>
+        private void DeleteFolded(DbConnection main, long watermark)
+        {
+            lock (_sqliteWriteLock)
+            {
+                using DbTransaction t = Database.BeginWrite(main);
                 using (var state = new JournalReplayState(main, LookupJournalMemo))
                 {
                     state.ApplyAndDelete(watermark, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), ForgetApplied); // windows first, then the rows
@@ -1353,8 +1334,6 @@ namespace E2m.Server.Emse.Storage
                 t.Commit();
                 ForgetJournalRows(watermark);
             }
-
-            Interlocked.Add(ref _rejectedJournalRows, rejected.Count);
         }
 
         /// <summary>
