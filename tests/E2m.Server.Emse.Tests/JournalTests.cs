@@ -173,10 +173,7 @@ namespace E2m.Server.Emse.Tests
         {
             using var dir = new TempDir();
             EmseStore store = NewStore(dir.Path);
-            using (DbConnection c = store.Open())
-            {
-                store.Database.Execute(c, null, "INSERT INTO emse_journal (created_ms, entries, payload) VALUES (1, 1, @p)", ("p", new byte[] { 1, 1, 9 }));
-            }
+            StoreTestKit.InsertJournalRow(store, new byte[] { 1, 1, 9 });
 
             using (EmseStore.WriteSession s = store.OpenSession())
             {

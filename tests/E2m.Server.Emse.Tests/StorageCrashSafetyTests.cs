@@ -37,10 +37,7 @@ namespace E2m.Server.Emse.Tests
         {
             using var dir = new TempDir();
             EmseStore store = NewStore(dir.Path);
-            using (DbConnection c = store.Open())
-            {
-                store.Database.Execute(c, null, "INSERT INTO emse_journal (created_ms, entries, payload) VALUES (1, 1, @p)", ("p", NegativeLengthRow));
-            }
+            StoreTestKit.InsertJournalRow(store, NegativeLengthRow);
 
             using (EmseStore.WriteSession s = store.OpenSession())
             {
@@ -62,9 +59,9 @@ namespace E2m.Server.Emse.Tests
         {
             using var dir = new TempDir();
             EmseStore store = NewStore(dir.Path);
+            StoreTestKit.InsertJournalRow(store, new byte[] { 1, 1, 9 });
             using (DbConnection c = store.Open())
             {
-                store.Database.Execute(c, null, "INSERT INTO emse_journal (created_ms, entries, payload) VALUES (1, 1, @p)", ("p", new byte[] { 1, 1, 9 }));
                 // the main database's write fails once (as SQLITE_BUSY from another process would)
                 store.Database.Execute(c, null, "CREATE TRIGGER fail BEFORE INSERT ON emse_journal_rejected BEGIN SELECT RAISE(ABORT, 'injected'); END");
             }

@@ -37,6 +37,13 @@ namespace E2m.Server.Emse.Tests
             return store;
         }
 
+        /// <summary>A journal row written by hand (e.g. one that does not decode, as a corrupted disk would leave it).</summary>
+        public static void InsertJournalRow(EmseStore store, byte[] payload)
+        {
+            using DbConnection c = store.Open();
+            store.Database.Execute(c, null, "INSERT INTO emse_journal (created_ms, entries, payload) VALUES (1, 1, @p)", ("p", payload));
+        }
+
         public static long Rows(EmseStore store, string table)
         {
             using DbConnection c = store.Open();

@@ -66,27 +66,14 @@ namespace E2m.Cli
                 stderr.WriteLine("e2m: " + e.Message);
                 return ExitVerificationFailed;
             }
-            catch (ArgumentException e)
+            catch (Exception e) when (e is ArgumentException || e is IOException || e is UnauthorizedAccessException
+                || e is System.Data.Common.DbException || e is System.Security.Cryptography.CryptographicException)
             {
-                // an input the library refused (lengths, sizes: e.g. a message too large to protect): still a usage error
-                stderr.WriteLine("e2m: error: " + e.Message.ReplaceLineEndings(" "));
-                return ExitUsage;
-            }
-            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
-            {
-                // a path given in the options that cannot be written or read (--pcap, --keylog, --at-log, --data-dir)
-                stderr.WriteLine("e2m: error: " + e.Message.ReplaceLineEndings(" "));
-                return ExitUsage;
-            }
-            catch (System.Data.Common.DbException e)
-            {
-                // --db / --data-dir naming a database that cannot be opened or used: one line and exit 2, never a crash
-                stderr.WriteLine("e2m: error: database: " + e.Message);
-                return ExitUsage;
-            }
-            catch (System.Security.Cryptography.CryptographicException e)
-            {
-                stderr.WriteLine("e2m: error: " + e.Message);
+                // What the options named could not be used: an input the library refused by size or length, a path that
+                // cannot be written or read (--pcap, --keylog, --at-log, --data-dir), a database that cannot be opened
+                // (--db), a KEK that opens nothing. Exit 2 with one line, never a crash.
+                string what = e is System.Data.Common.DbException ? "database: " : string.Empty;
+                stderr.WriteLine("e2m: error: " + what + e.Message.ReplaceLineEndings(" "));
                 return ExitUsage;
             }
         }

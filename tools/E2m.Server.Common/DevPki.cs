@@ -187,9 +187,11 @@ namespace E2m.Server.Common
             string path = CrlPath(dataDir);
             CertificateRevocationListBuilder builder;
             System.Numerics.BigInteger number;
+            int count = 0;
             if (File.Exists(path))
             {
                 RevocationList current = RevocationList.Load(path, ca); // verified before it is built upon
+                count = current.Count;
                 builder = CertificateRevocationListBuilder.Load(current.Der, out number);
                 if (current.IsRevoked(serial))
                 {
@@ -209,8 +211,7 @@ namespace E2m.Server.Common
             string temp = path + ".tmp";
             File.WriteAllText(temp, pem);
             File.Move(temp, path, overwrite: true); // rename(2): readers see the old list or the new one
-            RevocationList written = RevocationList.Parse(der, ca);
-            return new Revocation(name, RevocationList.SerialKey(serial).ToLowerInvariant(), path, written.CrlNumber, written.Count);
+            return new Revocation(name, RevocationList.SerialKey(serial).ToLowerInvariant(), path, number + 1, count + 1);
         }
 
         /// <summary>Loads a certificate with its private key (from the PFX).</summary>

@@ -117,15 +117,9 @@ namespace E2m.Server.Common
                 throw new CrlFormatException(CrlError.TooLarge, $"{path} is larger than {MaxSize} octets");
             }
 
-            byte[] content = File.ReadAllBytes(path);
-            if (content.Length > MaxSize)
-            {
-                throw new CrlFormatException(CrlError.TooLarge, $"{path} is larger than {MaxSize} octets");
-            }
-
             try
             {
-                return Parse(content, ca);
+                return Parse(File.ReadAllBytes(path), ca); // Parse checks the size of what was read
             }
             catch (CrlFormatException e)
             {
