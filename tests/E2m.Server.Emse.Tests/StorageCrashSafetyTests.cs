@@ -52,8 +52,8 @@ namespace E2m.Server.Emse.Tests
             Assert.Equal(1, NewStore(dir.Path).CountReadings()); // and the EMSE starts again
         }
 
-        /// <summary>A fold whose deletion fails after its watermark was written: the next fold sets the corrupt row aside again
-        /// instead of deleting it with the folded rows.</summary>
+        /// <summary>A fold that fails while it sets a corrupt row aside (before its watermark is written): the next fold sets
+        /// the row aside instead of deleting it with the folded rows.</summary>
         [Fact]
         public void ACorruptRowLeftByAnInterruptedFoldIsStillSetAside()
         {

@@ -1289,12 +1289,14 @@ namespace E2m.Server.Emse.Storage
                 return;
             }
 
+            int added = 0;
             lock (_sqliteWriteLock)
             {
                 using DbTransaction t = Database.BeginWrite(main);
                 foreach (var row in rejected)
                 {
-                    Database.Execute(main, t,
+                    // a row set aside by a fold whose readings commit then failed is already there: counted once
+                    added += Database.Execute(main, t,
                         "INSERT INTO emse_journal_rejected (id, created_ms, payload, error) VALUES (@id, @t, @p, @e) ON CONFLICT (id) DO NOTHING",
                         ("id", row.Id), ("t", row.CreatedMs), ("p", row.Payload), ("e", row.Error));
                 }
@@ -1302,7 +1304,7 @@ namespace E2m.Server.Emse.Storage
                 t.Commit();
             }
 
-            Interlocked.Add(ref _rejectedJournalRows, rejected.Count);
+            Interlocked.Add(ref _rejectedJournalRows, added);
         }
 
         private void Published(DbConnection main, long watermark, List<(long Id, long CreatedMs, byte[] Payload, string Error)> rejected, bool deleteFolded)
