@@ -10,7 +10,7 @@ namespace E2m.Server.Emse.Coap
     /// sendmmsg(2) per up to <see cref="Capacity"/> datagrams (each datagram is still its own UDP message to its own
     /// address; only the syscall entry and the .NET socket call per datagram are saved), elsewhere one
     /// <see cref="Socket.SendTo(ReadOnlySpan{byte}, SocketFlags, SocketAddress)"/> each. Datagrams and addresses are
-    /// copied into native memory owned by this object (one responder thread uses it), so the caller may reuse its buffers
+    /// copied into native memory owned by this object (one thread, the group-commit writer, uses it), so the caller may reuse its buffers
     /// at once. A datagram the kernel refuses (e.g. ICMP unreachable of an earlier send) is reported and skipped; the
     /// rest of the batch still goes out.
     /// </summary>

@@ -46,7 +46,7 @@ namespace E2m.Server.Emse.Coap
         public long Handled;
         /// <summary>Transactions committed, and time spent verifying/handling vs committing (Stopwatch ticks).</summary>
         public long Commits;
-        /// <summary>SQLite, synchronous=FULL: fsyncs of the write-ahead log by the responder (one per batch of committed groups).</summary>
+        /// <summary>SQLite, synchronous=FULL: fsyncs of the write-ahead log by the group-commit writer (one per group).</summary>
         public long WalSyncs;
         public long ProcessTicks;
         public long CommitTicks;

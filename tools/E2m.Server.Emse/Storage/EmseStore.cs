@@ -210,7 +210,7 @@ namespace E2m.Server.Emse.Storage
             t.Commit();
         }
 
-        // ---- durability of journal rows (SQLite FULL with the responder's deferred fsync)
+        // ---- durability of journal rows (SQLite FULL with the writer's fsync after COMMIT)
 
         private readonly object _unsyncedGate = new();
         private readonly Queue<long> _unsyncedJournalIds = new();
@@ -224,13 +224,13 @@ namespace E2m.Server.Emse.Storage
         internal bool SyncUncertain => _syncUncertain;
 
         /// <summary>
-        /// Set by the group-commit writer when its responder makes the WAL durable (<see cref="DeferredWalSync"/>): from then on
+        /// Set by the group-commit writer when it makes the WAL durable (<see cref="DeferredWalSync"/>): from then on
         /// every committed journal row waits for a <see cref="SyncWal"/> before a fold may take it. Direct users of the store
         /// (tools, tests) that never sync leave it off.
         /// </summary>
         internal bool TrackUnsyncedJournalRows { get; set; }
 
-        /// <summary>The writer committed a journal row the responder has not synced yet (deferred fsync only).</summary>
+        /// <summary>The writer committed a journal row it has not synced yet (deferred fsync only).</summary>
         private void NoteUnsynced(long journalRowId)
         {
             lock (_unsyncedGate)
@@ -281,9 +281,10 @@ namespace E2m.Server.Emse.Storage
 
         /// <summary>
         /// SQLite with synchronous=FULL: the group commit's own connection commits with synchronous=NORMAL (no fsync in
-        /// COMMIT) and the responder makes the write-ahead log durable with ONE fsync for every group committed since
-        /// its last one (<see cref="SyncWal"/>) before it sends their responses. A 2.04 still means "on disk"; the
-        /// writer no longer waits for the disk between groups, and several groups share an fsync.
+        /// COMMIT) and the writer then makes the write-ahead log durable with ONE fsync (<see cref="SyncWal"/>) before
+        /// it sends the group's responses. A 2.04 still means "on disk". The fsync is apart from the COMMIT so that it is
+        /// this process's to track: a fold never takes a row no fsync covers yet (<see cref="FoldCap"/>), and a shard
+        /// answering a retransmission from the journal syncs first when the last sync failed.
         /// </summary>
         internal bool DeferredWalSync => Database.Dialect == DbDialect.Sqlite && _synchronous == "FULL";
 
@@ -624,9 +625,16 @@ namespace E2m.Server.Emse.Storage
                     // by position (Microsoft.Data.Sqlite binds every parameter by name on every execution).
                     _handle = ((Microsoft.Data.Sqlite.SqliteConnection)Connection).Handle!;
                     _rawJournal = Prepare("INSERT INTO emse_journal (created_ms, entries, payload) VALUES (?1, ?2, ?3)");
+                    // The group's transaction too: Microsoft.Data.Sqlite's BeginTransaction/Commit create, prepare and
+                    // finalize a command each (≈ 10 µs and five objects per group, per request at low concurrency where
+                    // groups are small). BEGIN IMMEDIATE waits for another process's write lock through the connection's
+                    // busy_timeout (E2mDatabase.Open) as the ADO.NET path did.
+                    _rawBegin = Prepare("BEGIN IMMEDIATE");
+                    _rawCommit = Prepare("COMMIT");
+                    _rawRollback = Prepare("ROLLBACK");
                     if (store.DeferredWalSync)
                     {
-                        db.Execute(Connection, null, "PRAGMA synchronous=NORMAL"); // the responder syncs the log (SyncWal)
+                        db.Execute(Connection, null, "PRAGMA synchronous=NORMAL"); // the writer syncs the log after COMMIT (SyncWal)
                     }
 
                     ReplayState = new JournalReplayState(Connection, store.LookupJournalMemo);
@@ -635,6 +643,23 @@ namespace E2m.Server.Emse.Storage
 
             private readonly SQLitePCL.sqlite3? _handle;
             private readonly SQLitePCL.sqlite3_stmt? _rawJournal;
+            private readonly SQLitePCL.sqlite3_stmt? _rawBegin, _rawCommit, _rawRollback;
+
+            /// <summary>SQLite (<see cref="Raw"/>): BEGIN IMMEDIATE on the session's handle (the writer lock, also across processes).</summary>
+            public void BeginRaw() => Step(_rawBegin!);
+
+            /// <summary>SQLite (<see cref="Raw"/>): COMMIT; a failed COMMIT leaves the transaction open for <see cref="RollbackRaw"/>.</summary>
+            public void CommitRaw() => Step(_rawCommit!);
+
+            /// <summary>SQLite (<see cref="Raw"/>): ROLLBACK if a transaction is still open (never throws: the caller is already failing).</summary>
+            public void RollbackRaw()
+            {
+                if (SQLitePCL.raw.sqlite3_get_autocommit(_handle!) == 0)
+                {
+                    SQLitePCL.raw.sqlite3_step(_rawRollback!);
+                    SQLitePCL.raw.sqlite3_reset(_rawRollback!);
+                }
+            }
 
             /// <summary>SQLite: the replay state kept in the journal (reads, and the apply-then-delete of folded rows).</summary>
             public JournalReplayState? ReplayState { get; }
@@ -655,11 +680,11 @@ namespace E2m.Server.Emse.Storage
             /// <summary>Per kid, its last accepted exchange in the current group.</summary>
             public readonly Dictionary<string, ExchangeWrite> LastAccepted = new(StringComparer.Ordinal);
 
-            /// <summary>Scratch buffer of <see cref="GroupJournal.Encode"/>.</summary>
+            /// <summary>Scratch buffer of <see cref="GroupJournal.EncodeInto"/>.</summary>
             public readonly System.IO.MemoryStream JournalScratch = new();
 
             /// <summary>Appends the group's journal row (inside the open transaction); its id goes to <see cref="JournalRowId"/>.</summary>
-            public void InsertJournalRow(long nowMs, int entries, byte[] payload)
+            public void InsertJournalRow(long nowMs, int entries, ReadOnlySpan<byte> payload)
             {
                 SQLitePCL.sqlite3_stmt st = _rawJournal!;
                 SQLitePCL.raw.sqlite3_bind_int64(st, 1, nowMs);
@@ -788,6 +813,9 @@ namespace E2m.Server.Emse.Storage
             public void Dispose()
             {
                 _rawJournal?.Dispose(); // sqlite3_finalize, before the connection goes back to the pool
+                _rawBegin?.Dispose();
+                _rawCommit?.Dispose();
+                _rawRollback?.Dispose();
                 ReplayState?.Dispose();
                 foreach (DbCommand c in _multi.Values)
                 {
@@ -852,7 +880,14 @@ namespace E2m.Server.Emse.Storage
             s.JournalRowId = 0;
             s.ClearGroupKids();
             s.ChangedKids.Clear();
-            using DbTransaction t = Database.BeginWrite(s.Connection);
+            // SQLite: the session's prepared BEGIN IMMEDIATE / COMMIT on its handle; commands run inside it unbound to an
+            // ADO.NET transaction (Microsoft.Data.Sqlite requires one only while it has begun one itself).
+            DbTransaction? t = s.Raw ? null : Database.BeginWrite(s.Connection);
+            if (t == null)
+            {
+                s.BeginRaw();
+            }
+
             try
             {
                 SetTransaction(s, t);
@@ -938,7 +973,15 @@ namespace E2m.Server.Emse.Storage
                 }
 
                 BeforeGroupCommit?.Invoke(writes);
-                t.Commit();
+                if (t != null)
+                {
+                    t.Commit();
+                }
+                else
+                {
+                    s.CommitRaw();
+                }
+
                 if (apply)
                 {
                     s.DeletedUpTo = folded;
@@ -968,6 +1011,11 @@ namespace E2m.Server.Emse.Storage
             }
             catch
             {
+                if (t == null)
+                {
+                    s.RollbackRaw();
+                }
+
                 foreach (string d in touched)
                 {
                     s.DeviceSeen.Remove(d); // not written after all
@@ -987,6 +1035,7 @@ namespace E2m.Server.Emse.Storage
             }
             finally
             {
+                t?.Dispose();
                 SetTransaction(s, null);
             }
 
@@ -1052,7 +1101,7 @@ namespace E2m.Server.Emse.Storage
 
             if (s.Accepted.Count > 0)
             {
-                s.InsertJournalRow(nowMs, s.Accepted.Count, GroupJournal.Encode(s.Accepted, s.JournalScratch, withState: true));
+                s.InsertJournalRow(nowMs, s.Accepted.Count, GroupJournal.EncodeInto(s.Accepted, s.JournalScratch, withState: true));
             }
 
             return s.Accepted.Count;
@@ -1687,7 +1736,7 @@ namespace E2m.Server.Emse.Storage
 
                 if (s.Journalled.Count > 0)
                 {
-                    s.InsertJournalRow(nowMs, s.Journalled.Count, GroupJournal.Encode(s.Journalled, s.JournalScratch));
+                    s.InsertJournalRow(nowMs, s.Journalled.Count, GroupJournal.EncodeInto(s.Journalled, s.JournalScratch));
                 }
 
                 foreach (ReplayState r in replay)

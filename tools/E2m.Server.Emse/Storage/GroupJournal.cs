@@ -44,6 +44,16 @@ namespace E2m.Server.Emse.Storage
         /// </summary>
         public static byte[] Encode(List<ExchangeWrite> entries, MemoryStream scratch, bool withState = false)
         {
+            EncodeInto(entries, scratch, withState);
+            return scratch.ToArray();
+        }
+
+        /// <summary>
+        /// <see cref="Encode"/> into <paramref name="scratch"/> only (its buffer, 0 to Length): the group commit binds
+        /// those octets (SQLite copies a bound blob), so no array of the row's size is allocated per group.
+        /// </summary>
+        public static ReadOnlySpan<byte> EncodeInto(List<ExchangeWrite> entries, MemoryStream scratch, bool withState = false)
+        {
             scratch.SetLength(0);
             using (var w = new BinaryWriter(scratch, Encoding.UTF8, leaveOpen: true))
             using (var readingsBuffer = new MemoryStream())
@@ -83,7 +93,7 @@ namespace E2m.Server.Emse.Storage
                 }
             }
 
-            return scratch.ToArray();
+            return scratch.GetBuffer().AsSpan(0, (int)scratch.Length);
         }
 
         private static void WriteBlob(BinaryWriter w, byte[] b)
