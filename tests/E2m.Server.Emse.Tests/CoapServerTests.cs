@@ -174,6 +174,53 @@ namespace E2m.Server.Emse.Tests
         }
 
         [Fact]
+        public void Upgrade_ARetransmissionOfAnExchangeStoredWithTheSha256Fingerprint_IsStillAnsweredFromTheStore()
+        {
+            // Until session 12 the request fingerprint was the first 16 octets of SHA-256; it is XXH128 now. An exchange
+            // answered just before the upgrade and retransmitted just after it must still get its stored response
+            // (not 4.01 "Replay detected", which would make the device send the batch again under a new PIV).
+            var (kid, key) = TestDevice.NewKey(new Random(51));
+            _emks.Add(kid, key, T0.AddDays(1), "meter-51");
+            Protected p;
+            byte[] response;
+            using (var dev = new TestDevice(_host.CoapEndPoint, kid, key))
+            {
+                p = dev.Build(new long[] { 42 });
+                response = dev.Exchange(p);
+                Assert.Equal(CoapCode.Changed, dev.Verify(p, response));
+            }
+
+            _host.Dispose(); // stopping folds the journal: the kid's last exchange is in emse_replay
+            byte[] sha = System.Security.Cryptography.SHA256.HashData(p.Datagram).AsSpan(0, 16).ToArray();
+            using (var c = new Microsoft.Data.Sqlite.SqliteConnection("Data Source=" + System.IO.Path.Combine(_dir.Path, "emse.db") + ";Pooling=False"))
+            {
+                c.Open();
+                using var read = c.CreateCommand();
+                read.CommandText = "SELECT last_hash FROM emse_replay";
+                byte[] stored = (byte[])read.ExecuteScalar()!;
+                Assert.NotEqual(sha, stored); // the current fingerprint is not the old one: the fallback is what answers below
+                using var cmd = c.CreateCommand();
+                cmd.CommandText = "UPDATE emse_replay SET last_hash = $h";
+                cmd.Parameters.AddWithValue("$h", sha);
+                Assert.Equal(1, cmd.ExecuteNonQuery());
+            }
+
+            _host = new EmseHost(_dir.Path, _emks, _time);
+            using (var dev = new TestDevice(_host.CoapEndPoint, kid, key))
+            {
+                dev.Send(p.Datagram);
+                Assert.Equal(response, dev.Receive());
+                // other bytes under the same PIV (an altered outer header) match neither fingerprint: a replay
+                byte[] altered = (byte[])p.Datagram.Clone();
+                altered[2] ^= 0x01; // Message ID
+                dev.Send(altered);
+                Assert.Equal(CoapCode.Unauthorized, Coap.Decode(dev.Receive()).Code);
+            }
+
+            Assert.Equal(1, _host.Store.CountReadings());
+        }
+
+        [Fact]
         public void UnknownKid_EmksSays404_Is401_AndTheEmksIsAskedOnce()
         {
             var (kid, key) = TestDevice.NewKey(new Random(6));           // never added to the fake EMKS
