@@ -632,6 +632,7 @@ namespace E2m.Server.Emse.Storage
                     _rawBegin = Prepare("BEGIN IMMEDIATE");
                     _rawCommit = Prepare("COMMIT");
                     _rawRollback = Prepare("ROLLBACK");
+                    _rawDataVersion = Prepare("PRAGMA data_version"); // once per group (LoadWindows)
                     if (store.DeferredWalSync)
                     {
                         db.Execute(Connection, null, "PRAGMA synchronous=NORMAL"); // the writer syncs the log after COMMIT (SyncWal)
@@ -643,7 +644,22 @@ namespace E2m.Server.Emse.Storage
 
             private readonly SQLitePCL.sqlite3? _handle;
             private readonly SQLitePCL.sqlite3_stmt? _rawJournal;
-            private readonly SQLitePCL.sqlite3_stmt? _rawBegin, _rawCommit, _rawRollback;
+            private readonly SQLitePCL.sqlite3_stmt? _rawBegin, _rawCommit, _rawRollback, _rawDataVersion;
+
+            /// <summary>SQLite: PRAGMA data_version on the session's handle (changes when another connection committed).</summary>
+            public long ReadDataVersion()
+            {
+                SQLitePCL.sqlite3_stmt st = _rawDataVersion!;
+                int rc = SQLitePCL.raw.sqlite3_step(st);
+                long version = rc == SQLitePCL.raw.SQLITE_ROW ? SQLitePCL.raw.sqlite3_column_int64(st, 0) : 0;
+                SQLitePCL.raw.sqlite3_reset(st);
+                if (rc != SQLitePCL.raw.SQLITE_ROW)
+                {
+                    Microsoft.Data.Sqlite.SqliteException.ThrowExceptionForRC(rc, _handle);
+                }
+
+                return version;
+            }
 
             /// <summary>SQLite (<see cref="Raw"/>): BEGIN IMMEDIATE on the session's handle (the writer lock, also across processes).</summary>
             public void BeginRaw() => Step(_rawBegin!);
@@ -816,6 +832,7 @@ namespace E2m.Server.Emse.Storage
                 _rawBegin?.Dispose();
                 _rawCommit?.Dispose();
                 _rawRollback?.Dispose();
+                _rawDataVersion?.Dispose();
                 ReplayState?.Dispose();
                 foreach (DbCommand c in _multi.Values)
                 {
@@ -1583,7 +1600,7 @@ namespace E2m.Server.Emse.Storage
             // committed since this connection last looked: unchanged → the windows this session committed are current.
             // A kid's state is its emse_replay row merged with the journal rows still present (JournalReplayState); the
             // journal's part is read once per reload (Overlay), for the kids this session has not cached yet.
-            long version = Convert.ToInt64(s.DataVersion!.ExecuteScalar(), CultureInfo.InvariantCulture);
+            long version = s.Raw ? s.ReadDataVersion() : Convert.ToInt64(s.DataVersion!.ExecuteScalar(), CultureInfo.InvariantCulture);
             if (version != s.LastDataVersion)
             {
                 s.Windows.Clear();
@@ -1592,7 +1609,7 @@ namespace E2m.Server.Emse.Storage
                 s.LastDataVersion = version;
 
                 // Rows another connection (or process) deleted take this process's copies of them along.
-                object? first = Database.Scalar(s.Connection, s.DataVersion.Transaction, "SELECT MIN(id) FROM emse_journal");
+                object? first = Database.Scalar(s.Connection, s.DataVersion!.Transaction, "SELECT MIN(id) FROM emse_journal");
                 ForgetJournalRows(first == null || first is DBNull ? long.MaxValue : Convert.ToInt64(first, CultureInfo.InvariantCulture) - 1);
             }
 
