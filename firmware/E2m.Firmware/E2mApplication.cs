@@ -73,6 +73,7 @@ namespace E2m.Firmware
         private readonly IMonotonicClock _mono;
         private readonly ILog _log;
         private readonly DeviceState _state = new DeviceState();
+        private int _abortStreak; // cycles aborted by an unexpected exception in a row (AbortBackoff)
         private readonly DeviceClock _clock;
         private readonly ReadingQueue _queue;
         private readonly CoapUdpClient _client;
@@ -171,7 +172,7 @@ namespace E2m.Firmware
         /// <summary>
         /// Device entry: runs cycles forever. On the device <see cref="ISleep.DeepSleep"/> does not return (wake-up =
         /// reset = Main again); if it returns (host) the next cycle starts from Boot. Any exception (storage, driver
-        /// bug) is logged and followed by a backoff deep sleep, never a hang.
+        /// bug) is logged and followed by a backoff deep sleep (<see cref="AbortBackoff"/>), never a hang.
         /// </summary>
         public void Run()
         {
@@ -180,11 +181,12 @@ namespace E2m.Firmware
                 try
                 {
                     RunCycle();
+                    _abortStreak = 0;
                 }
                 catch (Exception ex)
                 {
                     if (_log != null && _log.IsEnabled(LogLevel.Error)) _log.Write(LogLevel.Error, "app", "cycle aborted: " + ex.Message);
-                    _p.Sleep.DeepSleep(_config.BackoffBaseSeconds);
+                    _p.Sleep.DeepSleep(AbortBackoff());
                 }
                 _current = AppState.Boot;
             }
@@ -527,6 +529,49 @@ namespace E2m.Firmware
             return AppState.PowerOn;
         }
 
+        /// <summary>
+        /// The wait before the retry after the n-th consecutive failure: BackoffBaseSeconds × 2^(n−1), at most
+        /// BackoffMaxSeconds, plus up to 25 % jitter from the entropy source (a fleet that failed together does not retry
+        /// together).
+        /// </summary>
+        private long BackoffSeconds(int n)
+        {
+            long backoff = _config.BackoffBaseSeconds;
+            for (int i = 1; i < n && backoff < _config.BackoffMaxSeconds; i++) backoff *= 2;
+            if (backoff > _config.BackoffMaxSeconds) backoff = _config.BackoffMaxSeconds;
+            _p.Entropy.Fill(_entropy, 0, 2);
+            long jitter = (((_entropy[0] << 8) | _entropy[1]) * (backoff / 4 + 1)) >> 16; // up to +25 %: no synchronised retries
+            return backoff + jitter;
+        }
+
+        /// <summary>
+        /// An unexpected exception ended the cycle (storage, a driver bug): it counts as a failure and the deep sleep backs
+        /// off like one, so a fault that repeats at every wake-up does not wake the device every BackoffBaseSeconds and
+        /// drain its battery. The count is saved with the state where the store still works (on the device a wake-up is a
+        /// reset); where the store is what fails, the count lives only as long as this instance (host: Run's loop).
+        /// </summary>
+        private int AbortBackoff()
+        {
+            _abortStreak++;
+            int n = _state.ConsecutiveFailures + 1;
+            if (n < _abortStreak) n = _abortStreak;
+            _state.ConsecutiveFailures = n;
+            long backoff = BackoffSeconds(n);
+            if (backoff > 0x7FFFFFFF) backoff = 0x7FFFFFFF;
+            try
+            {
+                _state.NextAttemptSeconds = _clock.NowSeconds + backoff;
+                _state.DeviceMilliseconds = _clock.NowMilliseconds;
+                _state.SleepSeconds = (int)backoff;
+                _state.Save(_store, _config.StateRecordId);
+            }
+            catch (Exception)
+            {
+                // the store may be what failed: the count stays in memory
+            }
+            return (int)backoff;
+        }
+
         /// <summary>Records the failure, schedules the retry with exponential backoff + jitter, power-cycles when due.</summary>
         private AppState Fail(FirmwareError e)
         {
@@ -534,12 +579,7 @@ namespace E2m.Firmware
             _failedThisCycle = true;
             _state.ConsecutiveFailures++;
             int n = _state.ConsecutiveFailures;
-            long backoff = _config.BackoffBaseSeconds;
-            for (int i = 1; i < n && backoff < _config.BackoffMaxSeconds; i++) backoff *= 2;
-            if (backoff > _config.BackoffMaxSeconds) backoff = _config.BackoffMaxSeconds;
-            _p.Entropy.Fill(_entropy, 0, 2);
-            long jitter = (((_entropy[0] << 8) | _entropy[1]) * (backoff / 4 + 1)) >> 16; // up to +25 %: no synchronised retries
-            _state.NextAttemptSeconds = _clock.NowSeconds + backoff + jitter;
+            _state.NextAttemptSeconds = _clock.NowSeconds + BackoffSeconds(n);
             if (_log != null && _log.IsEnabled(LogLevel.Warning)) _log.Write(LogLevel.Warning, "app", FirmwareErrors.Describe(e));
             if (_config.PowerCycleAfterFailures > 0 && n % _config.PowerCycleAfterFailures == 0) return AppState.PowerCycle;
             return AppState.Sleep;
