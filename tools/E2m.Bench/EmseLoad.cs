@@ -661,7 +661,7 @@ namespace E2m.Bench
         /// <c>--serve durable-echo</c> (every round unless <c>--no-durable-echo</c>): the bare echo plus the one thing the EMSE must do before its 2.04 (DESIGN.md §4: the
         /// response acknowledges a stored batch): the datagrams reach the disk first. A receive thread queues each
         /// datagram; a sync thread takes everything queued, writes it to a file in ONE write, makes the file durable with
-        /// ONE fdatasync (as the EMSE's responder: <see cref="E2m.Server.Emse.Storage.LinuxFileSync"/>) and sends them
+        /// ONE fdatasync (as the EMSE's group-commit writer: <see cref="E2m.Server.Emse.Storage.LinuxFileSync"/>) and sends them
         /// back. No CoAP, OSCORE, SenML or database: the physical limit of a durably acknowledging UDP server here,
         /// so the gap between the bare echo and the EMSE splits into what durability costs and what the EMSE adds.
         /// </summary>
