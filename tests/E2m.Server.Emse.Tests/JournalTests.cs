@@ -261,7 +261,7 @@ namespace E2m.Server.Emse.Tests
             (a.WindowHighest, a.WindowMask) = (9, 0b101);
             ExchangeWrite b = Write("k2", 1L << 39, 0xB, 6000);
             (b.WindowHighest, b.WindowMask) = (1L << 39, 1);
-            byte[] row = GroupJournal.Encode(new List<ExchangeWrite> { a, b }, new MemoryStream(), withState: true);
+            byte[] row = GroupJournal.EncodeInto(new List<ExchangeWrite> { a, b }, new MemoryStream(), withState: true).ToArray();
 
             List<ExchangeWrite> back = GroupJournal.Decode(row);
             Assert.Equal(new[] { 2, 0 }, back.Select(e => e.Readings?.Count ?? 0));
@@ -278,7 +278,7 @@ namespace E2m.Server.Emse.Tests
 
             // without state (CommitBatch's rows): DecodeState finds nothing
             state.Clear();
-            GroupJournal.DecodeState(GroupJournal.Encode(new List<ExchangeWrite> { a }, new MemoryStream()), state);
+            GroupJournal.DecodeState(GroupJournal.EncodeInto(new List<ExchangeWrite> { a }, new MemoryStream()).ToArray(), state);
             Assert.Empty(state);
         }
 
@@ -508,7 +508,7 @@ namespace E2m.Server.Emse.Tests
                 new() { Kid = "k2", Piv = 0, DeviceId = "d2", Readings = null },
             };
 
-            List<ExchangeWrite> back = GroupJournal.Decode(GroupJournal.Encode(entries, new MemoryStream()));
+            List<ExchangeWrite> back = GroupJournal.Decode(GroupJournal.EncodeInto(entries, new MemoryStream()).ToArray());
             Assert.Equal(2, back.Count);
             Assert.Equal(("k", 3L, "d"), (back[0].Kid, back[0].Piv, back[0].DeviceId));
             Assert.Equal(("k2", 0L, "d2"), (back[1].Kid, back[1].Piv, back[1].DeviceId));

@@ -250,27 +250,14 @@ namespace E2m.Server.Emse.Coap
                     e.GetType().Name + ": " + e.Message);
                 _session?.Dispose();
                 _session = null;
-                foreach (ExchangeWrite w in _group)
-                {
-                    var p = (PendingWrite)w;
-                    p.Failed = true;
-                    p.Shard.Complete(p);
-                    Interlocked.Increment(ref _stats.Handled);
-                }
-
+                ForgetGroup();
                 return;
             }
 
             Interlocked.Increment(ref _stats.Commits);
             Interlocked.Add(ref _stats.CommitTicks, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
-            var committed = new PendingWrite[_group.Count];
-            for (int i = 0; i < committed.Length; i++)
-            {
-                committed[i] = (PendingWrite)_group[i];
-            }
-
             // SQLite FULL: the fsync that makes this group durable, then its responses (DESIGN.md §4: after COMMIT).
-            if (_store.DeferredWalSync && !SyncWal(committed))
+            if (_store.DeferredWalSync && !SyncWal())
             {
                 return;
             }
@@ -278,7 +265,7 @@ namespace E2m.Server.Emse.Coap
             _batch ??= _sender.CreateBatch();
             try
             {
-                Answer(committed);
+                Answer();
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -288,17 +275,17 @@ namespace E2m.Server.Emse.Coap
             finally
             {
                 FlushBatch();
-                Interlocked.Add(ref _stats.Handled, committed.Length); // after the answers are sent (Stats.Handled)
+                Interlocked.Add(ref _stats.Handled, _group.Count); // after the answers are sent (Stats.Handled)
             }
         }
 
         /// <summary>
-        /// The fsync of the write-ahead log that makes <paramref name="group"/> durable (<see cref="EmseStore.SyncWal"/>):
+        /// The fsync of the write-ahead log that makes the group durable (<see cref="EmseStore.SyncWal"/>):
         /// only then are its responses sent. If the sync fails, the group is not acknowledged (an error is logged) and the
         /// shards forget the exchanges: the transaction did commit, so a device's retransmission finds its exchange stored
         /// and gets the stored response once a sync succeeds again; nothing is stored twice.
         /// </summary>
-        private bool SyncWal(PendingWrite[] group)
+        private bool SyncWal()
         {
             try
             {
@@ -309,22 +296,29 @@ namespace E2m.Server.Emse.Coap
             catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
             {
                 Interlocked.Increment(ref _stats.CommitFailures);
-                _log.LogError("EMSE write-ahead log sync failed, a group of {Count} request(s) not acknowledged: {Error}", group.Length, e.Message);
-                foreach (PendingWrite p in group)
-                {
-                    p.Failed = true;
-                    p.Shard.Complete(p);
-                    Interlocked.Increment(ref _stats.Handled);
-                }
-
+                _log.LogError("EMSE write-ahead log sync failed, a group of {Count} request(s) not acknowledged: {Error}", _group.Count, e.Message);
+                ForgetGroup();
                 return false;
             }
         }
 
-        private void Answer(PendingWrite[] group)
+        /// <summary>The group is not acknowledged: its shards forget the exchanges (the devices retransmit).</summary>
+        private void ForgetGroup()
         {
-            foreach (PendingWrite p in group)
+            foreach (ExchangeWrite w in _group)
             {
+                var p = (PendingWrite)w;
+                p.Failed = true;
+                p.Shard.Complete(p);
+                Interlocked.Increment(ref _stats.Handled);
+            }
+        }
+
+        private void Answer()
+        {
+            foreach (ExchangeWrite w in _group)
+            {
+                var p = (PendingWrite)w;
                 switch (p.Outcome)
                 {
                     case WriteOutcome.Stored:

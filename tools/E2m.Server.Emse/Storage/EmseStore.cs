@@ -620,7 +620,6 @@ namespace E2m.Server.Emse.Storage
                 }
                 else
                 {
-                    DataVersion = db.Command(Connection, null, "PRAGMA data_version");
                     // SQLite: the per-group statements run prepared once per session on the connection's handle and bound
                     // by position (Microsoft.Data.Sqlite binds every parameter by name on every execution).
                     _handle = ((Microsoft.Data.Sqlite.SqliteConnection)Connection).Handle!;
@@ -744,7 +743,6 @@ namespace E2m.Server.Emse.Storage
             public DbCommand ExchangeGet { get; }
             public DbCommand? ReplayEnsure { get; }
             public DbCommand? ReplayLock { get; }
-            public DbCommand? DataVersion { get; }
 
             /// <summary>
             /// Replay windows as last committed by this session. SQLite only: valid while PRAGMA data_version shows no
@@ -847,7 +845,6 @@ namespace E2m.Server.Emse.Storage
                 ExchangeGet.Dispose();
                 ReplayEnsure?.Dispose();
                 ReplayLock?.Dispose();
-                DataVersion?.Dispose();
                 Connection.Dispose();
             }
         }
@@ -1600,7 +1597,7 @@ namespace E2m.Server.Emse.Storage
             // committed since this connection last looked: unchanged → the windows this session committed are current.
             // A kid's state is its emse_replay row merged with the journal rows still present (JournalReplayState); the
             // journal's part is read once per reload (Overlay), for the kids this session has not cached yet.
-            long version = s.Raw ? s.ReadDataVersion() : Convert.ToInt64(s.DataVersion!.ExecuteScalar(), CultureInfo.InvariantCulture);
+            long version = s.ReadDataVersion(); // SQLite sessions are always Raw
             if (version != s.LastDataVersion)
             {
                 s.Windows.Clear();
@@ -1609,7 +1606,7 @@ namespace E2m.Server.Emse.Storage
                 s.LastDataVersion = version;
 
                 // Rows another connection (or process) deleted take this process's copies of them along.
-                object? first = Database.Scalar(s.Connection, s.DataVersion!.Transaction, "SELECT MIN(id) FROM emse_journal");
+                object? first = Database.Scalar(s.Connection, null, "SELECT MIN(id) FROM emse_journal"); // inside the session's BEGIN IMMEDIATE
                 ForgetJournalRows(first == null || first is DBNull ? long.MaxValue : Convert.ToInt64(first, CultureInfo.InvariantCulture) - 1);
             }
 
@@ -1658,11 +1655,6 @@ namespace E2m.Server.Emse.Storage
             if (s.ReplayLock != null)
             {
                 s.ReplayLock.Transaction = t;
-            }
-
-            if (s.DataVersion != null)
-            {
-                s.DataVersion.Transaction = t;
             }
 
         }

@@ -40,17 +40,9 @@ namespace E2m.Server.Emse.Storage
         /// The exchanges in <paramref name="entries"/> (kid, PIV, device, readings). <paramref name="withState"/>: each
         /// entry also carries its kid's replay window after the group (<see cref="ExchangeWrite.WindowHighest"/>/Mask),
         /// its request hash and its response: the group commit's replay state, applied to <c>emse_replay</c> when the
-        /// row is deleted (<see cref="EmseStore"/> "ApplyJournal").
-        /// </summary>
-        public static byte[] Encode(List<ExchangeWrite> entries, MemoryStream scratch, bool withState = false)
-        {
-            EncodeInto(entries, scratch, withState);
-            return scratch.ToArray();
-        }
-
-        /// <summary>
-        /// <see cref="Encode"/> into <paramref name="scratch"/> only (its buffer, 0 to Length): the group commit binds
-        /// those octets (SQLite copies a bound blob), so no array of the row's size is allocated per group.
+        /// row is deleted (<see cref="EmseStore"/> "ApplyJournal"). The row is written into <paramref name="scratch"/>
+        /// and returned as its buffer (0 to Length): the group commit binds those octets (SQLite copies a bound blob), so
+        /// no array of the row's size is allocated per group.
         /// </summary>
         public static ReadOnlySpan<byte> EncodeInto(List<ExchangeWrite> entries, MemoryStream scratch, bool withState = false)
         {
