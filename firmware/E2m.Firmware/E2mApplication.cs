@@ -492,6 +492,14 @@ namespace E2m.Firmware
             return AppState.Sleep;
         }
 
+        /// <summary>Saves the state with the clock and the sleep about to start (the next Boot resumes the clock from them).</summary>
+        private void SaveForSleep(int seconds)
+        {
+            _state.DeviceMilliseconds = _clock.NowMilliseconds;
+            _state.SleepSeconds = seconds;
+            _state.Save(_store, _config.StateRecordId);
+        }
+
         private AppState DoSleep()
         {
             long now = _clock.NowSeconds;
@@ -501,9 +509,7 @@ namespace E2m.Firmware
             if (d < 1) d = 1;
             if (d > 0x7FFFFFFF) d = 0x7FFFFFFF;
             _sleepSeconds = (int)d;
-            _state.DeviceMilliseconds = _clock.NowMilliseconds;
-            _state.SleepSeconds = _sleepSeconds;
-            _state.Save(_store, _config.StateRecordId);   // everything that must survive is durable before the sleep
+            SaveForSleep(_sleepSeconds);                 // everything that must survive is durable before the sleep
             _p.Sleep.DeepSleep(_sleepSeconds);           // device: does not return
             return AppState.Stopped;
         }
@@ -530,17 +536,19 @@ namespace E2m.Firmware
         }
 
         /// <summary>
-        /// The wait before the retry after the n-th consecutive failure: BackoffBaseSeconds × 2^(n−1), at most
+        /// Records the n-th consecutive failure and schedules the retry after BackoffBaseSeconds × 2^(n−1), at most
         /// BackoffMaxSeconds, plus up to 25 % jitter from the entropy source (a fleet that failed together does not retry
-        /// together).
+        /// together). Returns the wait in seconds.
         /// </summary>
-        private long BackoffSeconds(int n)
+        private long ScheduleRetry(int n)
         {
+            _state.ConsecutiveFailures = n;
             long backoff = _config.BackoffBaseSeconds;
             for (int i = 1; i < n && backoff < _config.BackoffMaxSeconds; i++) backoff *= 2;
             if (backoff > _config.BackoffMaxSeconds) backoff = _config.BackoffMaxSeconds;
             _p.Entropy.Fill(_entropy, 0, 2);
             long jitter = (((_entropy[0] << 8) | _entropy[1]) * (backoff / 4 + 1)) >> 16; // up to +25 %: no synchronised retries
+            _state.NextAttemptSeconds = _clock.NowSeconds + backoff + jitter;
             return backoff + jitter;
         }
 
@@ -555,15 +563,11 @@ namespace E2m.Firmware
             _abortStreak++;
             int n = _state.ConsecutiveFailures + 1;
             if (n < _abortStreak) n = _abortStreak;
-            _state.ConsecutiveFailures = n;
-            long backoff = BackoffSeconds(n);
+            long backoff = ScheduleRetry(n);
             if (backoff > 0x7FFFFFFF) backoff = 0x7FFFFFFF;
             try
             {
-                _state.NextAttemptSeconds = _clock.NowSeconds + backoff;
-                _state.DeviceMilliseconds = _clock.NowMilliseconds;
-                _state.SleepSeconds = (int)backoff;
-                _state.Save(_store, _config.StateRecordId);
+                SaveForSleep((int)backoff);
             }
             catch (Exception)
             {
@@ -577,9 +581,8 @@ namespace E2m.Firmware
         {
             _lastError = e;
             _failedThisCycle = true;
-            _state.ConsecutiveFailures++;
-            int n = _state.ConsecutiveFailures;
-            _state.NextAttemptSeconds = _clock.NowSeconds + BackoffSeconds(n);
+            int n = _state.ConsecutiveFailures + 1;
+            ScheduleRetry(n);
             if (_log != null && _log.IsEnabled(LogLevel.Warning)) _log.Write(LogLevel.Warning, "app", FirmwareErrors.Describe(e));
             if (_config.PowerCycleAfterFailures > 0 && n % _config.PowerCycleAfterFailures == 0) return AppState.PowerCycle;
             return AppState.Sleep;
