@@ -1,8 +1,10 @@
 using System;
+using System.Collections.Generic;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using System.Threading;
 using System.Threading.Tasks;
 using E2m.Coap;
 using E2m.Crypto;
@@ -10,6 +12,7 @@ using E2m.Hal.Host;
 using E2m.Server.Common;
 using E2m.Server.Emks.Bootstrap;
 using E2m.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
@@ -73,6 +76,48 @@ namespace E2m.Server.Emks.Tests
             var (res, _, _, _) = usim.Authenticate(c.Rand, c.Autn);
             var (confirm, _) = await PostAsync(BootstrapRequest.EncodeConfirm(c.Kid, res!));
             Assert.Equal(CoapCode.Changed, confirm);
+        }
+
+        /// <summary>
+        /// RFC 7252 §4.5: the socket loop hands each datagram to a task of its own, so a retransmission can reach the
+        /// handler while the first copy still waits for the HSS. Exactly one copy is processed (one AIR, one challenge):
+        /// the second is dropped while the first is in progress, and a later one gets the first one's response.
+        /// </summary>
+        [Fact]
+        public async Task TwoCopiesOfOneRequestHandledAtOnceRunOneAir()
+        {
+            BootstrapCoapHandler handler = _host.App.Services.GetRequiredService<BootstrapCoapHandler>();
+            var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _host.Hss.Hold = hold.Task;
+            byte[] d = EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Victim), messageId: 0x4242);
+            var remote = new IPEndPoint(IPAddress.Parse("192.0.2.7"), 5683);
+            var copies = new Task<byte[]?>[8];
+            for (int i = 0; i < copies.Length; i++)
+            {
+                copies[i] = Task.Run(() => handler.HandleAsync(d, d.Length, remote, CancellationToken.None));
+            }
+
+            // Every copy but the one that went on to the HSS comes back without an answer while it waits there.
+            byte[]?[] early = new byte[]?[copies.Length - 1];
+            int done = 0;
+            var pending = new List<Task<byte[]?>>(copies);
+            while (done < copies.Length - 1)
+            {
+                Task<byte[]?> t = await Task.WhenAny(pending).WaitAsync(TimeSpan.FromSeconds(30));
+                pending.Remove(t);
+                early[done++] = await t;
+            }
+
+            Assert.All(early, Assert.Null);
+            Assert.Equal(1, _host.Hss.AirStarted);
+            hold.SetResult();
+            byte[]? first = await pending[0].WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.NotNull(first);
+            Assert.Equal(CoapCode.Created, EmksTestHost.Decode(first!).Code);
+
+            byte[]? again = await handler.HandleAsync(d, d.Length, remote, CancellationToken.None);
+            Assert.Equal(first, again);
+            Assert.Equal(1, _host.Hss.AirStarted);
         }
 
         /// <summary>A flood of 100 000 other keys never hands a limited key a fresh burst; new keys wait for room instead.</summary>

@@ -36,6 +36,14 @@ namespace E2m.Server.Emks.Tests
         /// <summary>When set, every AIR fails with this.</summary>
         public AirFailure? FailWith { get; set; }
 
+        /// <summary>When set, every AIR is counted at once and then waits for this task (an HSS that is slow to answer).</summary>
+        public Task? Hold { get; set; }
+
+        /// <summary>AIRs started so far, counted before <see cref="Hold"/>.</summary>
+        public int AirStarted => Volatile.Read(ref _airStarted);
+
+        private int _airStarted;
+
         public sealed class Subscriber
         {
             public required byte[] K { get; init; }
@@ -60,6 +68,8 @@ namespace E2m.Server.Emks.Tests
 
         public async Task<AuthVector> GetVectorAsync(string imsi, byte[]? resyncRand, byte[]? auts, CancellationToken ct)
         {
+            Interlocked.Increment(ref _airStarted);
+            if (Hold is { } hold) await hold.WaitAsync(ct).ConfigureAwait(false);
             if (FailWith is { } f) throw new AirException(f, "fake HSS failure");
             Subscriber s;
             byte[] rand = new byte[16], xres = new byte[8], ck = new byte[16], ik = new byte[16], ak = new byte[6], autn = new byte[16];

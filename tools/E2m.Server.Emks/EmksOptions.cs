@@ -76,7 +76,11 @@ namespace E2m.Server.Emks
                 if (Bootstrap.ImsiBurst < 1 || Bootstrap.AddressBurst < 1) yield return "Bootstrap:ImsiBurst/AddressBurst: at least 1";
                 if (Bootstrap.ImsiRefill <= TimeSpan.Zero || Bootstrap.AddressRefill <= TimeSpan.Zero) yield return "Bootstrap:ImsiRefill/AddressRefill: must be positive";
                 if (Bootstrap.MaxConfirmAttempts < 1) yield return "Bootstrap:MaxConfirmAttempts: at least 1";
-                if (Bootstrap.MaxConcurrentRequests < 1) yield return "Bootstrap:MaxConcurrentRequests: at least 1";
+                if (Bootstrap.MaxConcurrentRequests < 2) yield return "Bootstrap:MaxConcurrentRequests: at least 2";
+                if (Bootstrap.HssRequestSlots < 1 || Bootstrap.HssRequestSlots >= Bootstrap.MaxConcurrentRequests)
+                {
+                    yield return "Bootstrap:MaxConcurrentHssRequests: at least 1 and fewer than Bootstrap:MaxConcurrentRequests (confirmations need slots of their own)";
+                }
                 if (!Uri.TryCreate(Hss.BaseUrl, UriKind.Absolute, out Uri? u) || (u.Scheme != "https" && u.Scheme != "http"))
                 {
                     yield return "Hss:BaseUrl: an absolute https URL of the HSS is required when Bootstrap:Enabled (the EMKS asks it for vectors)";
@@ -143,6 +147,17 @@ namespace E2m.Server.Emks
 
         /// <summary>Datagrams processed at once (the rest wait in the socket buffer).</summary>
         public int MaxConcurrentRequests { get; set; } = 64;
+
+        /// <summary>
+        /// Challenges and resyncs waiting for the HSS at once; fewer than <see cref="MaxConcurrentRequests"/>, so that a slow
+        /// or unreachable HSS (each AIR may take up to Hss:Timeout) never takes every slot: confirmations, which need no
+        /// HSS, are still processed. A challenge beyond it gets 5.03 with Max-Age (RFC 7252 §5.9.3.4) at once.
+        /// Unset: half of <see cref="MaxConcurrentRequests"/>.
+        /// </summary>
+        public int? MaxConcurrentHssRequests { get; set; }
+
+        /// <summary><see cref="MaxConcurrentHssRequests"/>, or half of <see cref="MaxConcurrentRequests"/> when unset.</summary>
+        public int HssRequestSlots => MaxConcurrentHssRequests ?? Math.Max(1, MaxConcurrentRequests / 2);
 
         /// <summary>RFC 7252 §4.5 deduplication: responses to CON requests are replayed for this long (EXCHANGE_LIFETIME).</summary>
         public TimeSpan DeduplicationLifetime { get; set; } = TimeSpan.FromSeconds(247);

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Security.Cryptography;
 using System.Threading;
@@ -73,13 +74,12 @@ namespace E2m.Server.Emks.Bootstrap
 
             string dedupKey = remote.ToString() + "/" + mid.ToString(System.Globalization.CultureInfo.InvariantCulture);
             long now = _time.GetTimestamp();
-            if (_dedup.TryGetValue(dedupKey, out DedupEntry? seen) && _time.GetElapsedTime(seen.Stamp, now) < _dedupLifetime)
+            var entry = new DedupEntry { Stamp = now };
+            if (!Claim(dedupKey, entry, now, out DedupEntry? seen))
             {
                 return seen.Response; // null while the first copy is in progress: drop, the client retransmits
             }
 
-            var entry = new DedupEntry { Stamp = now };
-            _dedup[dedupKey] = entry;
             if (_dedup.Count > MaxDedupEntries) Sweep(now);
 
             BootstrapReply reply;
@@ -189,6 +189,40 @@ namespace E2m.Server.Emks.Bootstrap
 
         private static byte[] EncodeReset(int mid) =>
             new byte[] { (byte)((CoapCodec.Version << 6) | (CoapType.Reset << 4)), CoapCode.Empty, (byte)(mid >> 8), (byte)mid };
+
+        /// <summary>
+        /// Makes <paramref name="entry"/> the exchange of <paramref name="key"/> unless a live one holds it (returned in
+        /// <paramref name="seen"/>). Atomic: of two copies of one request handled at once (the socket loop hands each
+        /// datagram to a task of its own), exactly one is processed; the other gets the first one's response, or nothing
+        /// while it is in progress (RFC 7252 §4.5).
+        /// </summary>
+        private bool Claim(string key, DedupEntry entry, long now, [NotNullWhen(false)] out DedupEntry? seen)
+        {
+            while (true)
+            {
+                if (_dedup.TryAdd(key, entry))
+                {
+                    seen = null;
+                    return true;
+                }
+
+                if (!_dedup.TryGetValue(key, out seen))
+                {
+                    continue; // swept meanwhile
+                }
+
+                if (_time.GetElapsedTime(seen.Stamp, now) < _dedupLifetime)
+                {
+                    return false;
+                }
+
+                if (_dedup.TryUpdate(key, entry, seen))
+                {
+                    seen = null;
+                    return true; // the old exchange's lifetime is over: this Message ID starts a new one
+                }
+            }
+        }
 
         private void Sweep(long now)
         {

@@ -49,6 +49,7 @@ namespace E2m.Server.Emks.Bootstrap
         private readonly TimeProvider _time;
         private readonly BootstrapOptions _options;
         private readonly ILogger<BootstrapService> _log;
+        private readonly SemaphoreSlim _hssSlots;
 
         public BootstrapService(IEmksStore store, IHssAirClient hss, TimeProvider time, EmksOptions options, ILogger<BootstrapService> log)
         {
@@ -59,7 +60,11 @@ namespace E2m.Server.Emks.Bootstrap
             _log = log;
             PerImsi = new TokenBucketRateLimiter(_options.ImsiBurst, _options.ImsiRefill, time);
             PerAddress = new TokenBucketRateLimiter(_options.AddressBurst, _options.AddressRefill, time);
+            _hssSlots = new SemaphoreSlim(_options.HssRequestSlots, _options.HssRequestSlots);
         }
+
+        /// <summary>Max-Age of the 5.03 answers (HSS unavailable or busy): when the device may try again.</summary>
+        internal const uint HssRetrySeconds = 30;
 
         public TokenBucketRateLimiter PerImsi { get; }
 
@@ -95,6 +100,14 @@ namespace E2m.Server.Emks.Bootstrap
         private async Task<BootstrapReply> ChallengeAsync(BootstrapRequest request, CancellationToken ct)
         {
             bool resync = request.Kind == BootstrapRequestKind.Resync;
+            if (!_hssSlots.Wait(0))
+            {
+                // Bootstrap:MaxConcurrentHssRequests wait for the HSS already: shed this one rather than queue it
+                // behind them (it would hold a handler slot up to Hss:Timeout).
+                _log.LogWarning("bootstrap: {Count} requests wait for the HSS, challenge for {Imsi} answered 5.03", _options.HssRequestSlots, Redact.Imsi(request.Imsi));
+                return new BootstrapReply(CoapCode.ServiceUnavailable, MaxAgeSeconds: HssRetrySeconds, Diagnostic: "HSS busy");
+            }
+
             AuthVector v;
             try
             {
@@ -107,8 +120,12 @@ namespace E2m.Server.Emks.Bootstrap
                 {
                     AirFailure.UnknownSubscriber => new BootstrapReply(CoapCode.NotFound, Diagnostic: "unknown subscriber"),
                     AirFailure.Refused => new BootstrapReply(CoapCode.Forbidden, Diagnostic: resync ? "resync refused" : "refused"),
-                    _ => new BootstrapReply(CoapCode.ServiceUnavailable, MaxAgeSeconds: 30, Diagnostic: "HSS unavailable"),
+                    _ => new BootstrapReply(CoapCode.ServiceUnavailable, MaxAgeSeconds: HssRetrySeconds, Diagnostic: "HSS unavailable"),
                 };
+            }
+            finally
+            {
+                _hssSlots.Release();
             }
 
             try
