@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Tasks;
@@ -145,6 +146,27 @@ namespace E2m.Server.Emks.Tests
             Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
             Assert.Equal(await unknown.Content.ReadAsStringAsync(), await notAllowed.Content.ReadAsStringAsync());
             Assert.Equal(unknown.Content.Headers.ContentType?.ToString(), notAllowed.Content.Headers.ContentType?.ToString());
+        }
+
+        /// <summary>
+        /// A certificate whose DNS SAN spells the EMSE_Id in mixed case names the same host (RFC 4343): it gets the key
+        /// derived over the lowercase EMSE_Id, the one devices use (their config requires a lowercase FQDN), not a key
+        /// over its own spelling that no device could match.
+        /// </summary>
+        [Fact]
+        public async Task A_mixed_case_emse_certificate_gets_the_key_of_the_lowercase_emse_id()
+        {
+            using JsonDocument doc = Vectors.Load("e2m-kdf.json");
+            JsonElement c0 = doc.RootElement.GetProperty("cases")[0];
+            Assert.Equal("emse.example.org", c0.GetProperty("emse_id").GetString());
+            string kid = c0.GetProperty("kid").GetString()!;
+            await _host.PushAsync(EmksTestHost.Push(c0.GetProperty("e2m_int_key").GetString()!, kid, _host.Now + 600, "sub-1", null, "emse.example.org"));
+            X509Certificate2 ca = DevPki.LoadCertificate(_host.DataDirectory, DevPki.Ca);
+            X509Certificate2 mixed = DevPki.Issue(ca, "EMSE.Example.ORG", CertificateIdentity.RoleEmse, server: false, client: true, dnsNames: new[] { "EMSE.Example.ORG" }, ipSans: false);
+            Assert.Equal("emse.example.org", CertificateIdentity.GetEmseId(mixed));
+            using var emse = new HttpClient(Mtls.CreateClientHandler(mixed, _host.Trust)) { BaseAddress = _host.BaseAddress };
+            E2mKeyPullResponse? r = await emse.GetFromJsonAsync<E2mKeyPullResponse>(EmksEmseContract.PullPath(kid));
+            Assert.Equal(c0.GetProperty("e2m_key").GetString(), r!.E2mKey);
         }
 
         [Fact]
