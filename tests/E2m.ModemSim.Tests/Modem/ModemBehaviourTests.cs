@@ -85,6 +85,29 @@ namespace E2m.ModemSim.Tests.Modem
             Assert.Equal(RegistrationState.Home, info.Stat);
         }
 
+        /// <summary>
+        /// 27.007 §7.3 manual selection (device-config network.plmn): another operator than the one on the air is refused
+        /// with +CME ERROR 30 (no network service) and the modem does not register; naming the network's PLMN registers.
+        /// </summary>
+        [Theory]
+        [InlineData("bg95")]
+        [InlineData("sara-r4")]
+        public void Manual_cops_registers_only_on_the_plmn_on_the_air(string dialect)
+        {
+            using var rig = new SimRig(dialect);
+            rig.BringUp();
+            Assert.Equal(ModemError.CommandError, rig.Driver.SelectOperator("26201"));
+            Assert.Equal(30, rig.Driver.LastCmeError);
+            Assert.NotEqual(ModemError.Ok, rig.Driver.WaitRegistered(10000, out _));
+
+            rig.Check(rig.Driver.SelectOperator("00101"), "SelectOperator 00101");
+            rig.Check(rig.Driver.WaitRegistered(30000, out RegistrationInfo info), "registered after manual selection");
+            Assert.Equal(RegistrationState.Home, info.Stat);
+            AtResult r = R();
+            Assert.Equal(AtStatus.Ok, rig.Channel.Execute(new AtCommand("AT+COPS=?", 5000) { ResponsePrefix = "+COPS:", MaxResponseLines = 1 }, r));
+            Assert.Contains("\"00101\"", r.Lines[0]);
+        }
+
         [Fact]
         public void Cfun_1_1_reboots_with_powered_down_and_rdy()
         {

@@ -30,9 +30,15 @@ namespace E2m.ModemSim.Modem
         /// <summary>TS 27.007 &lt;stat&gt;: 1 registered home, 5 registered roaming, 3 denied, 2 searching.</summary>
         public int Stat { get; init; } = 1;
 
-        public string Plmn { get; init; } = "00101";
+        /// <summary>The test network's PLMN (TS 23.003: MCC 001, MNC 01), unless a network says otherwise.</summary>
+        public const string DefaultPlmn = "00101";
 
-        public string OperatorName { get; init; } = "e2m sim";
+        /// <summary>The operator names +COPS=? lists (long, short alphanumeric; 27.007 §7.3).</summary>
+        public const string DefaultOperatorName = "e2m sim", DefaultOperatorShortName = "e2m";
+
+        public string Plmn { get; init; } = DefaultPlmn;
+
+        public string OperatorName { get; init; } = DefaultOperatorName;
 
         /// <summary>Tracking/location area code, 4 hex digits.</summary>
         public string AreaCode { get; init; } = "2B67";
@@ -54,6 +60,9 @@ namespace E2m.ModemSim.Modem
     /// </summary>
     public interface IServingNetwork
     {
+        /// <summary>The PLMN (MCC+MNC) the network broadcasts: what a manual +COPS selection must name (27.007 §7.3).</summary>
+        string Plmn => AttachOutcome.DefaultPlmn;
+
         AttachOutcome Attach(ISimCard card, string imsi, SimRat rat);
     }
 
@@ -68,10 +77,13 @@ namespace E2m.ModemSim.Modem
     {
         private readonly Func<ISimCard, string, SimRat, AttachOutcome> _attach;
 
-        public DelegateNetwork(Func<ISimCard, string, SimRat, AttachOutcome> attach)
+        public DelegateNetwork(Func<ISimCard, string, SimRat, AttachOutcome> attach, string plmn = AttachOutcome.DefaultPlmn)
         {
             _attach = attach;
+            Plmn = plmn;
         }
+
+        public string Plmn { get; }
 
         public AttachOutcome Attach(ISimCard card, string imsi, SimRat rat) => _attach(card, imsi, rat);
     }

@@ -157,14 +157,22 @@ namespace E2m.ModemSim.Modem
                 {
                     x.Modem.Detach(0, "AT+COPS=2");
                 }
+                else if (mode == 1 && !NamesTheCell(x.Modem, x.Request))
+                {
+                    // §7.3: in manual mode "if the selected operator is not available, no other operator shall be
+                    // selected": no registration, +CME ERROR 30 no network service (§9.2.1).
+                    x.Modem.Detach(0, "AT+COPS=1 for an operator that is not on the air");
+                    throw new CmeException(30);
+                }
                 else if (mode == 0 || mode == 1 || mode == 4)
                 {
-                    x.Modem.StartAttach();
+                    x.Modem.StartAttach(); // mode 4: the named operator, else automatic (§7.3)
                 }
 
                 x.Ok();
             });
-            t.TestLine("+COPS", "+COPS: (2,\"e2m sim\",\"e2m\",\"00101\",7),,(0-4),(0-2)");
+            t.On("+COPS", AtForm.Test, x => Single(x, "+COPS: (2,\"" + AttachOutcome.DefaultOperatorName + "\",\"" + AttachOutcome.DefaultOperatorShortName
+                + "\",\"" + x.Modem.Network.Plmn + "\",7),,(0-4),(0-2)"));
             t.On("+CSQ", AtForm.Exec, x => Single(x, x.Modem.IsRegistered ? "+CSQ: 20,99" : "+CSQ: 99,99"));
 
             // ---- §10.1.9 +CGATT, §10.1.1 +CGDCONT, §10.1.10 +CGACT, §10.1.14 +CGPADDR
@@ -310,6 +318,18 @@ namespace E2m.ModemSim.Modem
         }
 
         // ------------------------------------------------------------------ helpers
+
+        /// <summary>
+        /// Whether AT+COPS=&lt;mode&gt;,&lt;format&gt;,&lt;oper&gt; names the network on the air (27.007 §7.3): format 2 by
+        /// its numeric PLMN, formats 0/1 by the long/short name +COPS=? lists. No &lt;oper&gt;: nothing named.
+        /// </summary>
+        private static bool NamesTheCell(SimulatedModem m, AtRequest r)
+        {
+            string oper = r.Str(2);
+            return r.Int(1, 0) == 2
+                ? oper == m.Network.Plmn
+                : oper == AttachOutcome.DefaultOperatorName || oper == AttachOutcome.DefaultOperatorShortName;
+        }
 
         public static void Single(AtExchange x, string line)
         {

@@ -118,6 +118,8 @@ namespace E2m.ModemSim.Network
 
         public ServingNodeOptions Options => _options;
 
+        string IServingNetwork.Plmn => _options.Plmn;
+
         /// <summary>Synchronous form of <see cref="AttachAsync"/> (the simulated modem runs on its own thread).</summary>
         public AttachResult Attach(SimulatedUe ue, SimRat rat) => AttachAsync(ue, rat).GetAwaiter().GetResult();
 
