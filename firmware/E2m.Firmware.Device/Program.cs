@@ -126,33 +126,7 @@ namespace E2m.Firmware.Device
         }
 
         /// <summary>TS 27.007 &lt;AcT&gt; values the policy allows: configured RATs not below the minimum RAT (DESIGN.md §5).</summary>
-        private static int AllowedAcTMask()
-        {
-            int mask = 0;
-            for (int i = 0; i < DeviceConfig.Rats.Length; i++)
-            {
-                int rat = DeviceConfig.Rats[i];
-                if (rat < DeviceConfig.MinimumRat)
-                {
-                    continue;
-                }
-
-                if (rat == DeviceConfig.RatGprs)
-                {
-                    mask |= (1 << 0) | (1 << 3); // GSM, GSM w/EGPRS
-                }
-                else if (rat == DeviceConfig.RatNbIot)
-                {
-                    mask |= 1 << 9; // E-UTRAN NB-S1
-                }
-                else if (rat == DeviceConfig.RatLteM)
-                {
-                    mask |= (1 << 7) | (1 << 8); // E-UTRAN, E-UTRAN/LTE-M (Quectel)
-                }
-            }
-
-            return mask;
-        }
+        private static int AllowedAcTMask() => AccessPolicy.AllowedAcTMaskFor(DeviceConfig.Rats, DeviceConfig.MinimumRat);
 
         /// <summary>The device adapters behind the application's seams (hal/README.md).</summary>
         public static FirmwarePlatform BuildPlatform(FirmwareConfig config, ILog log)

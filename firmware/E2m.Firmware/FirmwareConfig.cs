@@ -95,6 +95,53 @@ namespace E2m.Firmware
         /// <summary>Whether a registration that reports no AcT may be used.</summary>
         public bool AllowUnknownAcT;
 
+        /// <summary>device-config RAT "gprs" (the generated DeviceConfig.RatGprs). RATs rank gprs &lt; nb-iot &lt; lte-m (DESIGN.md §5).</summary>
+        public const int RatGprs = 1;
+
+        /// <summary>device-config RAT "nb-iot" (DeviceConfig.RatNbIot).</summary>
+        public const int RatNbIot = 2;
+
+        /// <summary>device-config RAT "lte-m" (DeviceConfig.RatLteM).</summary>
+        public const int RatLteM = 3;
+
+        /// <summary>The device-config RAT names (network.rats, policy.minimumRat), by rank: name i is RAT i + 1.</summary>
+        public static readonly string[] RatNames = new string[] { "gprs", "nb-iot", "lte-m" };
+
+        /// <summary>The RAT of a device-config name, 0 when it names none.</summary>
+        public static int RatFromName(string name)
+        {
+            for (int i = 0; i < RatNames.Length; i++)
+            {
+                if (RatNames[i] == name) return i + 1;
+            }
+
+            return 0;
+        }
+
+        /// <summary>The TS 27.007 &lt;AcT&gt; values a RAT registers with (bit n = AcT n); 0 for no RAT.</summary>
+        public static int AcTMaskOf(int rat)
+        {
+            if (rat == RatGprs) return (1 << 0) | (1 << 3); // GSM, GSM w/EGPRS
+            if (rat == RatNbIot) return 1 << 9; // E-UTRAN NB-S1
+            if (rat == RatLteM) return (1 << 7) | (1 << 8); // E-UTRAN, E-UTRAN/LTE-M (Quectel)
+            return 0;
+        }
+
+        /// <summary>
+        /// DESIGN.md §5: the AcT mask of the configured <paramref name="rats"/> not below <paramref name="minimumRat"/>
+        /// (a device refuses to send on a RAT below the minimum even where the modem registers on it).
+        /// </summary>
+        public static int AllowedAcTMaskFor(int[] rats, int minimumRat)
+        {
+            int mask = 0;
+            for (int i = 0; i < rats.Length; i++)
+            {
+                if (rats[i] >= minimumRat) mask |= AcTMaskOf(rats[i]);
+            }
+
+            return mask;
+        }
+
         /// <summary>DESIGN.md §5: may the device send on this AcT (-1 = not reported)?</summary>
         public bool IsAllowed(int act)
         {

@@ -334,6 +334,10 @@ namespace E2m.Cli.Tests
                 Assert.Equal((int)F("Modem" + DeviceConfigGenerator.Pascal((string)cfg["modem"]!["model"]!))!, (int)F("ModemModel")!);
                 Assert.Equal((int)F("Rat" + DeviceConfigGenerator.Pascal((string)cfg["policy"]!["minimumRat"]!))!, (int)F("MinimumRat")!);
                 Assert.Equal(cfg["network"]!["rats"]!.AsArray().Select(r => (int)F("Rat" + DeviceConfigGenerator.Pascal((string)r!))!).ToArray(), (int[])F("Rats")!);
+                // the device maps these constants with E2m.Firmware.AccessPolicy (Program.AllowedAcTMask): same values
+                Assert.Equal(E2m.Firmware.AccessPolicy.RatGprs, (int)F("RatGprs")!);
+                Assert.Equal(E2m.Firmware.AccessPolicy.RatNbIot, (int)F("RatNbIot")!);
+                Assert.Equal(E2m.Firmware.AccessPolicy.RatLteM, (int)F("RatLteM")!);
             }
             finally
             {

@@ -347,6 +347,21 @@ namespace E2m.Firmware.Tests
             Assert.Equal(3, rig.Modem.Calls.Count(c => c == "Initialize"));
         }
 
+        /// <summary>DESIGN.md §5: the device-config RATs and their TS 27.007 AcT values; RATs below the minimum are not allowed.</summary>
+        [Theory]
+        [InlineData(new[] { "lte-m", "nb-iot" }, "nb-iot", (1 << 7) | (1 << 8) | (1 << 9))]
+        [InlineData(new[] { "lte-m", "nb-iot" }, "lte-m", (1 << 7) | (1 << 8))]
+        [InlineData(new[] { "gprs", "lte-m" }, "gprs", (1 << 0) | (1 << 3) | (1 << 7) | (1 << 8))]
+        [InlineData(new[] { "gprs", "nb-iot" }, "nb-iot", 1 << 9)]
+        [InlineData(new[] { "gprs" }, "lte-m", 0)]
+        [InlineData(new[] { "umts" }, "gprs", 0)]
+        public void AccessPolicy_maps_configured_rats_not_below_the_minimum_to_act_values(string[] rats, string minimum, int mask)
+        {
+            int[] ranks = Array.ConvertAll(rats, AccessPolicy.RatFromName);
+            Assert.Equal(mask, AccessPolicy.AllowedAcTMaskFor(ranks, AccessPolicy.RatFromName(minimum)));
+            Assert.Equal(0, AccessPolicy.RatFromName("LTE-M")); // names are exact (the schema's enum)
+        }
+
         [Fact]
         public void Policy_refuses_to_send_on_a_forbidden_RAT()
         {

@@ -227,31 +227,20 @@ namespace E2m.Demo
                 c.PsmActiveTimeSeconds = on && psm.TryGetProperty("activeTimeSeconds", out JsonElement act) ? act.GetInt64() : 0;
             }
 
-            // As the device's Program.AllowedAcTMask: the configured RATs not below policy.minimumRat (gprs < nb-iot < lte-m,
-            // DESIGN.md §5) — the runner must refuse what the device would refuse.
-            string[] order = { "gprs", "nb-iot", "lte-m" };
+            // As the device's Program.AllowedAcTMask (the same AccessPolicy mapping): the configured RATs not below
+            // policy.minimumRat (gprs < nb-iot < lte-m, DESIGN.md §5) — the runner must refuse what the device would refuse.
             int minimum = r.TryGetProperty("policy", out JsonElement pol) && pol.TryGetProperty("minimumRat", out JsonElement minRat)
-                ? Array.IndexOf(order, minRat.GetString()) : 0;
+                ? AccessPolicy.RatFromName(minRat.GetString() ?? string.Empty) : AccessPolicy.RatGprs;
             int acts = 0;
             if (net.ValueKind == JsonValueKind.Object && net.TryGetProperty("rats", out JsonElement rats))
             {
+                var configured = new List<int>();
                 foreach (JsonElement rat in rats.EnumerateArray())
                 {
-                    int rank = Array.IndexOf(order, rat.GetString());
-                    if (rank >= 0 && rank < minimum)
-                    {
-                        continue;
-                    }
-
-                    acts |= rat.GetString() switch
-                    {
-                        "gprs" => (1 << 0) | (1 << 3),
-                        "umts" => (1 << 2) | (1 << 4) | (1 << 5) | (1 << 6),
-                        "lte-m" => (1 << 7) | (1 << 8),
-                        "nb-iot" => 1 << 9,
-                        _ => 0,
-                    };
+                    configured.Add(AccessPolicy.RatFromName(rat.GetString() ?? string.Empty));
                 }
+
+                acts = AccessPolicy.AllowedAcTMaskFor(configured.ToArray(), minimum);
             }
 
             if (acts != 0)

@@ -18,7 +18,7 @@ namespace E2m.Cli.Config
         public static readonly string[] Modems = { "bg95", "bg96", "sara-r410m", "sara-r5" };
 
         /// <summary>RATs in the order the minimum-RAT policy compares them (gprs lowest).</summary>
-        public static readonly string[] Rats = { "gprs", "nb-iot", "lte-m" };
+        public static readonly string[] Rats = E2m.Firmware.AccessPolicy.RatNames; // ranked; the generated Rat* values are rank + 1
         public static readonly string[] KeyModes = { "network", "home" };
         public static readonly string[] KeyModeFallbacks = { "none", "home" };
 
