@@ -83,6 +83,43 @@ namespace E2m.Server.Hss.Tests
             }
         }
 
+        /// <summary>
+        /// Δ, L and the SEQ ceiling are the HSS's configuration: each HSS start records its own, and a store without a policy
+        /// (the offline CLI) applies the last recorded ones, not the Annex C defaults.
+        /// </summary>
+        [SkippableFact]
+        public void TheCliAppliesTheSqnLimitsTheHssRunsWith()
+        {
+            using TestDb db = CreateDb();
+            Assert.Equal(SqnPolicy.DefaultDelta, db.NewStore().Sqn.Delta); // nothing recorded yet: the defaults
+
+            SubscriberStore hss = db.NewStore(sqn: new SqnPolicy(indBits: 5, delta: 1000, ageLimit: 64, seqCeiling: 5000));
+            SubscriberStore cli = db.NewStore();
+            Assert.Equal(1000, cli.Sqn.Delta);
+            Assert.Equal(64, cli.Sqn.AgeLimit);
+            Assert.Equal(5000, cli.Sqn.SeqCeiling);
+
+            // The CLI refuses what the HSS would refuse: a start SQN at the ceiling, a step past Δ.
+            Assert.Throws<SubscriberValidationException>(() => cli.Add(Set1.Subscriber("001010000000001", sqn: 5000UL << 5)));
+            cli.Add(Set1.Subscriber("001010000000001", sqn: 0x20));
+            int issued = 0;
+            Assert.Throws<SqnOutOfWindowException>(() =>
+            {
+                while (issued <= 2000)
+                {
+                    cli.ReserveSqns("001010000000001", 32).Dispose();
+                    issued += 32;
+                }
+            });
+            Assert.InRange(issued, 1000 - 64, 1000); // the USIM never caught up (no resync): SEQ stops Δ ahead of it
+
+            // A later HSS start with other limits replaces them.
+            db.NewStore(sqn: new SqnPolicy(indBits: 5, delta: 2000));
+            SubscriberStore cli2 = db.NewStore();
+            Assert.Equal(2000, cli2.Sqn.Delta);
+            Assert.Equal(SqnPolicy.Default.SeqMax, cli2.Sqn.SeqCeiling);
+        }
+
         /// <summary>A store whose KEK does not open the database refuses it at start (nothing written under a foreign KEK).</summary>
         [SkippableFact]
         public void AStoreWithAnotherKekIsRefusedAlsoOnADatabaseWrittenBeforeTheCheck()

@@ -71,6 +71,9 @@ namespace E2m.Server.Hss.Subscribers
         };
 
         private const string IndBitsSetting = "sqn_ind_bits";
+
+        // The Annex C limits the HSS runs with (Δ, L, SEQ ceiling): recorded by every HSS start, adopted by the CLI.
+        private const string DeltaSetting = "sqn_delta", AgeLimitSetting = "sqn_age_limit", SeqCeilingSetting = "sqn_seq_ceiling";
         private const string KekCheckSetting = "kek_check";
 
         private const string ProfileColumns =
@@ -141,6 +144,8 @@ namespace E2m.Server.Hss.Subscribers
                 _sqn = new SqnPolicy(stored);
             }
 
+            AdoptOrRecordLimits(c);
+
             try
             {
                 if (Setting(c, KekCheckSetting, null) == null && FirstSealedK(c) is (string imsi, byte[] kEnc))
@@ -168,6 +173,43 @@ namespace E2m.Server.Hss.Subscribers
         }
 
         // The setting's value; when absent and proposed != null, proposed is recorded first (the first process wins a race).
+        /// <summary>
+        /// Δ, L and the SEQ ceiling (TS 33.102 Annex C.2.1, C.2.2) are the HSS's configuration (Hss:Sqn), which the offline
+        /// CLI does not see: an HSS records the values it runs with, and a store without a policy of its own adopts the last
+        /// recorded ones, so `e2m subscriber add --sqn` and `e2m subscriber vectors` apply the limits the HSS applies
+        /// (a CLI vector more than the HSS's Δ ahead would be one the USIMs reject, one past its ceiling one it never issues).
+        /// </summary>
+        private void AdoptOrRecordLimits(DbConnection c)
+        {
+            if (!_sqnFromDatabase)
+            {
+                foreach ((string name, long value) in new[] { (DeltaSetting, _sqn.Delta), (AgeLimitSetting, _sqn.AgeLimit), (SeqCeilingSetting, _sqn.SeqCeiling) })
+                {
+                    _db.Execute(c, null, "INSERT INTO hss_settings (name, value) VALUES (@n, @v) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                        ("n", name), ("v", value.ToString(CultureInfo.InvariantCulture)));
+                }
+
+                return;
+            }
+
+            string? delta = Setting(c, DeltaSetting, null), ageLimit = Setting(c, AgeLimitSetting, null), ceiling = Setting(c, SeqCeilingSetting, null);
+            if (delta == null || ageLimit == null || ceiling == null)
+            {
+                return; // no HSS has run on this database since the limits were recorded: the Annex C defaults
+            }
+
+            try
+            {
+                _sqn = new SqnPolicy(_sqn.IndBits, ParseSetting(delta), ParseSetting(ageLimit), ParseSetting(ceiling));
+            }
+            catch (Exception e) when (e is FormatException or OverflowException or ArgumentOutOfRangeException)
+            {
+                throw new SubscriberStoreException("hss_settings holds SQN limits that are not valid for " + _sqn.IndBits + " IND bits (" + e.Message + "): start the HSS once to record its own");
+            }
+        }
+
+        private static long ParseSetting(string value) => long.Parse(value, NumberStyles.None, CultureInfo.InvariantCulture);
+
         private string? Setting(DbConnection c, string name, string? proposed)
         {
             if (proposed != null)
