@@ -96,4 +96,58 @@ namespace E2m.Server.Emks.Tests
             Assert.Equal(valid, !string.Join("\n", o.Validate()).Contains("MaxConcurrent", StringComparison.Ordinal));
         }
     }
+
+    /// <summary>A challenge shed while the HSS is busy spends none of its IMSI's rate-limit tokens (the device retries after Max-Age).</summary>
+    public sealed class BootstrapHssBackpressureRateLimitTests : IAsyncLifetime
+    {
+        private const string Imsi = "001010000000001";
+
+        private readonly EmksTestHost _host = new(o =>
+        {
+            o.Bootstrap.MaxConcurrentRequests = 4;
+            o.Bootstrap.MaxConcurrentHssRequests = 2;
+            o.Bootstrap.ImsiBurst = 3;
+            o.Bootstrap.AddressBurst = 1000;
+        });
+
+        public async Task InitializeAsync()
+        {
+            await _host.InitializeAsync();
+            _host.Hss.Add(Imsi, new FakeHss.Subscriber { K = Hex.Decode("465b5ce8b199b49faa5f0a2ee238a6bc"), Opc = Hex.Decode("cd63cb71954a9f4e48a5994e37a02baf"), Sqn = 0x20 });
+        }
+
+        public Task DisposeAsync() => _host.DisposeAsync();
+
+        [Fact]
+        public async Task ShedChallengesSpendNoImsiTokens()
+        {
+            var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _host.Hss.Hold = hold.Task;
+            using var slow1 = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+            using var slow2 = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+            Task<byte[]?> held1 = _host.CoapExchangeAsync(slow1, EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Imsi)), 30_000);
+            Task<byte[]?> held2 = _host.CoapExchangeAsync(slow2, EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Imsi)), 30_000);
+            for (int i = 0; i < 3000 && _host.Hss.AirStarted < 2; i++)
+            {
+                await Task.Delay(10); // waiting for a state, not timing anything
+            }
+
+            Assert.Equal(2, _host.Hss.AirStarted); // two of the IMSI's three tokens spent
+
+            using var device = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+            for (int i = 0; i < 5; i++)
+            {
+                byte[]? shed = await _host.CoapExchangeAsync(device, EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Imsi)), 30_000);
+                Assert.Equal(CoapCode.ServiceUnavailable, EmksTestHost.Decode(shed!).Code); // 5.03 HSS busy, never 4.29
+            }
+
+            hold.SetResult();
+            Assert.Equal(CoapCode.Created, EmksTestHost.Decode((await held1)!).Code);
+            Assert.Equal(CoapCode.Created, EmksTestHost.Decode((await held2)!).Code);
+
+            // The third token is still there: the retry after the busy spell gets its challenge; the one after is limited.
+            Assert.Equal(CoapCode.Created, EmksTestHost.Decode((await _host.CoapExchangeAsync(device, EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Imsi)), 30_000))!).Code);
+            Assert.Equal(BootstrapCodes.TooManyRequests, EmksTestHost.Decode((await _host.CoapExchangeAsync(device, EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Imsi)), 30_000))!).Code);
+        }
+    }
 }

@@ -82,13 +82,30 @@ namespace E2m.Server.Emks.Bootstrap
             {
                 case BootstrapRequestKind.Challenge:
                 case BootstrapRequestKind.Resync:
-                    if (!PerImsi.TryAcquire(request.Imsi!, out retry))
+                    // The HSS slot before the IMSI's token: a challenge shed while the HSS is busy spends none, so a
+                    // device that retries through a slow spell is not rate limited for it afterwards.
+                    if (!_hssSlots.Wait(0))
                     {
-                        _log.LogWarning("bootstrap: rate limited IMSI {Imsi}", Redact.Imsi(request.Imsi));
-                        return Limited(retry);
+                        // Bootstrap:MaxConcurrentHssRequests wait for the HSS already: shed this one rather than queue it
+                        // behind them (it would hold a handler slot up to Hss:Timeout).
+                        _log.LogWarning("bootstrap: {Count} requests wait for the HSS, challenge for {Imsi} answered 5.03", _options.HssRequestSlots, Redact.Imsi(request.Imsi));
+                        return new BootstrapReply(CoapCode.ServiceUnavailable, MaxAgeSeconds: HssRetrySeconds, Diagnostic: "HSS busy");
                     }
 
-                    return await ChallengeAsync(request, ct).ConfigureAwait(false);
+                    try
+                    {
+                        if (!PerImsi.TryAcquire(request.Imsi!, out retry))
+                        {
+                            _log.LogWarning("bootstrap: rate limited IMSI {Imsi}", Redact.Imsi(request.Imsi));
+                            return Limited(retry);
+                        }
+
+                        return await ChallengeAsync(request, ct).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        _hssSlots.Release();
+                    }
                 default:
                     return await ConfirmAsync(request.Kid!, request.Res!, ct).ConfigureAwait(false);
             }
@@ -100,14 +117,6 @@ namespace E2m.Server.Emks.Bootstrap
         private async Task<BootstrapReply> ChallengeAsync(BootstrapRequest request, CancellationToken ct)
         {
             bool resync = request.Kind == BootstrapRequestKind.Resync;
-            if (!_hssSlots.Wait(0))
-            {
-                // Bootstrap:MaxConcurrentHssRequests wait for the HSS already: shed this one rather than queue it
-                // behind them (it would hold a handler slot up to Hss:Timeout).
-                _log.LogWarning("bootstrap: {Count} requests wait for the HSS, challenge for {Imsi} answered 5.03", _options.HssRequestSlots, Redact.Imsi(request.Imsi));
-                return new BootstrapReply(CoapCode.ServiceUnavailable, MaxAgeSeconds: HssRetrySeconds, Diagnostic: "HSS busy");
-            }
-
             AuthVector v;
             try
             {
@@ -122,10 +131,6 @@ namespace E2m.Server.Emks.Bootstrap
                     AirFailure.Refused => new BootstrapReply(CoapCode.Forbidden, Diagnostic: resync ? "resync refused" : "refused"),
                     _ => new BootstrapReply(CoapCode.ServiceUnavailable, MaxAgeSeconds: HssRetrySeconds, Diagnostic: "HSS unavailable"),
                 };
-            }
-            finally
-            {
-                _hssSlots.Release();
             }
 
             try
