@@ -109,6 +109,11 @@ namespace E2m.Server.Emks.Tests
             }
 
             Assert.All(early, Assert.Null);
+            for (int i = 0; i < 3000 && _host.Hss.AirStarted < 1; i++)
+            {
+                await Task.Delay(10); // the copy that won the claim may not have reached the HSS yet: a state, not a timing
+            }
+
             Assert.Equal(1, _host.Hss.AirStarted);
             hold.SetResult();
             byte[]? first = await pending[0].WaitAsync(TimeSpan.FromSeconds(30));
@@ -118,6 +123,41 @@ namespace E2m.Server.Emks.Tests
             byte[]? again = await handler.HandleAsync(d, d.Length, remote, CancellationToken.None);
             Assert.Equal(first, again);
             Assert.Equal(1, _host.Hss.AirStarted);
+        }
+
+        /// <summary>
+        /// The dedup table is bounded (50 000 exchanges), but a flood of distinct (source, Message ID) pairs never makes it
+        /// forget an exchange still in progress: a retransmission of a challenge that waits for the HSS is still dropped,
+        /// not sent to the HSS a second time, and afterwards gets the first copy's response.
+        /// </summary>
+        [Fact]
+        public async Task AFloodOfDistinctExchangesNeverDropsOneInProgress()
+        {
+            BootstrapCoapHandler handler = _host.App.Services.GetRequiredService<BootstrapCoapHandler>();
+            var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _host.Hss.Hold = hold.Task;
+            byte[] d = EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Victim), messageId: 0x5151);
+            var device = new IPEndPoint(IPAddress.Parse("192.0.2.9"), 5683);
+            Task<byte[]?> first = Task.Run(() => handler.HandleAsync(d, d.Length, device, CancellationToken.None));
+            for (int i = 0; i < 3000 && _host.Hss.AirStarted < 1; i++)
+            {
+                await Task.Delay(10); // waiting for a state, not timing anything
+            }
+
+            Assert.Equal(1, _host.Hss.AirStarted);
+            byte[] other = EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Victim), messageId: 7, path: "elsewhere"); // 4.04 at once
+            for (int i = 0; i < 60_000; i++)
+            {
+                Assert.NotNull(await handler.HandleAsync(other, other.Length, new IPEndPoint(IPAddress.Parse("198.51.100.1"), 1024 + i), CancellationToken.None));
+            }
+
+            Assert.InRange(handler.DedupEntries, 1, 50_001);
+            Assert.Null(await handler.HandleAsync(d, d.Length, device, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal(1, _host.Hss.AirStarted);
+            hold.SetResult();
+            byte[]? response = await first.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(CoapCode.Created, EmksTestHost.Decode(response!).Code);
+            Assert.Equal(response, await handler.HandleAsync(d, d.Length, device, CancellationToken.None));
         }
 
         /// <summary>A flood of 100 000 other keys never hands a limited key a fresh burst; new keys wait for room instead.</summary>

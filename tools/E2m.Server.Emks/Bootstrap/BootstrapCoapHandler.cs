@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Concurrent;
+using System.Collections.Generic;
 using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Security.Cryptography;
@@ -224,15 +225,30 @@ namespace E2m.Server.Emks.Bootstrap
             }
         }
 
+        /// <summary>
+        /// Bounds the table: drops the exchanges whose lifetime is over, then, while it is still above three quarters of
+        /// <see cref="MaxDedupEntries"/> (a flood of distinct sources), answered ones (their retransmissions would be
+        /// processed again: a cost, not a fault). Never an exchange still in progress (at most
+        /// Bootstrap:MaxConcurrentRequests of them): a copy of it must not reach the HSS a second time. Each removal
+        /// names the entry it saw, so an entry <see cref="Claim"/> has just put under the same key stays.
+        /// </summary>
         private void Sweep(long now)
         {
-            foreach (var kv in _dedup)
+            foreach (KeyValuePair<string, DedupEntry> kv in _dedup)
             {
-                if (_time.GetElapsedTime(kv.Value.Stamp, now) >= _dedupLifetime) _dedup.TryRemove(kv.Key, out _);
+                if (_time.GetElapsedTime(kv.Value.Stamp, now) >= _dedupLifetime) _dedup.TryRemove(kv);
             }
 
-            if (_dedup.Count > MaxDedupEntries) _dedup.Clear();
+            int lowWater = MaxDedupEntries / 4 * 3;
+            foreach (KeyValuePair<string, DedupEntry> kv in _dedup)
+            {
+                if (_dedup.Count <= lowWater) break;
+                if (kv.Value.Response != null) _dedup.TryRemove(kv);
+            }
         }
+
+        /// <summary>Exchanges remembered for deduplication (tests).</summary>
+        internal int DedupEntries => _dedup.Count;
 
         private sealed class DedupEntry
         {
