@@ -151,7 +151,7 @@ namespace E2m.Server.Emks.Tests
         /// <summary>
         /// A certificate whose DNS SAN spells the EMSE_Id in mixed case names the same host (RFC 4343): it gets the key
         /// derived over the lowercase EMSE_Id, the one devices use (their config requires a lowercase FQDN), not a key
-        /// over its own spelling that no device could match.
+        /// over its own spelling that no device could match. The subscription allows it case-insensitively.
         /// </summary>
         [Fact]
         public async Task A_mixed_case_emse_certificate_gets_the_key_of_the_lowercase_emse_id()
@@ -163,7 +163,7 @@ namespace E2m.Server.Emks.Tests
             await _host.PushAsync(EmksTestHost.Push(c0.GetProperty("e2m_int_key").GetString()!, kid, _host.Now + 600, "sub-1", null, "emse.example.org"));
             X509Certificate2 ca = DevPki.LoadCertificate(_host.DataDirectory, DevPki.Ca);
             X509Certificate2 mixed = DevPki.Issue(ca, "EMSE.Example.ORG", CertificateIdentity.RoleEmse, server: false, client: true, dnsNames: new[] { "EMSE.Example.ORG" }, ipSans: false);
-            Assert.Equal("emse.example.org", CertificateIdentity.GetEmseId(mixed));
+            Assert.Equal("EMSE.Example.ORG", CertificateIdentity.GetEmseId(mixed)); // as written; only the KDF input is lowercase
             using var emse = new HttpClient(Mtls.CreateClientHandler(mixed, _host.Trust)) { BaseAddress = _host.BaseAddress };
             E2mKeyPullResponse? r = await emse.GetFromJsonAsync<E2mKeyPullResponse>(EmksEmseContract.PullPath(kid));
             Assert.Equal(c0.GetProperty("e2m_key").GetString(), r!.E2mKey);

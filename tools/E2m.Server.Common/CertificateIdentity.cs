@@ -53,10 +53,8 @@ namespace E2m.Server.Common
         public static bool IsAdmin(X509Certificate2? cert) => HasRole(cert, RoleAdmin);
 
         /// <summary>
-        /// The EMSE_Id (DNS SAN) of an EMSE certificate, in lowercase; null if the certificate is not an EMSE's or has no
-        /// single DNS SAN. Lowercase because a DNS name's case carries no meaning (RFC 4343) while the EMSE_Id's octets
-        /// enter the KDF (DESIGN.md §2): devices are configured with the lowercase spelling (device-config.schema.json),
-        /// so a certificate naming <c>EMSE.Example.org</c> must get the key derived for <c>emse.example.org</c>.
+        /// The EMSE_Id (DNS SAN) of an EMSE certificate as written; null if the certificate is not an EMSE's or has no
+        /// single DNS SAN. (The EMKS derives e2m_key over its lowercase form, KeyService.BuildResponse.)
         /// </summary>
         public static string? GetEmseId(X509Certificate2? cert)
         {
@@ -82,7 +80,7 @@ namespace E2m.Server.Common
                 }
             }
 
-            return found?.ToLowerInvariant(); // a dNSName is an IA5String (RFC 5280 §4.2.1.6): ASCII, so ASCII lowercase
+            return found;
         }
     }
 }

@@ -281,10 +281,16 @@ namespace E2m.Server.Emks.Keys
             return (PullOutcome.Ok, response);
         }
 
-        /// <summary>The pull/callback body for <paramref name="emseId"/>.</summary>
+        /// <summary>
+        /// The pull/callback body for <paramref name="emseId"/>. e2m_key is derived over the EMSE_Id in lowercase: a DNS
+        /// name's case carries no meaning (RFC 4343) while the EMSE_Id's octets enter the KDF (DESIGN.md §2), and devices
+        /// are configured with the lowercase FQDN (device-config.schema.json), so a certificate naming
+        /// <c>EMSE.Example.org</c> must get the key a device derives for <c>emse.example.org</c>. (A dNSName is an
+        /// IA5String, RFC 5280 §4.2.1.6: ASCII lowercase.) Pseudonyms and registrations keep the certificate's spelling.
+        /// </summary>
         public E2mKeyPullResponse BuildResponse(KeyRecord key, string emseId)
         {
-            byte[] e2mKey = E2mKeyDerivation.DeriveKey(key.IntKey, emseId);
+            byte[] e2mKey = E2mKeyDerivation.DeriveKey(key.IntKey, emseId.ToLowerInvariant());
             var response = new E2mKeyPullResponse
             {
                 Kid = KidText.Format(key.Kid),
