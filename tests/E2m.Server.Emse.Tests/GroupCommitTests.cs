@@ -164,38 +164,50 @@ namespace E2m.Server.Emse.Tests
         }
 
         [Fact]
-        public void Full_TheResponsesWaitForTheLogSync_AndAFailedSyncAcknowledgesNothing_TheRetransmissionGetsTheStoredResponse()
+        public void Full_TheResponsesWaitForTheLogSync_AndAFailedSyncAcknowledgesNothing_TheRetransmissionGetsTheStoredResponseAfterARestart()
         {
             using var dir = new TempDir();
             var emks = new FakeEmks();
+            var time = new ManualTimeProvider(T0);
             var (kid, key) = TestDevice.NewKey(new Random(33));
             emks.Add(kid, key, T0.AddDays(1), "meter-33");
-            using var host = new EmseHost(dir.Path, emks, new ManualTimeProvider(T0), settings: s => s["Emse:SqliteSynchronous"] = "FULL");
-            using var dev = new TestDevice(host.CoapEndPoint, kid, key);
-            Assert.True(host.Store.DeferredWalSync);
-
-            Protected p0 = dev.Build(new long[] { 1 });
-            Assert.Equal(CoapCode.Changed, dev.Verify(p0, dev.Exchange(p0)));
-            Assert.True(System.Threading.Interlocked.Read(ref host.Server.Stats.WalSyncs) >= 1); // the 2.04 came after an fsync
-
-            int failures = 0;
-            host.Store.BeforeWalSync = () =>
+            using var dev = new TestDevice(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 9), kid, key);
+            Protected p1;
+            using (var host = new EmseHost(dir.Path, emks, time, settings: s => s["Emse:SqliteSynchronous"] = "FULL"))
             {
-                failures++;
-                throw new IOException("injected fsync failure");
-            };
-            Protected p1 = dev.Build(new long[] { 2, 3 });
-            Assert.Null(host.SendOne(dev, p1.Datagram));                    // not acknowledged: the log may not be on disk
-            Assert.Equal(1, failures);
-            Assert.Equal(1, host.Store.CountReadings());                    // committed, but not served before the log is synced
+                dev.Retarget(host.CoapEndPoint);
+                Assert.True(host.Store.DeferredWalSync);
 
-            host.Store.BeforeWalSync = null;
-            byte[] r = dev.Exchange(p1);                                    // the device retransmits: the EMSE syncs, then answers
-            Assert.Equal(CoapCode.Changed, dev.Verify(p1, r));
-            Assert.Equal(3, host.Store.CountReadings());                    // stored once
-            Protected p2 = dev.Build(new long[] { 4 });
-            Assert.Equal(CoapCode.Changed, dev.Verify(p2, dev.Exchange(p2))); // and the device goes on
-            Assert.Equal(4, host.Store.CountReadings());
+                Protected p0 = dev.Build(new long[] { 1 });
+                Assert.Equal(CoapCode.Changed, dev.Verify(p0, dev.Exchange(p0)));
+                Assert.True(System.Threading.Interlocked.Read(ref host.Server.Stats.WalSyncs) >= 1); // the 2.04 came after an fsync
+
+                int failures = 0;
+                host.Store.BeforeWalSync = () =>
+                {
+                    failures++;
+                    throw new IOException("injected fsync failure");
+                };
+                p1 = dev.Build(new long[] { 2, 3 });
+                Assert.Null(host.SendOne(dev, p1.Datagram));                    // not acknowledged: the log may not be on disk
+                Assert.Equal(1, failures);
+                Assert.Equal(1, host.Store.CountReadings());                    // committed, but not served before the log is synced
+
+                host.Store.BeforeWalSync = null;
+                Assert.Null(host.SendOne(dev, p1.Datagram));                    // no fsync retried after a failure (EmseStore.DurabilityLost)
+                Assert.Equal(1, failures);
+            }
+
+            using (var host = new EmseHost(dir.Path, emks, time, settings: s => s["Emse:SqliteSynchronous"] = "FULL"))
+            {
+                dev.Retarget(host.CoapEndPoint);
+                byte[] r = dev.Exchange(p1);                                    // the device retransmits to the restarted EMSE
+                Assert.Equal(CoapCode.Changed, dev.Verify(p1, r));
+                Assert.Equal(3, host.Store.CountReadings());                    // stored once
+                Protected p2 = dev.Build(new long[] { 4 });
+                Assert.Equal(CoapCode.Changed, dev.Verify(p2, dev.Exchange(p2))); // and the device goes on
+                Assert.Equal(4, host.Store.CountReadings());
+            }
         }
 
         [Fact]

@@ -17,7 +17,7 @@ namespace E2m.Server.Emse.Tests
             File.WriteAllBytes(file, new byte[4096]);
             LinuxFileSync.DataSync(file);                                        // no exception: synced
             LinuxFileSync.DataSync(Path.Combine(dir.Path, "absent-wal"));       // ENOENT: nothing to sync
-            IOException e = Assert.Throws<IOException>(() => LinuxFileSync.DataSync(Path.Combine(file, "not-a-directory")));
+            IOException e = Assert.Throws<LinuxFileSync.OpenFailedException>(() => LinuxFileSync.DataSync(Path.Combine(file, "not-a-directory"))); // open failed: no write error consumed, retryable
             Assert.Contains("errno 20", e.Message, StringComparison.Ordinal); // ENOTDIR
         }
     }

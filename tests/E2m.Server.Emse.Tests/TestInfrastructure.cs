@@ -333,7 +333,7 @@ namespace E2m.Server.Emse.Tests
         private static int s_seq;
         private readonly OscoreSecurityContext _context;
         private Socket _socket;
-        private readonly IPEndPoint _emse;
+        private IPEndPoint _emse;
         private readonly byte[] _pack = new byte[600];
         private readonly SenmlRecord _record = new();
         private ushort _mid;
@@ -352,6 +352,9 @@ namespace E2m.Server.Emse.Tests
         public byte[] Kid { get; }
 
         public string KidHex7 => Convert.ToHexStringLower(Kid, 0, 7);
+
+        /// <summary>Talks to another EMSE endpoint from now on (the same OSCORE context: e.g. the EMSE restarted on another port).</summary>
+        public void Retarget(IPEndPoint emse) => _emse = emse;
 
         public static (byte[] Kid, byte[] Key) NewKey(Random rng)
         {

@@ -112,6 +112,8 @@ namespace E2m.Server.Emse
             services.TryAddSingleton<EmseCoapServer>();
             services.AddHostedService(sp => sp.GetRequiredService<EmseCoapServer>());
             services.AddE2mHealth();
+            // SQLite FULL: after a failed fsync of the write-ahead log the EMSE acknowledges nothing until restarted.
+            services.AddHealthChecks().AddCheck<WalFsyncHealthCheck>("wal-fsync");
             return services;
         }
 
@@ -174,5 +176,19 @@ namespace E2m.Server.Emse
                 }
             }
         }
+    }
+
+    /// <summary>/health: Unhealthy once an fsync of the write-ahead log has failed (<see cref="EmseStore.DurabilityLost"/>).</summary>
+    internal sealed class WalFsyncHealthCheck : Microsoft.Extensions.Diagnostics.HealthChecks.IHealthCheck
+    {
+        private readonly EmseStore _store;
+
+        public WalFsyncHealthCheck(EmseStore store) => _store = store;
+
+        public System.Threading.Tasks.Task<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult> CheckHealthAsync(
+            Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext context, System.Threading.CancellationToken cancellationToken = default) =>
+            System.Threading.Tasks.Task.FromResult(_store.DurabilityLost
+                ? Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Unhealthy("an fsync of the write-ahead log failed: restart the EMSE")
+                : Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
     }
 }

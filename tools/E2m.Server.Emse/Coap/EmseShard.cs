@@ -918,11 +918,11 @@ namespace E2m.Server.Emse.Coap
 
         private bool TryStoredResponse(ContextEntry entry, long piv, byte[] hash, long nowMs, InboundDatagram d)
         {
-            if (_store.SyncUncertain)
+            if (_store.DeferredWalSync && (_store.DurabilityLost || _store.HasUnsyncedJournalRows))
             {
-                // The last WAL fsync failed: the stored exchange may not be on the disk, and a 2.04 promises it is. Try the
-                // fsync again now (nothing else may be syncing: the device waits for this answer); still failing → dropped,
-                // the device retransmits.
+                // The stored exchange may not be on the disk yet (committed, its fsync still to come or failed), and a
+                // 2.04 promises it is: sync first (it covers everything committed before it). Failing, or refused after an
+                // earlier fsync failure (EmseStore.DurabilityLost) → dropped, the device retransmits.
                 try
                 {
                     _store.SyncWal();

@@ -235,6 +235,15 @@ namespace E2m.Server.Emse.Coap
 
         private void CommitAndAnswer()
         {
+            if (_store.DurabilityLost)
+            {
+                // An earlier fsync of the log failed (EmseStore.DurabilityLost): nothing can be acknowledged any more, so
+                // nothing more is committed either; the devices retransmit to the restarted EMSE.
+                Interlocked.Add(ref _stats.Dropped, _group.Count);
+                ForgetGroup();
+                return;
+            }
+
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
             try
@@ -296,7 +305,17 @@ namespace E2m.Server.Emse.Coap
             catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
             {
                 Interlocked.Increment(ref _stats.CommitFailures);
-                _log.LogError("EMSE write-ahead log sync failed, a group of {Count} request(s) not acknowledged: {Error}", _group.Count, e.Message);
+                if (_store.DurabilityLost)
+                {
+                    _log.LogCritical("EMSE write-ahead log fsync failed, a group of {Count} request(s) not acknowledged: {Error}. " +
+                        "The EMSE acknowledges nothing more until it is restarted (a later fsync would not prove the data is on disk); /health is Unhealthy",
+                        _group.Count, e.Message);
+                }
+                else
+                {
+                    _log.LogError("EMSE write-ahead log sync failed, a group of {Count} request(s) not acknowledged: {Error}", _group.Count, e.Message);
+                }
+
                 ForgetGroup();
                 return false;
             }

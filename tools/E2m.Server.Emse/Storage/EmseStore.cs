@@ -215,13 +215,31 @@ namespace E2m.Server.Emse.Storage
         private readonly object _unsyncedGate = new();
         private readonly Queue<long> _unsyncedJournalIds = new();
         private long _lastUnsyncedJournalId;
-        private volatile bool _syncUncertain;
+        private volatile bool _durabilityLost;
 
         /// <summary>
-        /// True from a failed WAL fsync until the next one succeeds: committed rows may not be on the disk, so a stored
-        /// response must not be sent for them (a retransmission is dropped and comes again).
+        /// True once an fsync of the write-ahead log has failed, until the process restarts. On Linux a failed fsync
+        /// leaves the pages it could not write marked clean (the error is reported once), so a later fsync that returns 0
+        /// proves nothing about them: from then on <see cref="SyncWal"/> refuses, and nothing is acknowledged (the
+        /// PostgreSQL rule since 2018, data_sync_retry = off). /health reports it; a restart reads back what the disk holds.
+        /// Failing to open the log file for the fsync is not this: no error was consumed, the next attempt is sound.
         /// </summary>
-        internal bool SyncUncertain => _syncUncertain;
+        internal bool DurabilityLost => _durabilityLost;
+
+        /// <summary>
+        /// Whether this process has committed journal rows no successful <see cref="SyncWal"/> covers yet (a stored
+        /// response for them must wait for one).
+        /// </summary>
+        internal bool HasUnsyncedJournalRows
+        {
+            get
+            {
+                lock (_unsyncedGate)
+                {
+                    return _unsyncedJournalIds.Count > 0;
+                }
+            }
+        }
 
         /// <summary>
         /// Set by the group-commit writer when it makes the WAL durable (<see cref="DeferredWalSync"/>): from then on
@@ -297,6 +315,11 @@ namespace E2m.Server.Emse.Storage
         /// </summary>
         internal void SyncWal()
         {
+            if (_durabilityLost)
+            {
+                throw new IOException("an earlier fsync of the write-ahead log failed: nothing is acknowledged until the EMSE restarts");
+            }
+
             long covered;
             lock (_unsyncedGate)
             {
@@ -307,13 +330,12 @@ namespace E2m.Server.Emse.Storage
             {
                 SyncWalFile();
             }
-            catch
+            catch (Exception e) when (e is not LinuxFileSync.OpenFailedException)
             {
-                _syncUncertain = true;
+                _durabilityLost = true;
                 throw;
             }
 
-            _syncUncertain = false;
             lock (_unsyncedGate)
             {
                 while (_unsyncedJournalIds.Count > 0 && _unsyncedJournalIds.Peek() <= covered)

@@ -35,7 +35,7 @@ namespace E2m.Server.Emse.Storage
                     return; // no log file: everything was checkpointed into the database file
                 }
 
-                throw new IOException("open of " + Path.GetFileName(path) + " for fdatasync failed: errno " + errno);
+                throw new OpenFailedException("open of " + Path.GetFileName(path) + " for fdatasync failed: errno " + errno);
             }
 
             try
@@ -48,6 +48,15 @@ namespace E2m.Server.Emse.Storage
             finally
             {
                 Close(fd);
+            }
+        }
+
+        /// <summary>The file could not be opened for the sync: nothing was synced, and no write error was consumed.</summary>
+        internal sealed class OpenFailedException : IOException
+        {
+            public OpenFailedException(string message)
+                : base(message)
+            {
             }
         }
 
