@@ -982,9 +982,10 @@ namespace E2m.Server.Emse.Coap
         /// <summary>
         /// The request's fingerprint: XXH128 of the whole datagram (16 octets): a retransmission has the same bytes.
         /// Not a security function: it only tells a retransmission (answered again from the stored response) from
-        /// another datagram with an accepted PIV (4.01 "Replay detected"). Both are authentic OSCORE requests of the
-        /// kid or copies of one, so a collision could at most resend a stored protected response, as a copied
-        /// datagram gets anyway. Until this version it was the first 16 octets of SHA-256, through OpenSSL: ≈ 0.5 µs
+        /// another datagram with an accepted PIV (4.01 "Replay detected"). The comparison runs before decryption, so the
+        /// other datagram is not authenticated; but a datagram crafted to collide with a stored fingerprint gets only
+        /// what a copy of the original datagram (which the crafter needs to know the target) gets anyway: the stored
+        /// protected response, which it cannot read. Until this version it was the first 16 octets of SHA-256, through OpenSSL: ≈ 0.5 µs
         /// per request in the shard (two native calls, each clearing OpenSSL's error queue), ≈ 12 % of its CPU;
         /// XXH128 is computed in managed code in ≈ 30 ns.
         /// </summary>

@@ -75,6 +75,7 @@ namespace E2m.Server.Emse.Coap
         private readonly AutoResetEvent _foldWake = new(false);
 
         private volatile bool _stopping;
+        private bool _settled; // the writer's: the current group was answered or forgotten (Run's last-resort catch)
         private EmseStore.WriteSession? _session;
         private DatagramBatch? _batch; // the writer thread's (created there, sendmmsg batches of the responses)
         private Action<int, int>? _batchFailed;
@@ -138,6 +139,7 @@ namespace E2m.Server.Emse.Coap
                         _group.Add(p);
                     }
 
+                    _settled = false;
                     try
                     {
                         CommitAndAnswer();
@@ -146,6 +148,10 @@ namespace E2m.Server.Emse.Coap
                     {
                         Interlocked.Increment(ref _stats.InternalErrors);
                         _log.LogError("EMSE group commit: {Error}", e.GetType().Name + ": " + e.Message);
+                        if (!_settled)
+                        {
+                            ForgetGroup(); // neither answered nor forgotten: the shards would drop every retransmission
+                        }
                     }
                     finally
                     {
@@ -290,9 +296,10 @@ namespace E2m.Server.Emse.Coap
 
         /// <summary>
         /// The fsync of the write-ahead log that makes the group durable (<see cref="EmseStore.SyncWal"/>):
-        /// only then are its responses sent. If the sync fails, the group is not acknowledged (an error is logged) and the
-        /// shards forget the exchanges: the transaction did commit, so a device's retransmission finds its exchange stored
-        /// and gets the stored response once a sync succeeds again; nothing is stored twice.
+        /// only then are its responses sent. If the sync fails, the group is not acknowledged (logged as critical) and the
+        /// shards forget the exchanges; nothing is acknowledged after it until the EMSE restarts (EmseStore.DurabilityLost).
+        /// The transaction did commit, so after the restart a device's retransmission finds its exchange stored (if the
+        /// disk kept it) and gets the stored response; nothing is stored twice.
         /// </summary>
         private bool SyncWal()
         {
@@ -302,7 +309,7 @@ namespace E2m.Server.Emse.Coap
                 Interlocked.Increment(ref _stats.WalSyncs);
                 return true;
             }
-            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
                 Interlocked.Increment(ref _stats.CommitFailures);
                 if (_store.DurabilityLost)
@@ -324,6 +331,7 @@ namespace E2m.Server.Emse.Coap
         /// <summary>The group is not acknowledged: its shards forget the exchanges (the devices retransmit).</summary>
         private void ForgetGroup()
         {
+            _settled = true;
             foreach (ExchangeWrite w in _group)
             {
                 var p = (PendingWrite)w;
@@ -335,34 +343,53 @@ namespace E2m.Server.Emse.Coap
 
         private void Answer()
         {
+            _settled = true; // each request is answered or forgotten below, whatever happens to another
             foreach (ExchangeWrite w in _group)
             {
                 var p = (PendingWrite)w;
-                switch (p.Outcome)
+                try
                 {
-                    case WriteOutcome.Stored:
-                        p.Recent.Response = p.Response;
-                        if (p.Readings != null)
-                        {
-                            Interlocked.Add(ref _stats.ReadingsStored, p.Readings.Count);
-                        }
-
-                        Interlocked.Increment(ref _stats.Accepted);
-                        Send(p.Response, p.Response.Length, p);
-                        break;
-                    case WriteOutcome.Duplicate:
-                        // RFC 7252 §4.5: the same request again (another group, or another EMSE instance stored it first).
-                        p.Recent.Response = p.StoredResponse!;
-                        Interlocked.Increment(ref _stats.Retransmissions);
-                        Send(p.StoredResponse!, p.StoredResponse!.Length, p);
-                        break;
-                    default:
-                        // RFC 8613 §7.4: the persisted window (maybe moved by another instance) already holds this PIV.
-                        Interlocked.Increment(ref _stats.Replays);
-                        p.Shard.Complete(p);
-                        SendReplay(p);
-                        break;
+                    AnswerOne(p);
                 }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    Interlocked.Increment(ref _stats.InternalErrors);
+                    _log.LogError("EMSE response: {Error}", e.GetType().Name + ": " + e.Message);
+                    if (p.Outcome != WriteOutcome.Replay && p.Recent.Response == null)
+                    {
+                        p.Failed = true; // not recorded as answered: the shard forgets it, a retransmission is looked up afresh
+                        p.Shard.Complete(p);
+                    }
+                }
+            }
+        }
+
+        private void AnswerOne(PendingWrite p)
+        {
+            switch (p.Outcome)
+            {
+                case WriteOutcome.Stored:
+                    p.Recent.Response = p.Response;
+                    if (p.Readings != null)
+                    {
+                        Interlocked.Add(ref _stats.ReadingsStored, p.Readings.Count);
+                    }
+
+                    Interlocked.Increment(ref _stats.Accepted);
+                    Send(p.Response, p.Response.Length, p);
+                    break;
+                case WriteOutcome.Duplicate:
+                    // RFC 7252 §4.5: the same request again (another group, or another EMSE instance stored it first).
+                    p.Recent.Response = p.StoredResponse!;
+                    Interlocked.Increment(ref _stats.Retransmissions);
+                    Send(p.StoredResponse!, p.StoredResponse!.Length, p);
+                    break;
+                default:
+                    // RFC 8613 §7.4: the persisted window (maybe moved by another instance) already holds this PIV.
+                    Interlocked.Increment(ref _stats.Replays);
+                    p.Shard.Complete(p);
+                    SendReplay(p);
+                    break;
             }
         }
 

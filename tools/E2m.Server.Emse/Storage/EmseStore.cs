@@ -1270,14 +1270,19 @@ namespace E2m.Server.Emse.Storage
 
             using DbConnection main = Open();
             // Up to the journal's last row NOW (bounded work, even while the writer keeps appending), and never past a row of
-            // this process that is not on the disk yet (FoldCap).
-            object? max = Database.Scalar(main, null, "SELECT MAX(id) FROM emse_journal");
-            if (max == null || max is DBNull)
+            // this process that is not on the disk yet (FoldCap). Both read under the group commit's lock: the writer
+            // commits a row and notes it unsynced under that lock, so a row is never seen committed but not yet noted.
+            object? max;
+            lock (_sqliteWriteLock)
             {
-                return 0;
-            }
+                max = Database.Scalar(main, null, "SELECT MAX(id) FROM emse_journal");
+                if (max == null || max is DBNull)
+                {
+                    return 0;
+                }
 
-            max = FoldCap(Convert.ToInt64(max, CultureInfo.InvariantCulture));
+                max = FoldCap(Convert.ToInt64(max, CultureInfo.InvariantCulture));
+            }
 
             using ReadingsFile.Session readings = Readings.OpenSession();
             // Ids first; a row's payload is read and decoded only when this process holds no copy of it (JournalMemo).
