@@ -30,7 +30,8 @@ namespace E2m.Cli.Tests
             SimCommands.Listening += onListen;
             try
             {
-                Task<CliRun> run = Task.Run(() => Cli.Run("sim", "--tcp", "0", "--dialect", "bg95", "--imsi", "001010123456789", "--k", K, "--opc", Opc, "--at-log", atLog));
+                Task<CliRun> run = Task.Run(() => Cli.Run("sim", "--tcp", "0", "--dialect", "bg95", "--imsi", "001010123456789", "--k", K, "--opc", Opc, "--at-log", atLog,
+                    "--network", "none", "--plmn", "310410"));
                 Assert.True(listening.Wait(20000), "e2m sim did not start");
                 int port = int.Parse(where!.Substring(where.IndexOf(':') + 1));
                 var clock = new SystemMonotonicClock();
@@ -44,12 +45,17 @@ namespace E2m.Cli.Tests
                     Assert.Equal("001010123456789", r.Lines[0]);
                     Assert.Equal(AtStatus.Ok, channel.Execute(SimAccessCommands.Ccho, "\"A0000000871002\"", r));
                     Assert.Equal("+CCHO: 1", r.Lines[0]);
+                    // 27.007 §7.3 manual selection: only the --plmn the simulated network broadcasts (here not the IMSI's)
+                    Assert.Equal(AtStatus.CmeError, channel.Execute(NetworkCommands.CopsSet, "1,2,\"00101\"", r));
+                    Assert.Equal(30, r.ErrorCode);
+                    Assert.Equal(AtStatus.Ok, channel.Execute(NetworkCommands.CopsSet, "1,2,\"310410\"", r));
                 }
 
                 SimCommands.Stop.Set();
                 CliRun result = await run;
                 Assert.Equal(0, result.ExitCode);
                 Assert.Contains("tcp: " + where, result.StdOut);
+                Assert.Contains("plmn: 310410", result.StdOut);
                 Assert.Contains(">> AT+CIMI", File.ReadAllText(atLog));
             }
             finally
@@ -104,6 +110,7 @@ namespace E2m.Cli.Tests
         [InlineData("--tcp", "1", "--dialect", "nokia", "--imsi", "001010123456789", "--k", K, "--opc", Opc)]
         [InlineData("--tcp", "1", "--dialect", "bg95", "--imsi", "00101x", "--k", K, "--opc", Opc)]
         [InlineData("--tcp", "1", "--dialect", "bg95", "--imsi", "001010123456789", "--k", "00", "--opc", Opc)]
+        [InlineData("--tcp", "1", "--dialect", "bg95", "--imsi", "001010123456789", "--k", K, "--opc", Opc, "--plmn", "0010")]
         public void Usage_errors_exit_2(params string[] args)
         {
             var all = new string[args.Length + 1];

@@ -108,6 +108,32 @@ namespace E2m.ModemSim.Tests.Modem
             Assert.Contains("\"00101\"", r.Lines[0]);
         }
 
+        /// <summary>
+        /// The firmware selects its operator right after the SIM is ready, while the attach that CFUN=1 started is still
+        /// under way: a refused manual selection must end that attempt too, and the modem stays unregistered (mode 1
+        /// persists) until a selection names the network on the air.
+        /// </summary>
+        [Theory]
+        [InlineData("bg95")]
+        [InlineData("sara-r4")]
+        public void A_refused_manual_cops_during_the_first_attach_leaves_the_modem_unregistered(string dialect)
+        {
+            using var rig = new SimRig(dialect);
+            rig.Check(rig.Driver.PowerOn(), "PowerOn");
+            rig.Check(rig.Driver.Initialize(), "Initialize");
+            rig.Check(rig.Driver.WaitSimReady(10000), "WaitSimReady");
+            Assert.Equal(ModemError.CommandError, rig.Driver.SelectOperator("26201"));
+            Assert.Equal(30, rig.Driver.LastCmeError);
+            Assert.NotEqual(ModemError.Ok, rig.Driver.WaitRegistered(20000, out _));
+            Assert.Equal(AtStatus.Ok, rig.Channel.Execute(MobileTerminationCommands.Cfun, "0", R()));
+            Assert.Equal(AtStatus.Ok, rig.Channel.Execute(MobileTerminationCommands.Cfun, "1", R()));
+            Assert.NotEqual(ModemError.Ok, rig.Driver.WaitRegistered(20000, out _)); // still manual, still 26201
+
+            rig.Check(rig.Driver.SelectOperator("00101"), "SelectOperator 00101");
+            rig.Check(rig.Driver.WaitRegistered(30000, out RegistrationInfo info), "registered");
+            Assert.Equal(RegistrationState.Home, info.Stat);
+        }
+
         [Fact]
         public void Cfun_1_1_reboots_with_powered_down_and_rdy()
         {

@@ -36,6 +36,7 @@ namespace E2m.Cli.Commands
         private static readonly Option<int> Seed = new("--seed") { Description = "Seed of the fault plan's random choices", DefaultValueFactory = _ => 1 };
         private static readonly Option<string> Faults = new("--faults") { Description = "Fault script FILE (drop/delay/sim-busy/cme/reboot-on/garble/at .../udp ...)" };
         private static readonly Option<bool> NoLogicalChannels = new("--no-logical-channels") { Description = "Answer ERROR to +CCHO/+CGLA/+CCHC (the TE must use +CSIM)" };
+        private static readonly Option<string> PlmnOpt = new("--plmn") { Description = "PLMN (MCC+MNC, 5 or 6 digits) of the simulated network, what a manual AT+COPS must name (default: the IMSI's first 5 digits)" };
         private static readonly Option<string> NetworkOpt = new("--network") { Description = "local (default: serving node with a local AuC for this K/OPc, AKA on attach) or none (attach without AKA)" };
         private static readonly Option<string> Hss = new("--hss") { Description = "HSS base URL (https://127.0.0.1:PORT of `e2m stack`): the serving node asks its AIR API for vectors (mTLS with the dev PKI's serving-node certificate from --data-dir), so the HSS pushes e2m_int_key to the EMKS (network mode). Default --rat gprs (device-config.json has no umts; GPRS PS AKA with a USIM refreshes EF_KeysPS too)" };
         private static readonly Option<string> DataDir = new("--data-dir") { Description = "Data directory of `e2m stack` (its dev PKI: serving-node certificate and CA), with --hss" };
@@ -50,7 +51,7 @@ namespace E2m.Cli.Commands
         public static Command Build()
         {
             var sim = new Command("sim", "Simulated modem (BG95/BG96, SARA-R4) + USIM reachable over TCP or a pseudo-terminal (issue 5)");
-            foreach (Option o in new Option[] { Tcp, Pty, Dialect, Imsi, K, Opc, Sqn, Pin, Rat, Pcap, AtLog, AtLogSim, ApduTrace, Seed, Faults, NoLogicalChannels, NetworkOpt, Hss, DataDir, Duration })
+            foreach (Option o in new Option[] { Tcp, Pty, Dialect, Imsi, K, Opc, Sqn, Pin, Rat, Pcap, AtLog, AtLogSim, ApduTrace, Seed, Faults, NoLogicalChannels, NetworkOpt, PlmnOpt, Hss, DataDir, Duration })
             {
                 sim.Options.Add(o);
             }
@@ -88,6 +89,12 @@ namespace E2m.Cli.Commands
             if (imsi.Length < 6 || imsi.Length > 15 || !IsDigits(imsi))
             {
                 throw new UsageException("--imsi: 6..15 digits");
+            }
+
+            string plmn = parsed.GetValue(PlmnOpt) ?? imsi.Substring(0, 5);
+            if (plmn.Length < 5 || plmn.Length > 6 || !IsDigits(plmn))
+            {
+                throw new UsageException("--plmn: MCC+MNC, 5 or 6 digits");
             }
 
             string? pin = parsed.GetValue(Pin);
@@ -195,7 +202,7 @@ namespace E2m.Cli.Commands
 
                 var source = new E2m.ModemSim.Network.HssAuthVectorSource(hssUri, E2m.Server.Common.Mtls.CreateClientHandler(cert, trust));
                 disposables.Add(source);
-                network = new E2m.ModemSim.Network.ServingNode(source, new E2m.ModemSim.Network.ServingNodeOptions { Plmn = imsi.Substring(0, 5) });
+                network = new E2m.ModemSim.Network.ServingNode(source, new E2m.ModemSim.Network.ServingNodeOptions { Plmn = plmn });
             }
             else if (dataDir != null)
             {
@@ -208,10 +215,10 @@ namespace E2m.Cli.Commands
                     case "local":
                         var auc = new E2m.ModemSim.Network.LocalAuc();
                         auc.AddSubscriber(new E2m.ModemSim.Network.AucSubscriber { Imsi = imsi, K = profile.K, Opc = profile.Opc });
-                        network = new E2m.ModemSim.Network.ServingNode(auc, new E2m.ModemSim.Network.ServingNodeOptions { Plmn = imsi.Substring(0, 5) });
+                        network = new E2m.ModemSim.Network.ServingNode(auc, new E2m.ModemSim.Network.ServingNodeOptions { Plmn = plmn });
                         break;
                     case "none":
-                        network = new AlwaysAttachNetwork();
+                        network = new AlwaysAttachNetwork(plmn);
                         break;
                     default:
                         throw new UsageException("--network: local or none");
@@ -276,6 +283,7 @@ namespace E2m.Cli.Commands
                 output.WriteLine("sim: " + (pin == null ? "ready" : "SIM PIN (AT+CPIN=\"" + new string('*', pin.Length) + "\")"));
                 output.WriteLine("seed: " + seed);
                 output.WriteLine("network: " + (hss != null ? "serving node with vectors from the HSS " + hss + " (rat " + options.Rat + ")" : (parsed.GetValue(NetworkOpt) ?? "local") + " (rat " + options.Rat + ")"));
+                output.WriteLine("plmn: " + plmn);
                 output.Flush();
                 Listening?.Invoke(where);
                 using (endpoint)

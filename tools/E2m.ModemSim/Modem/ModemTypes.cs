@@ -69,7 +69,14 @@ namespace E2m.ModemSim.Modem
     /// <summary>A network that accepts every attach at once, without AKA.</summary>
     public sealed class AlwaysAttachNetwork : IServingNetwork
     {
-        public AttachOutcome Attach(ISimCard card, string imsi, SimRat rat) => AttachOutcome.Registered("no AKA (AlwaysAttachNetwork)");
+        public AlwaysAttachNetwork(string plmn = AttachOutcome.DefaultPlmn)
+        {
+            Plmn = plmn;
+        }
+
+        public string Plmn { get; }
+
+        public AttachOutcome Attach(ISimCard card, string imsi, SimRat rat) => new() { Stat = 1, Plmn = Plmn, Note = "no AKA (AlwaysAttachNetwork)" };
     }
 
     /// <summary>Adapter: any function as a serving network (e.g. M1's ServingNode.Attach).</summary>

@@ -568,17 +568,23 @@ namespace E2m.ModemSim.Modem
         /// <summary>Starts an attach when CFUN=1, the SIM is ready and the network is reachable: searching, then the serving node's verdict.</summary>
         public void StartAttach()
         {
-            if (Power != PowerState.On || Cfun != 1 || !SimReady || NetworkDown || !CardPresent || _attaching || IsRegistered)
+            if (Power != PowerState.On || Cfun != 1 || !SimReady || NetworkDown || !CardPresent || _attaching || IsRegistered || !PlmnSelectable)
             {
                 return;
             }
 
             _attaching = true;
+            int attempt = ++_attachAttempt;
             SetRegistration(2, null);
             ScheduleInGeneration(Options.AttachDelayMs, () =>
             {
+                if (attempt != _attachAttempt)
+                {
+                    return; // a detach (AT+COPS=2, a refused manual selection, CFUN) ended this attempt
+                }
+
                 _attaching = false;
-                if (Cfun != 1 || NetworkDown || !CardPresent)
+                if (Cfun != 1 || NetworkDown || !CardPresent || !PlmnSelectable)
                 {
                     return;
                 }
@@ -608,8 +614,19 @@ namespace E2m.ModemSim.Modem
             });
         }
 
+        /// <summary>
+        /// 27.007 §7.3 &lt;mode&gt; 1: the operator a manual selection named (numeric PLMN), null in automatic mode. While it
+        /// is not the serving network's, the modem does not register.
+        /// </summary>
+        public string? ManualPlmn { get; set; }
+
+        private bool PlmnSelectable => ManualPlmn == null || ManualPlmn == Network.Plmn;
+
+        private int _attachAttempt;
+
         public void Detach(int stat, string reason)
         {
+            _attachAttempt++;
             _attaching = false;
             Note("detach: " + reason);
             SetRegistration(stat, null);

@@ -153,20 +153,29 @@ namespace E2m.ModemSim.Modem
             t.On("+COPS", AtForm.Set, x =>
             {
                 int mode = x.Request.Int(0);
+                SimulatedModem m = x.Modem;
                 if (mode == 2)
                 {
-                    x.Modem.Detach(0, "AT+COPS=2");
+                    m.Detach(0, "AT+COPS=2");
                 }
-                else if (mode == 1 && !NamesTheCell(x.Modem, x.Request))
+                else if (mode == 1)
                 {
-                    // §7.3: in manual mode "if the selected operator is not available, no other operator shall be
-                    // selected": no registration, +CME ERROR 30 no network service (§9.2.1).
-                    x.Modem.Detach(0, "AT+COPS=1 for an operator that is not on the air");
-                    throw new CmeException(30);
+                    bool onAir = NamesTheCell(m, x.Request);
+                    m.ManualPlmn = onAir ? m.Network.Plmn : x.Request.Str(2); // §7.3: mode 1 stays until another AT+COPS
+                    if (!onAir)
+                    {
+                        // "If the selected operator is not available, no other operator shall be selected": no registration
+                        // (also none an attach already under way would have brought), +CME ERROR 30 no network service (§9.2.1).
+                        m.Detach(0, "AT+COPS=1 for an operator that is not on the air");
+                        throw new CmeException(30);
+                    }
+
+                    m.StartAttach();
                 }
-                else if (mode == 0 || mode == 1 || mode == 4)
+                else if (mode == 0 || mode == 4)
                 {
-                    x.Modem.StartAttach(); // mode 4: the named operator, else automatic (§7.3)
+                    m.ManualPlmn = null; // mode 4: the named operator, else automatic (§7.3); the sim has one network
+                    m.StartAttach();
                 }
 
                 x.Ok();
