@@ -72,8 +72,9 @@ namespace E2m.Server.Hss.Subscribers
 
         private const string IndBitsSetting = "sqn_ind_bits";
 
-        // The Annex C limits the HSS runs with (Δ, L, SEQ ceiling): recorded by every HSS start, adopted by the CLI.
-        private const string DeltaSetting = "sqn_delta", AgeLimitSetting = "sqn_age_limit", SeqCeilingSetting = "sqn_seq_ceiling";
+        // The Annex C limits the HSS runs with, "Δ,L,ceiling" in one row (read and written whole): recorded by every HSS
+        // start, adopted by the CLI.
+        private const string LimitsSetting = "sqn_limits";
         private const string KekCheckSetting = "kek_check";
 
         private const string ProfileColumns =
@@ -144,8 +145,6 @@ namespace E2m.Server.Hss.Subscribers
                 _sqn = new SqnPolicy(stored);
             }
 
-            AdoptOrRecordLimits(c);
-
             try
             {
                 if (Setting(c, KekCheckSetting, null) == null && FirstSealedK(c) is (string imsi, byte[] kEnc))
@@ -161,6 +160,8 @@ namespace E2m.Server.Hss.Subscribers
                 throw new SubscriberStoreException("the KEK does not open this database (its subscribers were sealed under another key-encryption key): " +
                     "use the KEK the database was created with (Hss:Kek / Hss:KekFile, `e2m subscriber --kek-file`)");
             }
+
+            AdoptOrRecordLimits(c); // only a store the database accepts records its limits
         }
 
         private const string KekCheckAd = "hss/kek-check";
@@ -172,7 +173,6 @@ namespace E2m.Server.Hss.Subscribers
             return r.Read() ? (r.GetString(0), E2mDatabase.GetBytes(r, 1)) : null;
         }
 
-        // The setting's value; when absent and proposed != null, proposed is recorded first (the first process wins a race).
         /// <summary>
         /// Δ, L and the SEQ ceiling (TS 33.102 Annex C.2.1, C.2.2) are the HSS's configuration (Hss:Sqn), which the offline
         /// CLI does not see: an HSS records the values it runs with, and a store without a policy of its own adopts the last
@@ -183,24 +183,28 @@ namespace E2m.Server.Hss.Subscribers
         {
             if (!_sqnFromDatabase)
             {
-                foreach ((string name, long value) in new[] { (DeltaSetting, _sqn.Delta), (AgeLimitSetting, _sqn.AgeLimit), (SeqCeilingSetting, _sqn.SeqCeiling) })
-                {
-                    _db.Execute(c, null, "INSERT INTO hss_settings (name, value) VALUES (@n, @v) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                        ("n", name), ("v", value.ToString(CultureInfo.InvariantCulture)));
-                }
-
+                string mine = string.Join(",", _sqn.Delta.ToString(CultureInfo.InvariantCulture), _sqn.AgeLimit.ToString(CultureInfo.InvariantCulture),
+                    _sqn.SeqCeiling.ToString(CultureInfo.InvariantCulture));
+                _db.Execute(c, null, "INSERT INTO hss_settings (name, value) VALUES (@n, @v) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    ("n", LimitsSetting), ("v", mine));
                 return;
             }
 
-            string? delta = Setting(c, DeltaSetting, null), ageLimit = Setting(c, AgeLimitSetting, null), ceiling = Setting(c, SeqCeilingSetting, null);
-            if (delta == null || ageLimit == null || ceiling == null)
+            string? recorded = Setting(c, LimitsSetting, null);
+            if (recorded == null)
             {
                 return; // no HSS has run on this database since the limits were recorded: the Annex C defaults
             }
 
+            string[] parts = recorded.Split(',');
             try
             {
-                _sqn = new SqnPolicy(_sqn.IndBits, ParseSetting(delta), ParseSetting(ageLimit), ParseSetting(ceiling));
+                if (parts.Length != 3)
+                {
+                    throw new FormatException("expected Δ,L,ceiling");
+                }
+
+                _sqn = new SqnPolicy(_sqn.IndBits, ParseSetting(parts[0]), ParseSetting(parts[1]), ParseSetting(parts[2]));
             }
             catch (Exception e) when (e is FormatException or OverflowException or ArgumentOutOfRangeException)
             {
@@ -210,6 +214,7 @@ namespace E2m.Server.Hss.Subscribers
 
         private static long ParseSetting(string value) => long.Parse(value, NumberStyles.None, CultureInfo.InvariantCulture);
 
+        // The setting's value; when absent and proposed != null, proposed is recorded first (the first process wins a race).
         private string? Setting(DbConnection c, string name, string? proposed)
         {
             if (proposed != null)
