@@ -87,8 +87,7 @@ namespace E2m.Server.Emks.Tests
         public async Task TwoCopiesOfOneRequestHandledAtOnceRunOneAir()
         {
             BootstrapCoapHandler handler = _host.App.Services.GetRequiredService<BootstrapCoapHandler>();
-            var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _host.Hss.Hold = hold.Task;
+            TaskCompletionSource hold = _host.Hss.HoldAirs();
             byte[] d = EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Victim), messageId: 0x4242);
             var remote = new IPEndPoint(IPAddress.Parse("192.0.2.7"), 5683);
             var copies = new Task<byte[]?>[8];
@@ -109,12 +108,7 @@ namespace E2m.Server.Emks.Tests
             }
 
             Assert.All(early, Assert.Null);
-            for (int i = 0; i < 3000 && _host.Hss.AirStarted < 1; i++)
-            {
-                await Task.Delay(10); // the copy that won the claim may not have reached the HSS yet: a state, not a timing
-            }
-
-            Assert.Equal(1, _host.Hss.AirStarted);
+            Assert.Equal(1, await _host.Hss.WaitForAirsAsync(1));
             hold.SetResult();
             byte[]? first = await pending[0].WaitAsync(TimeSpan.FromSeconds(30));
             Assert.NotNull(first);
@@ -134,17 +128,11 @@ namespace E2m.Server.Emks.Tests
         public async Task AFloodOfDistinctExchangesNeverDropsOneInProgress()
         {
             BootstrapCoapHandler handler = _host.App.Services.GetRequiredService<BootstrapCoapHandler>();
-            var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _host.Hss.Hold = hold.Task;
+            TaskCompletionSource hold = _host.Hss.HoldAirs();
             byte[] d = EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Victim), messageId: 0x5151);
             var device = new IPEndPoint(IPAddress.Parse("192.0.2.9"), 5683);
             Task<byte[]?> first = Task.Run(() => handler.HandleAsync(d, d.Length, device, CancellationToken.None));
-            for (int i = 0; i < 3000 && _host.Hss.AirStarted < 1; i++)
-            {
-                await Task.Delay(10); // waiting for a state, not timing anything
-            }
-
-            Assert.Equal(1, _host.Hss.AirStarted);
+            Assert.Equal(1, await _host.Hss.WaitForAirsAsync(1));
             byte[] other = EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Victim), messageId: 7, path: "elsewhere"); // 4.04 at once
             for (int i = 0; i < 60_000; i++)
             {

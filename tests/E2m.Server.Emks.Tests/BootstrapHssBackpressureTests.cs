@@ -19,12 +19,13 @@ namespace E2m.Server.Emks.Tests
         private static readonly byte[] K = Hex.Decode("465b5ce8b199b49faa5f0a2ee238a6bc");
         private static readonly byte[] Opc = Hex.Decode("cd63cb71954a9f4e48a5994e37a02baf");
         private const string Imsi = "001010000000001";
+        private const string Other = "001010000000002";
 
         private readonly EmksTestHost _host = new(o =>
         {
             o.Bootstrap.MaxConcurrentRequests = 4;
             o.Bootstrap.MaxConcurrentHssRequests = 2;
-            o.Bootstrap.ImsiBurst = 1000;
+            o.Bootstrap.ImsiBurst = 3;
             o.Bootstrap.AddressBurst = 1000;
         });
 
@@ -32,6 +33,7 @@ namespace E2m.Server.Emks.Tests
         {
             await _host.InitializeAsync();
             _host.Hss.Add(Imsi, new FakeHss.Subscriber { K = K, Opc = Opc, Sqn = 0x20 });
+            _host.Hss.Add(Other, new FakeHss.Subscriber { K = K, Opc = Opc, Sqn = 0x20, SubscriptionId = "other-sub" });
         }
 
         public Task DisposeAsync() => _host.DisposeAsync();
@@ -43,18 +45,12 @@ namespace E2m.Server.Emks.Tests
             var c = BootstrapTests.ParseChallenge(EmksTestHost.Decode((await _host.CoapExchangeAsync(device, EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Imsi))))!).Payload);
             Assert.Equal(1, _host.Hss.AirStarted);
 
-            var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _host.Hss.Hold = hold.Task;
+            TaskCompletionSource hold = _host.Hss.HoldAirs();
             using var slow1 = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
             using var slow2 = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
             Task<byte[]?> held1 = _host.CoapExchangeAsync(slow1, EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Imsi)), 30_000);
             Task<byte[]?> held2 = _host.CoapExchangeAsync(slow2, EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Imsi)), 30_000);
-            for (int i = 0; i < 3000 && _host.Hss.AirStarted < 3; i++)
-            {
-                await Task.Delay(10); // waiting for a state, not timing anything
-            }
-
-            Assert.Equal(3, _host.Hss.AirStarted);
+            Assert.Equal(3, await _host.Hss.WaitForAirsAsync(3));
 
             // Both HSS slots are taken: the next challenge is shed, not queued (and the HSS is not asked).
             using var third = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
@@ -77,7 +73,7 @@ namespace E2m.Server.Emks.Tests
             hold.SetResult();
             Assert.Equal(CoapCode.Created, EmksTestHost.Decode((await held1)!).Code);
             Assert.Equal(CoapCode.Created, EmksTestHost.Decode((await held2)!).Code);
-            byte[]? after = await _host.CoapExchangeAsync(third, EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Imsi)), 30_000);
+            byte[]? after = await _host.CoapExchangeAsync(third, EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Other)), 30_000); // Imsi spent its 3 tokens
             Assert.Equal(CoapCode.Created, EmksTestHost.Decode(after!).Code);
         }
 
@@ -95,44 +91,17 @@ namespace E2m.Server.Emks.Tests
             o.Bootstrap.MaxConcurrentHssRequests = hss;
             Assert.Equal(valid, !string.Join("\n", o.Validate()).Contains("MaxConcurrent", StringComparison.Ordinal));
         }
-    }
 
-    /// <summary>A challenge shed while the HSS is busy spends none of its IMSI's rate-limit tokens (the device retries after Max-Age).</summary>
-    public sealed class BootstrapHssBackpressureRateLimitTests : IAsyncLifetime
-    {
-        private const string Imsi = "001010000000001";
-
-        private readonly EmksTestHost _host = new(o =>
-        {
-            o.Bootstrap.MaxConcurrentRequests = 4;
-            o.Bootstrap.MaxConcurrentHssRequests = 2;
-            o.Bootstrap.ImsiBurst = 3;
-            o.Bootstrap.AddressBurst = 1000;
-        });
-
-        public async Task InitializeAsync()
-        {
-            await _host.InitializeAsync();
-            _host.Hss.Add(Imsi, new FakeHss.Subscriber { K = Hex.Decode("465b5ce8b199b49faa5f0a2ee238a6bc"), Opc = Hex.Decode("cd63cb71954a9f4e48a5994e37a02baf"), Sqn = 0x20 });
-        }
-
-        public Task DisposeAsync() => _host.DisposeAsync();
-
+        /// <summary>A challenge shed while the HSS is busy spends none of its IMSI's rate-limit tokens (the device retries after Max-Age).</summary>
         [Fact]
         public async Task ShedChallengesSpendNoImsiTokens()
         {
-            var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _host.Hss.Hold = hold.Task;
+            TaskCompletionSource hold = _host.Hss.HoldAirs();
             using var slow1 = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
             using var slow2 = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
             Task<byte[]?> held1 = _host.CoapExchangeAsync(slow1, EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Imsi)), 30_000);
             Task<byte[]?> held2 = _host.CoapExchangeAsync(slow2, EmksTestHost.BootstrapDatagram(BootstrapRequest.EncodeChallenge(Imsi)), 30_000);
-            for (int i = 0; i < 3000 && _host.Hss.AirStarted < 2; i++)
-            {
-                await Task.Delay(10); // waiting for a state, not timing anything
-            }
-
-            Assert.Equal(2, _host.Hss.AirStarted); // two of the IMSI's three tokens spent
+            Assert.Equal(2, await _host.Hss.WaitForAirsAsync(2)); // two of the IMSI's three tokens spent
 
             using var device = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
             for (int i = 0; i < 5; i++)

@@ -42,6 +42,25 @@ namespace E2m.Server.Emks.Tests
         /// <summary>AIRs started so far, counted before <see cref="Hold"/>.</summary>
         public int AirStarted => Volatile.Read(ref _airStarted);
 
+        /// <summary>Makes every AIR wait (an HSS that is slow to answer) until the returned source is completed.</summary>
+        public TaskCompletionSource HoldAirs()
+        {
+            var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Hold = hold.Task;
+            return hold;
+        }
+
+        /// <summary>Waits until <paramref name="count"/> AIRs have started (a state, not a timing; guard 30 s), then returns how many did.</summary>
+        public async Task<int> WaitForAirsAsync(int count)
+        {
+            for (int i = 0; i < 3000 && AirStarted < count; i++)
+            {
+                await Task.Delay(10).ConfigureAwait(false);
+            }
+
+            return AirStarted;
+        }
+
         private int _airStarted;
 
         public sealed class Subscriber
