@@ -210,6 +210,43 @@ namespace E2m.Server.Emse.Tests
             }
         }
 
+        /// <summary>
+        /// A fault while answering one request of a group (here: thrown before its response) neither stops the others'
+        /// responses nor leaves it in limbo: it is forgotten, and its retransmission gets the stored response (stored once).
+        /// </summary>
+        [Fact]
+        public void AFaultWhileAnsweringOneRequestLeavesTheOthersAnsweredAndItsRetransmissionServed()
+        {
+            using var dir = new TempDir();
+            var emks = new FakeEmks();
+            var (kid, key) = TestDevice.NewKey(new Random(35));
+            var (kid2, key2) = TestDevice.NewKey(new Random(36));
+            emks.Add(kid, key, T0.AddDays(1), "meter-35");
+            emks.Add(kid2, key2, T0.AddDays(1), "meter-36");
+            using var host = new EmseHost(dir.Path, emks, new ManualTimeProvider(T0), settings: s => s["Emse:SqliteSynchronous"] = "FULL");
+            using var dev = new TestDevice(host.CoapEndPoint, kid, key);
+            using var other = new TestDevice(host.CoapEndPoint, kid2, key2);
+            string failing = Convert.ToHexStringLower(kid, 0, 7);
+            int faults = 0;
+            host.Server.BeforeAnswer = w =>
+            {
+                if (w.Kid == failing && System.Threading.Interlocked.Increment(ref faults) == 1)
+                {
+                    throw new InvalidOperationException("injected fault while answering");
+                }
+            };
+
+            Protected p = dev.Build(new long[] { 1, 2 });
+            Protected q = other.Build(new long[] { 3 });
+            dev.Send(p.Datagram);                                             // both in flight at once: one group or two
+            Assert.Equal(CoapCode.Changed, other.Verify(q, other.Exchange(q))); // the other request is answered
+            host.WaitHandled(2);                                              // and the faulted one was handled (not left in limbo)
+            Assert.Equal(1, System.Threading.Volatile.Read(ref faults));
+            Assert.Equal(CoapCode.Changed, dev.Verify(p, dev.Exchange(p)));   // the retransmission gets the stored response
+            Assert.Equal(3, host.Store.CountReadings());                      // each stored once
+            Assert.True(System.Threading.Interlocked.Read(ref host.Server.Stats.InternalErrors) >= 1);
+        }
+
         [Fact]
         public void RestartBetweenGroups_LosesNothing_AndAcceptsNoReplay()
         {

@@ -91,6 +91,12 @@ namespace E2m.Server.Emse.Coap
         private ITimer? _fold;
         private Sender? _sender;
         private GroupCommitWriter? _writer;
+
+        /// <summary>Test seam (<see cref="GroupCommitWriter.BeforeAnswer"/>): called before each response of a committed group.</summary>
+        internal Action<ExchangeWrite>? BeforeAnswer
+        {
+            set => _writer!.BeforeAnswer = value;
+        }
         private DatagramPool _datagrams = null!;
 
         public EmseCoapServer(IOptions<EmseOptions> options, EmseStore store, IEmksKeySource keys, TimeProvider time, ILogger<EmseCoapServer> log)

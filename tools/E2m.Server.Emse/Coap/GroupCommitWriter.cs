@@ -76,6 +76,9 @@ namespace E2m.Server.Emse.Coap
 
         private volatile bool _stopping;
         private bool _settled; // the writer's: the current group was answered or forgotten (Run's last-resort catch)
+
+        /// <summary>Test seam: called before each response of a committed group; throwing stands for a fault while answering it.</summary>
+        internal Action<ExchangeWrite>? BeforeAnswer { get; set; }
         private EmseStore.WriteSession? _session;
         private DatagramBatch? _batch; // the writer thread's (created there, sendmmsg batches of the responses)
         private Action<int, int>? _batchFailed;
@@ -349,6 +352,7 @@ namespace E2m.Server.Emse.Coap
                 var p = (PendingWrite)w;
                 try
                 {
+                    BeforeAnswer?.Invoke(p);
                     AnswerOne(p);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
