@@ -923,6 +923,7 @@ namespace E2m.Server.Emse.Coap
                 // The stored exchange may not be on the disk yet (committed, its fsync still to come or failed), and a
                 // 2.04 promises it is: sync first (it covers everything committed before it). Failing, or refused after an
                 // earlier fsync failure (EmseStore.DurabilityLost) → dropped, the device retransmits.
+                bool lostBefore = _store.DurabilityLost;
                 try
                 {
                     _store.SyncWal();
@@ -930,7 +931,21 @@ namespace E2m.Server.Emse.Coap
                 catch (Exception e) when (e is System.IO.IOException || e is UnauthorizedAccessException)
                 {
                     Interlocked.Increment(ref _stats.Dropped);
-                    _log.LogError("shard {Shard}: write-ahead log sync failed again, retransmission of kid {Kid} not answered: {Error}", _index, entry.KidHex, e.Message);
+                    if (lostBefore)
+                    {
+                        _log.LogDebug("shard {Shard}: retransmission of kid {Kid} not answered: {Error}", _index, entry.KidHex, e.Message); // logged critical once
+                    }
+                    else if (_store.DurabilityLost)
+                    {
+                        _log.LogCritical("shard {Shard}: write-ahead log fsync failed, retransmission of kid {Kid} not answered: {Error}. " +
+                            "The EMSE acknowledges nothing more until it is restarted (a later fsync would not prove the data is on disk); /health is Unhealthy",
+                            _index, entry.KidHex, e.Message);
+                    }
+                    else
+                    {
+                        _log.LogError("shard {Shard}: write-ahead log sync failed, retransmission of kid {Kid} not answered: {Error}", _index, entry.KidHex, e.Message);
+                    }
+
                     return true;
                 }
             }
