@@ -48,7 +48,7 @@ namespace E2m.ModemSim.Modem
 
         public string? Note { get; init; }
 
-        public static AttachOutcome Registered(string? note = null) => new() { Stat = 1, Note = note };
+        public static AttachOutcome Registered(string? note = null, string plmn = DefaultPlmn) => new() { Stat = 1, Plmn = plmn, Note = note };
 
         public static AttachOutcome Denied(string? note = null) => new() { Stat = 3, Note = note };
     }
@@ -61,7 +61,7 @@ namespace E2m.ModemSim.Modem
     public interface IServingNetwork
     {
         /// <summary>The PLMN (MCC+MNC) the network broadcasts: what a manual +COPS selection must name (27.007 §7.3).</summary>
-        string Plmn => AttachOutcome.DefaultPlmn;
+        string Plmn { get; }
 
         AttachOutcome Attach(ISimCard card, string imsi, SimRat rat);
     }
@@ -76,7 +76,7 @@ namespace E2m.ModemSim.Modem
 
         public string Plmn { get; }
 
-        public AttachOutcome Attach(ISimCard card, string imsi, SimRat rat) => new() { Stat = 1, Plmn = Plmn, Note = "no AKA (AlwaysAttachNetwork)" };
+        public AttachOutcome Attach(ISimCard card, string imsi, SimRat rat) => AttachOutcome.Registered("no AKA (AlwaysAttachNetwork)", Plmn);
     }
 
     /// <summary>Adapter: any function as a serving network (e.g. M1's ServingNode.Attach).</summary>
