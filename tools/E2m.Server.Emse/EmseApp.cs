@@ -101,7 +101,10 @@ namespace E2m.Server.Emse
             services.TryAddSingleton(sp =>
             {
                 EmseOptions o = sp.GetRequiredService<IOptions<EmseOptions>>().Value;
-                return new EmseStore(sp.GetRequiredService<E2mDatabase>(), o.SqliteSynchronous) { JournalApplyEntries = o.JournalApplyEntries };
+                return new EmseStore(sp.GetRequiredService<E2mDatabase>(), o.SqliteSynchronous, sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<EmseStore>>())
+                {
+                    JournalApplyEntries = o.JournalApplyEntries,
+                };
             });
             services.TryAddSingleton<IEmksKeySource>(sp =>
             {

@@ -931,21 +931,9 @@ namespace E2m.Server.Emse.Coap
                 catch (Exception e) when (e is System.IO.IOException || e is UnauthorizedAccessException)
                 {
                     Interlocked.Increment(ref _stats.Dropped);
-                    if (lostBefore)
-                    {
-                        _log.LogDebug("shard {Shard}: retransmission of kid {Kid} not answered: {Error}", _index, entry.KidHex, e.Message); // logged critical once
-                    }
-                    else if (_store.DurabilityLost)
-                    {
-                        _log.LogCritical("shard {Shard}: write-ahead log fsync failed, retransmission of kid {Kid} not answered: {Error}. " +
-                            "The EMSE acknowledges nothing more until it is restarted (a later fsync would not prove the data is on disk); /health is Unhealthy",
-                            _index, entry.KidHex, e.Message);
-                    }
-                    else
-                    {
-                        _log.LogError("shard {Shard}: write-ahead log sync failed, retransmission of kid {Kid} not answered: {Error}", _index, entry.KidHex, e.Message);
-                    }
-
+                    // After the loss of durability (logged once, critical, by the store) every retransmission lands here.
+                    _log.Log(lostBefore ? Microsoft.Extensions.Logging.LogLevel.Debug : Microsoft.Extensions.Logging.LogLevel.Error, "shard {Shard}: write-ahead log sync failed, retransmission of kid {Kid} not answered: {Error}",
+                        _index, entry.KidHex, e.Message);
                     return true;
                 }
             }

@@ -299,7 +299,7 @@ namespace E2m.Server.Emse.Coap
 
         /// <summary>
         /// The fsync of the write-ahead log that makes the group durable (<see cref="EmseStore.SyncWal"/>):
-        /// only then are its responses sent. If the sync fails, the group is not acknowledged (logged as critical) and the
+        /// only then are its responses sent. If the sync fails, the group is not acknowledged (an error is logged) and the
         /// shards forget the exchanges; nothing is acknowledged after it until the EMSE restarts (EmseStore.DurabilityLost).
         /// The transaction did commit, so after the restart a device's retransmission finds its exchange stored (if the
         /// disk kept it) and gets the stored response; nothing is stored twice.
@@ -315,17 +315,7 @@ namespace E2m.Server.Emse.Coap
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 Interlocked.Increment(ref _stats.CommitFailures);
-                if (_store.DurabilityLost)
-                {
-                    _log.LogCritical("EMSE write-ahead log fsync failed, a group of {Count} request(s) not acknowledged: {Error}. " +
-                        "The EMSE acknowledges nothing more until it is restarted (a later fsync would not prove the data is on disk); /health is Unhealthy",
-                        _group.Count, e.Message);
-                }
-                else
-                {
-                    _log.LogError("EMSE write-ahead log sync failed, a group of {Count} request(s) not acknowledged: {Error}", _group.Count, e.Message);
-                }
-
+                _log.LogError("EMSE write-ahead log sync failed, a group of {Count} request(s) not acknowledged: {Error}", _group.Count, e.Message);
                 ForgetGroup();
                 return false;
             }

@@ -7,6 +7,7 @@ using System.Threading;
 using E2m.Oscore;
 using E2m.Server.Common;
 using E2m.Server.Emse.Coap;
+using Microsoft.Extensions.Logging;
 
 namespace E2m.Server.Emse.Storage
 {
@@ -145,9 +146,11 @@ namespace E2m.Server.Emse.Storage
 
         private readonly string _synchronous;
 
-        public EmseStore(E2mDatabase database, string sqliteSynchronous = "FULL")
+        /// <param name="log">Where the loss of durability is reported (<see cref="DurabilityLost"/>, once, critical); none: not logged.</param>
+        public EmseStore(E2mDatabase database, string sqliteSynchronous = "FULL", ILogger? log = null)
         {
             Database = database ?? throw new ArgumentNullException(nameof(database));
+            _log = log;
             _synchronous = sqliteSynchronous == "NORMAL" ? "NORMAL" : "FULL";
             Readings = database.Dialect == DbDialect.Sqlite ? new ReadingsFile(database, _synchronous) : null;
         }
@@ -215,7 +218,8 @@ namespace E2m.Server.Emse.Storage
         private readonly object _unsyncedGate = new();
         private readonly Queue<long> _unsyncedJournalIds = new();
         private long _lastUnsyncedJournalId;
-        private volatile bool _durabilityLost;
+        private int _durabilityLost; // 0/1, set once (Interlocked: the writer and a shard may both fail an fsync)
+        private readonly ILogger? _log;
 
         /// <summary>
         /// True once an fsync of the write-ahead log has failed, until the process restarts. On Linux a failed fsync
@@ -224,7 +228,7 @@ namespace E2m.Server.Emse.Storage
         /// PostgreSQL rule since 2018, data_sync_retry = off). /health reports it; a restart reads back what the disk holds.
         /// Failing to open the log file for the fsync is not this: no error was consumed, the next attempt is sound.
         /// </summary>
-        internal bool DurabilityLost => _durabilityLost;
+        internal bool DurabilityLost => Volatile.Read(ref _durabilityLost) != 0;
 
         /// <summary>
         /// Whether this process has committed journal rows no successful <see cref="SyncWal"/> covers yet (a stored
@@ -315,7 +319,7 @@ namespace E2m.Server.Emse.Storage
         /// </summary>
         internal void SyncWal()
         {
-            if (_durabilityLost)
+            if (DurabilityLost)
             {
                 throw new IOException("an earlier fsync of the write-ahead log failed: nothing is acknowledged until the EMSE restarts");
             }
@@ -332,7 +336,12 @@ namespace E2m.Server.Emse.Storage
             }
             catch (Exception e) when (e is not LinuxFileSync.OpenFailedException)
             {
-                _durabilityLost = true;
+                if (Interlocked.Exchange(ref _durabilityLost, 1) == 0)
+                {
+                    _log?.LogCritical("EMSE write-ahead log fsync failed ({Error}): the EMSE acknowledges nothing more until it is restarted " +
+                        "(a later fsync would not prove the data is on disk); /health is Unhealthy", e.Message);
+                }
+
                 throw;
             }
 
