@@ -21,6 +21,11 @@ namespace E2m.Bench
                 return EmksLoad.Run(args); // EMKS key pulls/s and p50/p99 over mTLS keep-alive, see EmksLoad.cs
             }
 
+            if (args.Length > 0 && args[0] == "--disk-sync")
+            {
+                return DiskSync.Run(args); // durable writes/s of this machine's disk (the floor under a durable 2.04), see DiskSync.cs
+            }
+
             if (args.Length > 0 && args[0] == "--hss-load")
             {
                 return HssLoad.Run(args); // HSS AIR vectors/s (core, HTTPS keep-alive, new connection), see HssLoad.cs
