@@ -174,8 +174,11 @@ namespace E2m.Bench
                 // against capacity, and device count by device count (medians).
                 string met = string.Join(", ", mode.Where(r => r.Ratio >= 0.5).Select(r => r.Devices.ToString(CultureInfo.InvariantCulture)));
                 string missed = string.Join(", ", mode.Where(r => r.Ratio < 0.5).Select(r => r.Devices.ToString(CultureInfo.InvariantCulture)));
+                string perCount = missed.Length == 0 ? $"met at every device count swept ({met})"
+                    : met.Length == 0 ? $"NOT met at any device count swept ({missed})"
+                    : $"met at {met} devices, NOT met at {missed}";
                 Console.WriteLine(FormattableString.Invariant(
-                    $"  goal {label} (emse >= 50% of udp-echo): peak against peak {(peakRatio >= 0.5 ? "met" : "NOT met")}; per device count met at [{met}], NOT met at [{missed}] devices"));
+                    $"  goal {label} (emse >= 50% of udp-echo): peak against peak {(peakRatio >= 0.5 ? "met" : "NOT met")}; per device count (medians) {perCount}"));
             }
         }
 
