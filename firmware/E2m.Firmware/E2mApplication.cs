@@ -52,6 +52,8 @@ namespace E2m.Firmware
     /// EMSE 4.01 to a key of this wake-up or one another EMSE accepted in it → "EMSE refuses KID" persisted, skipped until
     /// the KID changes; 4.01 to a reused key nobody confirmed (once per cycle) → forget keys → Keys → Upload
     /// (the cycle fails only if an EMSE refused and no batch was delivered)
+    /// EMSE 4.01 "Replay detected" → the batch again at once with a fresh SSN; the same answer again → forget keys → Keys
+    /// → Upload (once per cycle; never a refusal)
     /// network-only mode, EF_KeysPS stale (once per cycle) → modem off → PowerOn → ... → Register (new AKA) → Keys
     /// </code>
     /// Synchronous, no thread of its own; every wait is a modem call with its timeout on the injected clock. The
@@ -415,6 +417,26 @@ namespace E2m.Firmware
                 int emse = _uploadEmse;
                 if (_keys.IsRefusing(emse)) { _uploadEmse++; continue; } // refused this KID before: skipped until it changes
                 FirmwareError e = UploadTo(emse);
+                if (e == FirmwareError.EmseReplay)
+                {
+                    // RFC 8613 §7.4: this EMSE holds our key (it checked the PIV against the key's replay window), so the
+                    // key is alive and this EMSE does not refuse it: nothing is persisted. UploadTo already sent the batch
+                    // again with a fresh SSN and got the same answer: our sequence number is behind the EMSE's window
+                    // (e.g. an SSN record older than the EMSE's state). A new key starts a new sequence, once per wake-up.
+                    if (!_rekeyedThisCycle)
+                    {
+                        _rekeyedThisCycle = true;
+                        _acceptedMask = 0; // acceptances were of the old KID: no evidence about the new one
+                        _deferredMask = 0;
+                        _uploadEmse = 0;
+                        _keys.InvalidateAll();
+                        return AppState.Keys;
+                    }
+                    _lastError = FirmwareError.EmseReplay;
+                    _parkedThisCycle++;
+                    _uploadEmse++;
+                    continue;
+                }
                 if (e == FirmwareError.EmseUnauthorized)
                 {
                     // DESIGN.md §4/§5: 4.01 = this EMSE has no key for our KID. If another EMSE accepted the same KID in
@@ -455,7 +477,7 @@ namespace E2m.Firmware
                 }
                 _deferredMask = 0;
             }
-            if (_parkedThisCycle > 0 && _batchesSent == 0) return Fail(FirmwareError.EmseUnauthorized); // nothing delivered: back off
+            if (_parkedThisCycle > 0 && _batchesSent == 0) return Fail(_lastError); // nothing delivered: back off (EmseUnauthorized or EmseReplay)
             _state.CyclesSinceUpload = 0;
             _state.ConsecutiveFailures = 0;
             _state.NextAttemptSeconds = 0;
@@ -600,9 +622,18 @@ namespace E2m.Firmware
             if (me != ModemError.Ok) return me == ModemError.Rebooted ? FirmwareError.ModemRebooted : FirmwareError.SocketFailed;
             try
             {
+                bool replayRetried = false;
                 for (int b = 0; b < _config.MaxBatchesPerCycle && _queue.HasPending(emse); b++)
                 {
                     FirmwareError e = SendBatch(emse, socket);
+                    if (e == FirmwareError.EmseReplay && !replayRetried)
+                    {
+                        // RFC 8613 §7.4: that PIV is spent at the EMSE (e.g. our retransmission came after its exchange
+                        // lifetime). The batch is still queued: send it again now, protected under the next SSN.
+                        replayRetried = true;
+                        b--;
+                        continue;
+                    }
                     if (e != FirmwareError.None) return e;
                 }
                 return FirmwareError.None;
@@ -648,8 +679,9 @@ namespace E2m.Firmware
             CoapMessage outer = _client.Response;
             if (outer.FindOption(CoapOption.Oscore) < 0)
             {
-                // unprotected error from the EMSE (DESIGN.md §4): 4.01 = unknown/expired KID or replay
-                if (outer.Code == CoapCode.Unauthorized) return FirmwareError.EmseUnauthorized;
+                // unprotected error from the EMSE (DESIGN.md §4): 4.01 = unknown/expired KID, or replay (its diagnostic
+                // payload "Replay detected", RFC 8613 §7.4 and §8.2 step 3: the EMSE found a context for our KID)
+                if (outer.Code == CoapCode.Unauthorized) return IsReplayDiagnostic(outer) ? FirmwareError.EmseReplay : FirmwareError.EmseUnauthorized;
                 if (CoapCode.ClassOf(outer.Code) == 5) return FirmwareError.EmseServerError;
                 return FirmwareError.EmseRejected;
             }
@@ -679,6 +711,29 @@ namespace E2m.Firmware
                 return FirmwareError.None;
             }
             return CoapCode.ClassOf(code) == 5 ? FirmwareError.EmseServerError : FirmwareError.EmseRejected;
+        }
+
+        /// <summary>The diagnostic payload of a 4.01 for a replayed PIV (RFC 8613 §7.4), as the EMSE sends it (UTF-8).</summary>
+        private static readonly byte[] ReplayDiagnostic = Utf8Bytes(OscoreException.DiagnosticFor(OscoreError.ReplayDetected));
+
+        private static byte[] Utf8Bytes(string s)
+        {
+            var b = new byte[Utf8.GetByteCount(s)];
+            Utf8.GetBytes(s, b, 0);
+            return b;
+        }
+
+        /// <summary>True when the (unprotected) response's payload is exactly "Replay detected".</summary>
+        private static bool IsReplayDiagnostic(CoapMessage m)
+        {
+            if (m.PayloadLength != ReplayDiagnostic.Length) return false;
+            byte[] buffer = m.PayloadBuffer;
+            int offset = m.PayloadOffset;
+            for (int i = 0; i < ReplayDiagnostic.Length; i++)
+            {
+                if (buffer[offset + i] != ReplayDiagnostic[i]) return false;
+            }
+            return true;
         }
 
         /// <summary>Fills the SenML writer with the EMSE's pending readings in seq order; batchEnd = the cursor after a 2.04.</summary>

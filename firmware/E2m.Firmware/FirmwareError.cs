@@ -47,6 +47,11 @@ namespace E2m.Firmware
         ModemTimeout = 48,
         StepOverrun = 49,
         StorageFailed = 50,
+        /// <summary>
+        /// The EMSE answered 4.01 "Replay detected" (RFC 8613 §7.4) to a batch sent again with a fresh sequence number: this
+        /// device's SSN is behind the EMSE's replay window (never a refusal of the key).
+        /// </summary>
+        EmseReplay = 51,
     }
 
     public static class FirmwareErrors
@@ -86,6 +91,7 @@ namespace E2m.Firmware
                 case FirmwareError.ModemTimeout: return "modem timeout";
                 case FirmwareError.StepOverrun: return "step exceeded its time budget";
                 case FirmwareError.StorageFailed: return "persistent storage failed";
+                case FirmwareError.EmseReplay: return "EMSE answered 4.01 Replay detected to a fresh sequence number";
             }
             return "firmware error";
         }

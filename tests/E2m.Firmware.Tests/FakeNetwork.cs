@@ -194,6 +194,9 @@ namespace E2m.Firmware.Tests
         public HashSet<(string, long)> Unique { get; } = new();
         public int Requests, Batches, Duplicates, NonceReuse, DecryptFailures, Unauthorized;
         public int Answer401Next;
+        /// <summary>The next this many requests get an unprotected 4.01 "Replay detected" (RFC 8613 §7.4), as the EMSE sends it.</summary>
+        public int AnswerReplayNext;
+        public int ReplaysAnswered;
         public int DropResponsesNext;
         public int AnswerInnerCodeNext = -1;
 
@@ -227,6 +230,13 @@ namespace E2m.Firmware.Tests
             _nonces[kid7 + "/" + piv] = datagram;
 
             string? kidHex = _net.PushedKeys.Keys.FirstOrDefault(k => k.StartsWith(kid7, StringComparison.Ordinal));
+            if (AnswerReplayNext > 0 && kidHex != null)
+            {
+                AnswerReplayNext--;
+                ReplaysAnswered++;
+                byte[] diagnostic = System.Text.Encoding.UTF8.GetBytes("Replay detected"); // RFC 8613 §7.4
+                return Respond(result, FakeNetwork.Reply(req, CoapType.Acknowledgement, CoapCode.Unauthorized, diagnostic, -1), req.MessageId);
+            }
             if (Answer401Next > 0 || kidHex == null || _net.ExpiredKids.Contains(kidHex))
             {
                 if (Answer401Next > 0) Answer401Next--;
