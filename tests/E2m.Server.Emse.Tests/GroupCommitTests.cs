@@ -125,14 +125,16 @@ namespace E2m.Server.Emse.Tests
             }
         }
 
-        [Fact]
-        public void FailedCommit_OverUdp_NoResponse_NoPartialState_ThenTheRetransmissionIsStored()
+        [Theory]
+        [InlineData(1)] // one shard: it commits its batches itself (EmseOptions.InlineCommit)
+        [InlineData(2)] // two shards and the group-commit thread
+        public void FailedCommit_OverUdp_NoResponse_NoPartialState_ThenTheRetransmissionIsStored(int workers)
         {
             using var dir = new TempDir();
             var emks = new FakeEmks();
             var (kid, key) = TestDevice.NewKey(new Random(31));
             emks.Add(kid, key, T0.AddDays(1), "meter-31");
-            using var host = new EmseHost(dir.Path, emks, new ManualTimeProvider(T0));
+            using var host = new EmseHost(dir.Path, emks, new ManualTimeProvider(T0), workers: workers);
             using var dev = new TestDevice(host.CoapEndPoint, kid, key);
 
             Protected p0 = dev.Build(new long[] { 1 });
@@ -163,8 +165,10 @@ namespace E2m.Server.Emse.Tests
             Assert.Equal(3, host.Store.CountReadings());
         }
 
-        [Fact]
-        public void Full_TheResponsesWaitForTheLogSync_AndAFailedSyncAcknowledgesNothing_TheRetransmissionGetsTheStoredResponseAfterARestart()
+        [Theory]
+        [InlineData(1)] // one shard: it commits its batches itself (EmseOptions.InlineCommit)
+        [InlineData(2)] // two shards and the group-commit thread
+        public void Full_TheResponsesWaitForTheLogSync_AndAFailedSyncAcknowledgesNothing_TheRetransmissionGetsTheStoredResponseAfterARestart(int workers)
         {
             using var dir = new TempDir();
             var emks = new FakeEmks();
@@ -173,7 +177,7 @@ namespace E2m.Server.Emse.Tests
             emks.Add(kid, key, T0.AddDays(1), "meter-33");
             using var dev = new TestDevice(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 9), kid, key);
             Protected p1;
-            using (var host = new EmseHost(dir.Path, emks, time, settings: s => s["Emse:SqliteSynchronous"] = "FULL"))
+            using (var host = new EmseHost(dir.Path, emks, time, workers: workers, settings: s => s["Emse:SqliteSynchronous"] = "FULL"))
             {
                 dev.Retarget(host.CoapEndPoint);
                 Assert.True(host.Store.DeferredWalSync);
@@ -198,7 +202,7 @@ namespace E2m.Server.Emse.Tests
                 Assert.Equal(1, failures);
             }
 
-            using (var host = new EmseHost(dir.Path, emks, time, settings: s => s["Emse:SqliteSynchronous"] = "FULL"))
+            using (var host = new EmseHost(dir.Path, emks, time, workers: workers, settings: s => s["Emse:SqliteSynchronous"] = "FULL"))
             {
                 dev.Retarget(host.CoapEndPoint);
                 byte[] r = dev.Exchange(p1);                                    // the device retransmits to the restarted EMSE
@@ -214,8 +218,10 @@ namespace E2m.Server.Emse.Tests
         /// A fault while answering one request of a group (here: thrown before its response) neither stops the others'
         /// responses nor leaves it in limbo: it is forgotten, and its retransmission gets the stored response (stored once).
         /// </summary>
-        [Fact]
-        public void AFaultWhileAnsweringOneRequestLeavesTheOthersAnsweredAndItsRetransmissionServed()
+        [Theory]
+        [InlineData(1)] // one shard: it commits its batches itself (EmseOptions.InlineCommit)
+        [InlineData(2)] // two shards and the group-commit thread
+        public void AFaultWhileAnsweringOneRequestLeavesTheOthersAnsweredAndItsRetransmissionServed(int workers)
         {
             using var dir = new TempDir();
             var emks = new FakeEmks();
@@ -223,7 +229,7 @@ namespace E2m.Server.Emse.Tests
             var (kid2, key2) = TestDevice.NewKey(new Random(36));
             emks.Add(kid, key, T0.AddDays(1), "meter-35");
             emks.Add(kid2, key2, T0.AddDays(1), "meter-36");
-            using var host = new EmseHost(dir.Path, emks, new ManualTimeProvider(T0), settings: s => s["Emse:SqliteSynchronous"] = "FULL");
+            using var host = new EmseHost(dir.Path, emks, new ManualTimeProvider(T0), workers: workers, settings: s => s["Emse:SqliteSynchronous"] = "FULL");
             using var dev = new TestDevice(host.CoapEndPoint, kid, key);
             using var other = new TestDevice(host.CoapEndPoint, kid2, key2);
             string failing = Convert.ToHexStringLower(kid, 0, 7);
@@ -247,8 +253,10 @@ namespace E2m.Server.Emse.Tests
             Assert.True(System.Threading.Interlocked.Read(ref host.Server.Stats.InternalErrors) >= 1);
         }
 
-        [Fact]
-        public void RestartBetweenGroups_LosesNothing_AndAcceptsNoReplay()
+        [Theory]
+        [InlineData(1)] // one shard: it commits its batches itself (EmseOptions.InlineCommit)
+        [InlineData(2)] // two shards and the group-commit thread
+        public void RestartBetweenGroups_LosesNothing_AndAcceptsNoReplay(int workers)
         {
             using var dir = new TempDir();
             var emks = new FakeEmks();
@@ -256,7 +264,7 @@ namespace E2m.Server.Emse.Tests
             var (kid, key) = TestDevice.NewKey(new Random(32));
             emks.Add(kid, key, T0.AddDays(1), "meter-32");
             var sent = new List<Protected>();
-            using (var host = new EmseHost(dir.Path, emks, time, settings: s => s["Emse:SqliteSynchronous"] = "FULL"))
+            using (var host = new EmseHost(dir.Path, emks, time, workers: workers, settings: s => s["Emse:SqliteSynchronous"] = "FULL"))
             using (var dev = new TestDevice(host.CoapEndPoint, kid, key))
             {
                 for (int i = 0; i < 5; i++)
@@ -267,7 +275,7 @@ namespace E2m.Server.Emse.Tests
                 }
             }
 
-            using (var host = new EmseHost(dir.Path, emks, time))
+            using (var host = new EmseHost(dir.Path, emks, time, workers: workers))
             {
                 Assert.Equal(5, host.Store.CountReadings());
                 // a second device context with the same key restarts at PIV 0: other content under used PIVs = replays

@@ -169,8 +169,10 @@ namespace E2m.Server.Emse.Tests
         /// nor new groups, /health says Unhealthy, and after a restart on the same data directory it answers from what the
         /// disk holds.
         /// </summary>
-        [Fact]
-        public async Task AfterAFailedWalFsyncNothingIsAcknowledgedUntilARestart()
+        [Theory]
+        [InlineData(1)] // one shard: it commits its batches itself (EmseOptions.InlineCommit)
+        [InlineData(2)] // two shards and the group-commit thread
+        public async Task AfterAFailedWalFsyncNothingIsAcknowledgedUntilARestart(int workers)
         {
             using var dir = new TempDir();
             var emks = new FakeEmks();
@@ -182,7 +184,7 @@ namespace E2m.Server.Emse.Tests
             using var dev = new TestDevice(new IPEndPoint(IPAddress.Loopback, 9), kid, key);
             using var other = new TestDevice(new IPEndPoint(IPAddress.Loopback, 9), kid2, key2);
             Protected p1, q;
-            using (var host = new EmseHost(dir.Path, emks, time, settings: s => s["Emse:SqliteSynchronous"] = "FULL"))
+            using (var host = new EmseHost(dir.Path, emks, time, workers: workers, settings: s => s["Emse:SqliteSynchronous"] = "FULL"))
             {
                 dev.Retarget(host.CoapEndPoint);
                 other.Retarget(host.CoapEndPoint);
@@ -209,7 +211,7 @@ namespace E2m.Server.Emse.Tests
                 Assert.Contains("\"wal-fsync\":\"Unhealthy\"", await health.Content.ReadAsStringAsync());
             }
 
-            using (var host = new EmseHost(dir.Path, emks, time, settings: s => s["Emse:SqliteSynchronous"] = "FULL"))
+            using (var host = new EmseHost(dir.Path, emks, time, workers: workers, settings: s => s["Emse:SqliteSynchronous"] = "FULL"))
             {
                 dev.Retarget(host.CoapEndPoint);
                 other.Retarget(host.CoapEndPoint);

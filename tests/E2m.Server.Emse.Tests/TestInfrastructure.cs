@@ -81,7 +81,7 @@ namespace E2m.Server.Emse.Tests
     {
         private readonly WebApplicationFactory<Program> _factory;
 
-        public EmseHost(string dataDir, FakeEmks emks, ManualTimeProvider time, string database = "", int workers = 2,
+        public EmseHost(string dataDir, FakeEmks emks, ManualTimeProvider time, string database = "", int workers = 1,
             Action<IDictionary<string, string?>>? settings = null, Action<IServiceCollection>? services = null)
         {
             DataDir = dataDir;

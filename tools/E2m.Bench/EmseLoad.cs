@@ -35,7 +35,7 @@ namespace E2m.Bench
     /// database are counted (each exactly once).
     /// </para>
     /// <para>
-    /// Each round also runs a durable echo (<see cref="DurableEchoServer"/>: the echo plus one write and one fdatasync
+    /// Each round also runs a durable echo (<see cref="EchoServer"/> with <c>durable</c>: the echo plus one write and one fdatasync
     /// per batch before the answers, unless <c>--no-durable-echo</c>): what any server that acknowledges only stored data
     /// can reach on this machine at that concurrency. <c>--devices</c> takes a list; by default the load runs at 64, 256,
     /// 1024 and 4096 devices in flight, 409 600 requests per run, and a summary table closes the output.
@@ -491,7 +491,7 @@ namespace E2m.Bench
         /// <summary>Bare UDP echo rate (msg/s) under the same load generator, the echo in this process; also called by `e2m demo --bench`.</summary>
         public static (double Rate, long Retransmissions) RunEcho(int devices, int messages)
         {
-            using var echo = new EchoServer();
+            using var echo = new EchoServer(durable: false);
             // same datagram sizes as the EMSE run: build them the same way
             byte[][][] requests = BuildRequests(devices, messages, out _);
             return Drive(echo.EndPoint, requests, null, null);
@@ -565,17 +565,11 @@ namespace E2m.Bench
                     {
                         case "begin":
                             IPEndPoint endPoint;
-                            if (kind == "echo")
+                            if (kind == "echo" || kind == "durable-echo")
                             {
-                                var bare = new EchoServer();
-                                echo = bare;
-                                endPoint = bare.EndPoint;
-                            }
-                            else if (kind == "durable-echo")
-                            {
-                                var durable = new DurableEchoServer();
-                                echo = durable;
-                                endPoint = durable.EndPoint;
+                                var server = new EchoServer(durable: kind == "durable-echo");
+                                echo = server;
+                                endPoint = server.EndPoint;
                             }
                             else
                             {
@@ -600,7 +594,7 @@ namespace E2m.Bench
                             Console.WriteLine("end");
                             break;
                         case "end":
-                            if (echo is DurableEchoServer d)
+                            if (echo is EchoServer d && d.Durable)
                             {
                                 Console.WriteLine(d.Stats);
                             }
@@ -632,154 +626,178 @@ namespace E2m.Bench
         private static (long Allocated, int Gen0, int Gen1, int Gen2, TimeSpan Pause) GcCounters() =>
             (GC.GetTotalAllocatedBytes(false), GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
 
-        /// <summary>The bare UDP echo: one thread that sends every datagram back to where it came from.</summary>
+        /// <summary>
+        /// The echo servers the EMSE is measured against, one thread each, the leanest this machine allows (session 14; until
+        /// then one receive and one send call per datagram, and the durable echo had a receive thread handing each
+        /// datagram to a sync thread: both slower than this, so the ratios of earlier sessions are against weaker
+        /// baselines). The loop takes every datagram waiting (recvmmsg(2), up to 4096, <see cref="E2m.Server.Emse.Coap.DatagramReceiveBatch"/>),
+        /// copies them into one buffer and sends them back (sendmmsg(2), <see cref="E2m.Server.Emse.Coap.DatagramBatch"/>);
+        /// waits in poll(2) when none is there. <c>durable</c> (<c>--serve durable-echo</c>): before answering, ONE write of
+        /// the batch to a preallocated file and ONE fdatasync (the EMSE's <see cref="E2m.Server.Emse.Storage.LinuxFileSync"/>):
+        /// the most any server that acknowledges only stored data (DESIGN.md §4) can do here; datagrams that arrive during
+        /// the fsync wait in the socket and form the next batch. No CoAP, OSCORE, SenML or database. Linux (64-bit) only,
+        /// as the EMSE's batched socket calls.
+        /// </summary>
         private sealed class EchoServer : IDisposable
         {
-            private readonly Socket _server = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-
-            public EchoServer()
-            {
-                _server.ReceiveBufferSize = 8 << 20;
-                _server.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-                EndPoint = (IPEndPoint)_server.LocalEndPoint!;
-                var echo = new Thread(() =>
-                {
-                    var buf = new byte[2048];
-                    var from = new SocketAddress(AddressFamily.InterNetwork);
-                    while (true)
-                    {
-                        try
-                        {
-                            int n = _server.ReceiveFrom(buf, SocketFlags.None, from);
-                            _server.SendTo(buf.AsSpan(0, n), SocketFlags.None, from);
-                        }
-                        catch (Exception)
-                        {
-                            return;
-                        }
-                    }
-                }) { IsBackground = true, Name = "udp-echo" };
-                echo.Start();
-            }
-
-            public IPEndPoint EndPoint { get; }
-
-            public void Dispose() => _server.Close();
-        }
-
-        /// <summary>
-        /// <c>--serve durable-echo</c> (every round unless <c>--no-durable-echo</c>): the bare echo plus the one thing the EMSE must do before its 2.04 (DESIGN.md §4: the
-        /// response acknowledges a stored batch): the datagrams reach the disk first. A receive thread queues each
-        /// datagram; a sync thread takes everything queued, writes it to a file in ONE write, makes the file durable with
-        /// ONE fdatasync (as the EMSE's group-commit writer: <see cref="E2m.Server.Emse.Storage.LinuxFileSync"/>) and sends them
-        /// back. No CoAP, OSCORE, SenML or database: the physical limit of a durably acknowledging UDP server here,
-        /// so the gap between the bare echo and the EMSE splits into what durability costs and what the EMSE adds.
-        /// </summary>
-        private sealed class DurableEchoServer : IDisposable
-        {
-            private const long FileSize = 64L << 20; // written round and round, allocated once: no size change to journal
-
+            private const long FileSize = 64L << 20;
             private readonly Socket _server = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             private readonly string _dir = Path.Combine(Path.GetTempPath(), "e2m-durable-echo-" + Guid.NewGuid().ToString("N"));
-            private readonly string _path;
-            private readonly Microsoft.Win32.SafeHandles.SafeFileHandle _file;
-            // the EMSE's hand-off between its threads (GroupCommitWriter): an unbounded channel, one reader
-            private readonly System.Threading.Channels.Channel<(byte[] Data, int Length, SocketAddress From)> _queue =
-                System.Threading.Channels.Channel.CreateUnbounded<(byte[] Data, int Length, SocketAddress From)>(
-                    new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
-            private long _syncs, _datagrams;
+            private readonly string _path = "";
+            private readonly Microsoft.Win32.SafeHandles.SafeFileHandle? _file;
 
-            public DurableEchoServer()
+            private readonly bool _durable;
+
+            public EchoServer(bool durable)
             {
-                Directory.CreateDirectory(_dir);
-                _path = Path.Combine(_dir, "log");
-                _file = File.OpenHandle(_path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None, FileSize);
-                RandomAccess.Write(_file, new byte[FileSize], 0); // real blocks, not unwritten extents
-                RandomAccess.FlushToDisk(_file);
+                _durable = durable;
+                if (durable)
+                {
+                    Directory.CreateDirectory(_dir);
+                    _path = Path.Combine(_dir, "log");
+                    _file = File.OpenHandle(_path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None, FileSize);
+                    RandomAccess.Write(_file, new byte[FileSize], 0); // real blocks, not unwritten extents: no size change to journal
+                    RandomAccess.FlushToDisk(_file);
+                }
+
                 _server.ReceiveBufferSize = 8 << 20;
                 _server.Bind(new IPEndPoint(IPAddress.Loopback, 0));
                 EndPoint = (IPEndPoint)_server.LocalEndPoint!;
-                new Thread(Receive) { IsBackground = true, Name = "durable-echo-recv" }.Start();
-                new Thread(SyncAndSend) { IsBackground = true, Name = "durable-echo-sync" }.Start();
+                new Thread(Loop) { IsBackground = true, Name = durable ? "durable-echo" : "udp-echo" }.Start();
             }
 
             public IPEndPoint EndPoint { get; }
+
+            public bool Durable => _durable;
+
+            private long _syncs, _datagrams;
 
             public string Stats => FormattableString.Invariant($"durable-echo: {_datagrams} datagrams, {_syncs} fdatasyncs");
 
-            private void Receive()
+            private void Loop()
             {
-                while (true)
+                if (!E2m.Server.Emse.Coap.DatagramReceiveBatch.IsSupported)
                 {
-                    try
+                    LoopOneByOne(); // no recvmmsg/sendmmsg here
+                    return;
+                }
+
+                const int Max = 4096;
+                var log = new byte[Max * 2048];
+                var offsets = new int[Max];
+                var lengths = new int[Max];
+                var addresses = new SocketAddress[Max];
+                for (int i = 0; i < Max; i++)
+                {
+                    addresses[i] = new SocketAddress(AddressFamily.InterNetwork);
+                }
+
+                long fileOffset = 0;
+                try
+                {
+                    using var rx = new E2m.Server.Emse.Coap.DatagramReceiveBatch(_server, 2048);
+                    using var tx = new E2m.Server.Emse.Coap.DatagramBatch(_server);
+                    while (true)
                     {
-                        var buf = new byte[2048];
-                        var from = new SocketAddress(AddressFamily.InterNetwork);
-                        int n = _server.ReceiveFrom(buf, SocketFlags.None, from);
-                        _queue.Writer.TryWrite((buf, n, from));
+                        int count = 0, length = 0;
+                        while (count < Max)
+                        {
+                            int want = Math.Min(E2m.Server.Emse.Coap.DatagramReceiveBatch.Capacity, Max - count);
+                            int got = rx.Receive(want);
+                            for (int i = 0; i < got; i++)
+                            {
+                                int n = Math.Min(rx.Length(i), 2048);
+                                rx.Data(i).Slice(0, n).CopyTo(log.AsSpan(length));
+                                offsets[count] = length;
+                                lengths[count] = n;
+                                ReadOnlySpan<byte> a = rx.Address(i);
+                                if (addresses[count].Size != a.Length)
+                                {
+                                    addresses[count] = new SocketAddress(AddressFamily.InterNetwork, a.Length);
+                                }
+
+                                a.CopyTo(addresses[count].Buffer.Span);
+                                length += n;
+                                count++;
+                            }
+
+                            if (got < want)
+                            {
+                                break;
+                            }
+                        }
+
+                        if (count == 0)
+                        {
+                            _server.Poll(-1, SelectMode.SelectRead);
+                            continue;
+                        }
+
+                        if (_durable)
+                        {
+                            if (fileOffset + length > FileSize)
+                            {
+                                fileOffset = 0;
+                            }
+
+                            RandomAccess.Write(_file!, log.AsSpan(0, length), fileOffset);
+                            fileOffset += length;
+                            E2m.Server.Emse.Storage.LinuxFileSync.DataSync(_path);
+                            _syncs++;
+                        }
+
+                        _datagrams += count;
+                        for (int i = 0; i < count; i++)
+                        {
+                            if (!tx.TryAdd(log.AsSpan(offsets[i], lengths[i]), addresses[i]))
+                            {
+                                tx.Flush(null);
+                                tx.TryAdd(log.AsSpan(offsets[i], lengths[i]), addresses[i]);
+                            }
+                        }
+
+                        tx.Flush(null);
                     }
-                    catch (Exception)
-                    {
-                        _queue.Writer.TryComplete();
-                        return;
-                    }
+                }
+                catch (Exception)
+                {
                 }
             }
 
-            private void SyncAndSend()
+            /// <summary>Other systems: one datagram at a time (durable: written and flushed before its answer).</summary>
+            private void LoopOneByOne()
             {
-                var reader = _queue.Reader;
-                var batch = new List<(byte[] Data, int Length, SocketAddress From)>();
-                var log = new byte[1 << 20];
-                long offset = 0;
-                while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+                var buf = new byte[2048];
+                var from = new SocketAddress(AddressFamily.InterNetwork);
+                try
                 {
-                    int length = 0;
-                    while (length <= log.Length - 2048 && reader.TryRead(out var d))
+                    while (true)
                     {
-                        batch.Add(d);
-                        d.Data.AsSpan(0, d.Length).CopyTo(log.AsSpan(length));
-                        length += d.Length;
+                        int n = _server.ReceiveFrom(buf, SocketFlags.None, from);
+                        if (_durable)
+                        {
+                            RandomAccess.Write(_file!, buf.AsSpan(0, n), 0);
+                            RandomAccess.FlushToDisk(_file!);
+                            _syncs++;
+                        }
+
+                        _server.SendTo(buf.AsSpan(0, n), SocketFlags.None, from);
+                        _datagrams++;
                     }
-
-                    try
-                    {
-                        if (offset + length > FileSize)
-                        {
-                            offset = 0;
-                        }
-
-                        RandomAccess.Write(_file, log.AsSpan(0, length), offset); // one write per batch, as one commit
-                        offset += length;
-                        if (E2m.Server.Emse.Storage.LinuxFileSync.IsSupported)
-                        {
-                            E2m.Server.Emse.Storage.LinuxFileSync.DataSync(_path);
-                        }
-                        else
-                        {
-                            RandomAccess.FlushToDisk(_file);
-                        }
-
-                        _syncs++;
-                        foreach (var d in batch)
-                        {
-                            _server.SendTo(d.Data.AsSpan(0, d.Length), SocketFlags.None, d.From);
-                        }
-
-                        _datagrams += batch.Count;
-                    }
-                    catch (Exception)
-                    {
-                        return;
-                    }
-
-                    batch.Clear();
+                }
+                catch (Exception)
+                {
                 }
             }
 
             public void Dispose()
             {
                 _server.Close();
+                if (_file == null)
+                {
+                    return;
+                }
+
                 _file.Dispose();
                 try
                 {

@@ -202,8 +202,9 @@ namespace E2m.Server.Emse.Coap
                 _fold = _time.CreateTimer(_ => FoldWhenIdle(), null, _options.JournalIdleFold, _options.JournalIdleFold);
             }
 
-            _log.LogInformation("EMSE {EmseId}: CoAP/OSCORE on udp://{Endpoint}, {Workers} shards ({Receive}), storage {Storage}",
-                _options.EmseId, LocalEndPoint, n, perShard ? (n > 1 ? "a socket each, SO_REUSEPORT" : "reading the socket itself") : "one socket, a receive thread", _store.Database.Describe());
+            _log.LogInformation("EMSE {EmseId}: CoAP/OSCORE on udp://{Endpoint}, {Workers} shards ({Receive}; {Commit}), storage {Storage}",
+                _options.EmseId, LocalEndPoint, n, perShard ? (n > 1 ? "a socket each, SO_REUSEPORT" : "reading the socket itself") : "one socket, a receive thread",
+                _options.InlineCommit ? "the shard commits its batches" : "group-commit thread", _store.Database.Describe());
             return Task.CompletedTask;
         }
 

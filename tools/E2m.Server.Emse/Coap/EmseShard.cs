@@ -427,6 +427,13 @@ namespace E2m.Server.Emse.Coap
         /// <summary>Verified requests go to the single writer (group commit); their responses leave after the commit.</summary>
         private void SubmitPending()
         {
+            if (_options.InlineCommit)
+            {
+                _writer.CommitInline(_pending); // this thread commits, syncs and answers (EmseOptions.InlineCommit)
+                _pending.Clear();
+                return;
+            }
+
             foreach (PendingWrite p in _pending)
             {
                 ValueTask submitted = _writer.SubmitAsync(p, _ct);
@@ -461,7 +468,7 @@ namespace E2m.Server.Emse.Coap
                         _batch[i] = null; // another shard's now
                     }
 
-                    if (_pending.Count >= SubmitEvery)
+                    if (_pending.Count >= SubmitEvery && !_options.InlineCommit)
                     {
                         SubmitPending();
                     }

@@ -142,28 +142,9 @@ namespace E2m.Server.Emse.Coap
                         _group.Add(p);
                     }
 
-                    _settled = false;
-                    try
+                    lock (_inlineGate)
                     {
-                        CommitAndAnswer();
-                    }
-                    catch (Exception e) when (e is not OutOfMemoryException)
-                    {
-                        Interlocked.Increment(ref _stats.InternalErrors);
-                        _log.LogError("EMSE group commit: {Error}", e.GetType().Name + ": " + e.Message);
-                        if (!_settled)
-                        {
-                            ForgetGroup(); // neither answered nor forgotten: the shards would drop every retransmission
-                        }
-                    }
-                    finally
-                    {
-                        _group.Clear();
-                    }
-
-                    if (_store.JournalBacklog >= _options.JournalFoldEntries)
-                    {
-                        _foldWake.Set(); // the folder thread works beside the writer (its own database file)
+                        CommitGroup();
                     }
                 }
 
@@ -184,6 +165,58 @@ namespace E2m.Server.Emse.Coap
                 _batch = null;
             }
         }
+
+        /// <summary>Commits, syncs and answers <see cref="_group"/>, then empties it (the caller holds <see cref="_inlineGate"/>).</summary>
+        private void CommitGroup()
+        {
+            _settled = false;
+            try
+            {
+                CommitAndAnswer();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Interlocked.Increment(ref _stats.InternalErrors);
+                _log.LogError("EMSE group commit: {Error}", e.GetType().Name + ": " + e.Message);
+                if (!_settled)
+                {
+                    ForgetGroup(); // neither answered nor forgotten: the shards would drop every retransmission
+                }
+            }
+            finally
+            {
+                _group.Clear();
+            }
+
+            if (_store.JournalBacklog >= _options.JournalFoldEntries)
+            {
+                _foldWake.Set(); // the folder thread works beside the writer (its own database file)
+            }
+        }
+
+        /// <summary>
+        /// <see cref="EmseOptions.InlineCommit"/>: the shard's verified requests are committed, synced and answered on
+        /// the shard's own thread, one shard at a time (the group's state, session and send batch are this object's).
+        /// </summary>
+        public void CommitInline(List<PendingWrite> writes)
+        {
+            if (writes.Count == 0)
+            {
+                return;
+            }
+
+            lock (_inlineGate)
+            {
+                foreach (PendingWrite p in writes)
+                {
+                    _group.Add(p);
+                }
+
+                CommitGroup();
+            }
+        }
+
+        private readonly object _inlineGate = new();
 
         /// <summary>
         /// The folder thread (SQLite, <see cref="EmseStore.UsesJournal"/>): woken once <see cref="EmseOptions.JournalFoldEntries"/>
