@@ -137,13 +137,13 @@ namespace E2m.Server.Emse.Coap
             {
                 while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
                 {
-                    while (_group.Count < _options.MaxBatch && reader.TryRead(out PendingWrite? p))
+                    lock (_inlineGate) // the group's state is shared with CommitInline
                     {
-                        _group.Add(p);
-                    }
+                        while (_group.Count < _options.MaxBatch && reader.TryRead(out PendingWrite? p))
+                        {
+                            _group.Add(p);
+                        }
 
-                    lock (_inlineGate)
-                    {
                         CommitGroup();
                     }
                 }
@@ -159,10 +159,13 @@ namespace E2m.Server.Emse.Coap
             }
             finally
             {
-                _session?.Dispose();
-                _session = null;
-                _batch?.Dispose();
-                _batch = null;
+                lock (_inlineGate) // a shard that did not stop in time may still be committing inline
+                {
+                    _session?.Dispose();
+                    _session = null;
+                    _batch?.Dispose();
+                    _batch = null;
+                }
             }
         }
 
