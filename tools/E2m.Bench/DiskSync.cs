@@ -45,10 +45,10 @@ namespace E2m.Bench
                 Architecture.Arm64 => 0x10000, // 0200000 (octal), arch/arm64/include/uapi/asm/fcntl.h
                 _ => null,
             };
-            string dir = StringArg(args, "--dir", Path.GetTempPath());
-            int ops = int.Parse(StringArg(args, "--ops", "3000"), CultureInfo.InvariantCulture);
+            string dir = EmseLoad.StringArg(args, "--dir", Path.GetTempPath());
+            int ops = EmseLoad.IntArg(args, "--ops", 3000);
             var sizes = new List<int>();
-            foreach (string s in StringArg(args, "--sizes", "4096,8192").Split(',', StringSplitOptions.RemoveEmptyEntries))
+            foreach (string s in EmseLoad.StringArg(args, "--sizes", "4096,8192").Split(',', StringSplitOptions.RemoveEmptyEntries))
             {
                 int size = int.Parse(s, CultureInfo.InvariantCulture);
                 if (size <= 0 || size % Alignment != 0 || size > 1 << 20)
@@ -135,17 +135,10 @@ namespace E2m.Bench
             }
         }
 
-        /// <summary>Writes every block of the file once and syncs it: later writes overwrite allocated blocks.</summary>
         private static void Preallocate(string path)
         {
             using Microsoft.Win32.SafeHandles.SafeFileHandle f = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.None, FileSize);
-            var chunk = new byte[1 << 20];
-            for (long o = 0; o < FileSize; o += chunk.Length)
-            {
-                RandomAccess.Write(f, chunk, o);
-            }
-
-            RandomAccess.FlushToDisk(f);
+            EmseLoad.WriteRealBlocks(f, FileSize);
         }
 
         private static void Measure(string path, string name, int flags, int size, int ops, bool syncAfterWrite)
@@ -209,12 +202,6 @@ namespace E2m.Bench
         }
 
         private static double P(double[] sorted, double q) => sorted[Math.Min(sorted.Length - 1, (int)(q * sorted.Length))];
-
-        private static string StringArg(string[] args, string name, string fallback)
-        {
-            int i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-        }
 
         [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         private static partial int Open(string path, int flags);

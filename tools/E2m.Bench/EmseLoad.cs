@@ -656,8 +656,7 @@ namespace E2m.Bench
                     Directory.CreateDirectory(_dir);
                     _path = Path.Combine(_dir, "log");
                     _file = File.OpenHandle(_path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None, FileSize);
-                    RandomAccess.Write(_file, new byte[FileSize], 0); // real blocks, not unwritten extents: no size change to journal
-                    RandomAccess.FlushToDisk(_file);
+                    WriteRealBlocks(_file, FileSize);
                 }
 
                 _server.ReceiveBufferSize = 8 << 20;
@@ -1129,6 +1128,22 @@ namespace E2m.Bench
                 Console.WriteLine("  " + prefix + "cpu ms by thread: " + string.Join(", ", parts));
                 Console.WriteLine("  " + prefix + "context switches by thread: " + string.Join(", ", sw));
             }
+        }
+
+        /// <summary>
+        /// Writes the first <paramref name="size"/> octets of the file once, 1 MiB at a time, and syncs it: later writes
+        /// overwrite allocated blocks (no unwritten extent to convert, no size change to journal): the durable echo's log
+        /// and <c>--disk-sync</c>'s file (DiskSync.cs, not compiled into `e2m`, which links this file).
+        /// </summary>
+        internal static void WriteRealBlocks(Microsoft.Win32.SafeHandles.SafeFileHandle f, long size)
+        {
+            var chunk = new byte[1 << 20];
+            for (long o = 0; o < size; o += chunk.Length)
+            {
+                RandomAccess.Write(f, chunk.AsSpan(0, (int)Math.Min(chunk.Length, size - o)), o);
+            }
+
+            RandomAccess.FlushToDisk(f);
         }
 
         /// <summary>`--name N` from the bench's command line (also used by the other load switches).</summary>

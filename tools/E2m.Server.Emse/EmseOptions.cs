@@ -49,7 +49,6 @@ namespace E2m.Server.Emse
         /// <summary>Largest number of datagrams committed in one database transaction (group commit).</summary>
         public int MaxBatch { get; set; } = 512;
 
-
         /// <summary>
         /// SQLite: journalled exchanges (emse_journal, one row per group commit) after which the folder thread moves
         /// their readings into the readings file (emse-readings.db). Larger = fewer, bigger folds (each device's index

@@ -198,8 +198,9 @@ namespace E2m.Server.Emse.Coap
         }
 
         /// <summary>
-        /// <see cref="EmseOptions.InlineCommit"/>: the shard's verified requests are committed, synced and answered on
-        /// the shard's own thread, one shard at a time (the group's state, session and send batch are this object's).
+        /// <see cref="EmseOptions.InlineCommit"/> (one shard): the shard's verified requests are committed, synced and
+        /// answered on the shard's own thread. The group's state, session and send batch are this object's, shared with the
+        /// (then idle) writer thread, hence the lock.
         /// </summary>
         public void CommitInline(List<PendingWrite> writes)
         {
